@@ -1,0 +1,78 @@
+"""The GraphQL layer: types, queries, permissions, the endpoint; schema.graphql is its SDL."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+
+from schema.enums import ErrorCode
+from schema.errors import ErrorCodes, error_code
+from schema.queries import Query
+from schema.scalars import SCALAR_MAP
+from server.settings import Settings
+
+SDL_PATH = Path(__file__).with_name("schema.graphql")
+log = logging.getLogger("lumbung.graphql")
+
+
+class LumbungSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        # Strawberry logs every error with its traceback: a client's bad request would flood
+        # the log. One compact line per request instead; unexpected errors are logged, with
+        # their traceback, by the ErrorCodes extension.
+        log.info(
+            "graphql request returned errors",
+            extra={
+                "event": "graphql.errors",
+                "codes": sorted({error_code(error).value for error in errors}),
+                "first": errors[0].message[:200],
+                "count": len(errors),
+            },
+        )
+
+
+def build_schema(settings: Settings | None = None) -> LumbungSchema:
+    """The schema, with the extensions the settings ask for (none when settings is None,
+    which is how the SDL snapshot is exported: extensions never change the SDL)."""
+    # Factories, not instances: Strawberry builds fresh extensions for every request (the
+    # parser and validation caches are module-level LRUs, shared across requests all the same).
+    extensions: list[Callable[[], SchemaExtension]] = []
+    production = False
+    if settings is not None:
+        production = settings.is_production
+        depth, aliases, tokens = settings.max_query_depth, settings.max_aliases, settings.max_tokens
+        extensions = [
+            lambda: ErrorCodes(mask_unexpected=production),
+            lambda: QueryDepthLimiter(max_depth=depth),
+            lambda: MaxAliasesLimiter(max_alias_count=aliases),
+            lambda: MaxTokensLimiter(max_token_count=tokens),
+            lambda: ParserCache(maxsize=256),
+            lambda: ValidationCache(maxsize=256),
+        ]
+        if not settings.introspection_enabled:
+            extensions.append(DisableIntrospection)
+    return LumbungSchema(
+        query=Query,
+        types=[ErrorCode],
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=production, scalar_map=SCALAR_MAP),
+    )
+
+
+def export_sdl() -> str:
+    return build_schema().as_str() + "\n"

@@ -1,0 +1,35 @@
+"""The per-request context handed to every resolver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import strawberry
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from schema.loaders import Loaders
+from server.auth.tokens import Principal
+from server.resources import Resources
+
+
+@dataclass
+class Context:
+    request: Request | WebSocket
+    response: Response | WebSocket | None
+    resources: Resources
+    principal: Principal | None
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Loaders cache per request: a new request always sees fresh rows.
+        self.loaders = Loaders(self.resources)
+
+    @property
+    def client(self) -> str:
+        client = self.request.client
+        return client.host if client else "-"
+
+
+Info = strawberry.Info[Context, None]

@@ -1,0 +1,37 @@
+"""DataLoaders: a page of backups resolves its creators and restore logs in one query each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from strawberry.dataloader import DataLoader
+
+from server.backup.history import restore_logs_by_backup
+from server.db.models import Backup, RestoreLog
+from server.errors import NotFound
+from server.resources import Resources
+from server.system.users import AppUser
+
+
+class Loaders:
+    def __init__(self, resources: Resources) -> None:
+        self._resources = resources
+        self.users = DataLoader[int, AppUser | None](load_fn=self._users)
+        self.restore_logs = DataLoader[int, list[RestoreLog]](load_fn=self._restore_logs)
+        self.backups = DataLoader[int, Backup](load_fn=self._backups)
+
+    async def _users(self, ids: Sequence[int]) -> list[AppUser | None]:
+        # Each batch opens its own session: sessions are never shared between resolvers.
+        async with self._resources.sessions() as session:
+            return await self._resources.users.by_ids(session, ids)
+
+    async def _restore_logs(self, backup_ids: Sequence[int]) -> list[list[RestoreLog]]:
+        async with self._resources.sessions() as session:
+            return await restore_logs_by_backup(session, backup_ids)
+
+    async def _backups(self, ids: Sequence[int]) -> list[Backup | BaseException]:
+        async with self._resources.sessions() as session:
+            rows = (await session.scalars(select(Backup).where(Backup.id.in_(set(ids))))).all()
+        found = {row.id: row for row in rows}
+        return [found.get(i) or NotFound(f"No backup has id {i}.") for i in ids]

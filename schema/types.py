@@ -1,0 +1,195 @@
+"""The catalog's GraphQL types: Backup, RestoreLog, CacheLog, their pages, and User.
+
+Scalar fields are filled when the object is built from its row, so that graphql-core reads them
+with its plain attribute resolver; only the relations (creator, restore logs) run resolvers, and
+those go through DataLoaders.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from schema.context import Info
+from schema.enums import BackupOrigin, BackupType, CacheType, Compression, JobStatus
+from schema.scalars import BigInt
+from server.db import models
+from server.system.info import format_bytes
+from server.system.users import AppUser
+
+
+def _seconds(duration_ms: int | None) -> float | None:
+    return None if duration_ms is None else duration_ms / 1000
+
+
+@strawberry.type(description="A user of the application that owns the database.")
+class User:
+    id: int = strawberry.field(description="The user's id in the application's `User` table.")
+    name: str | None = strawberry.field(description="Display name, when the table has one.")
+    email: str | None = strawberry.field(description="E-mail address, when the table has one.")
+
+    @classmethod
+    def of(cls, user: AppUser | None) -> User | None:
+        return None if user is None else cls(id=user.id, name=user.name, email=user.email)
+
+
+@strawberry.type(description="One restore of a backup into the database.")
+class RestoreLog:
+    id: int = strawberry.field(description="Restore log id.")
+    backup_id: int = strawberry.field(description="Id of the backup that was restored.")
+    status: JobStatus = strawberry.field(description="IN_PROGRESS, COMPLETED or FAILED.")
+    error_message: str | None = strawberry.field(description="Why the restore failed (null unless FAILED).")
+    description: str | None = strawberry.field(description="Free text given with the restore.")
+    tables: list[str] = strawberry.field(description="Tables restored (empty: all of the backup's).")
+    safety_backup_id: int | None = strawberry.field(
+        description="Id of the safety backup taken before the restore, if any."
+    )
+    created_at: datetime = strawberry.field(description="When the restore started.")
+    completed_at: datetime | None = strawberry.field(description="When it finished (null while IN_PROGRESS).")
+    duration_seconds: float | None = strawberry.field(description="How long it took, in seconds.")
+    restored_by: int = strawberry.field(description="Id of the user who asked for the restore.")
+
+    @classmethod
+    def of(cls, row: models.RestoreLog) -> RestoreLog:
+        return cls(
+            id=row.id,
+            backup_id=row.backup_id,
+            status=JobStatus(row.status),
+            error_message=row.error_message,
+            description=row.description,
+            tables=list(row.tables or []),
+            safety_backup_id=row.safety_backup_id,
+            created_at=row.created_at,
+            completed_at=row.completed_at,
+            duration_seconds=_seconds(row.duration_ms),
+            restored_by=row.restored_by,
+        )
+
+    @strawberry.field(description="The user who asked for the restore (null if deleted since).")
+    async def restorer(self, info: Info) -> User | None:
+        return User.of(await info.context.loaders.users.load(self.restored_by))
+
+    @strawberry.field(description="The backup that was restored.")
+    async def backup(self, info: Info) -> Annotated[Backup, strawberry.lazy("schema.types")]:
+        return Backup.of(await info.context.loaders.backups.load(self.backup_id))
+
+
+@strawberry.type(description="A backup of the database: one file plus its manifest.")
+class Backup:
+    id: int = strawberry.field(description="Backup id.")
+    filename: str = strawberry.field(
+        description="File name in the backup folder, e.g. `backup_full_2024-01-15T10-30-00.sql.zst`."
+    )
+    backup_type: BackupType = strawberry.field(description="FULL, PARTIAL or SELECTIVE.")
+    tables: list[str] = strawberry.field(description="Tables in the backup.")
+    include_data: bool = strawberry.field(description="Whether table rows were dumped.")
+    include_schema: bool = strawberry.field(description="Whether table definitions were dumped.")
+    description: str | None = strawberry.field(description="Free text given with the backup.")
+    file_size: BigInt = strawberry.field(description="Size of the file in bytes (exact beyond 2 GiB).")
+    file_size_human: str = strawberry.field(description="Size of the file for people, e.g. `2.4 GB`.")
+    status: JobStatus = strawberry.field(description="IN_PROGRESS, COMPLETED or FAILED.")
+    compression: Compression = strawberry.field(description="How the file is compressed.")
+    checksum: str | None = strawberry.field(description="SHA-256 of the file, hex (null until COMPLETED).")
+    error_message: str | None = strawberry.field(description="Why the backup failed (null unless FAILED).")
+    duration_seconds: float | None = strawberry.field(description="How long it took, in seconds.")
+    origin: BackupOrigin = strawberry.field(
+        description="Why it was made: by an admin, before a restore, or on a schedule."
+    )
+    created_at: datetime = strawberry.field(description="When the backup started.")
+    updated_at: datetime = strawberry.field(description="When the row last changed.")
+    completed_at: datetime | None = strawberry.field(description="When it finished (null while IN_PROGRESS).")
+    created_by: int = strawberry.field(description="Id of the user who made the backup.")
+
+    @classmethod
+    def of(cls, row: models.Backup) -> Backup:
+        return cls(
+            id=row.id,
+            filename=row.filename,
+            backup_type=BackupType(row.backup_type),
+            tables=list(row.tables or []),
+            include_data=row.include_data,
+            include_schema=row.include_schema,
+            description=row.description,
+            file_size=BigInt(row.file_size),
+            file_size_human=format_bytes(row.file_size),
+            status=JobStatus(row.status),
+            compression=Compression(row.compression),
+            checksum=row.checksum,
+            error_message=row.error_message,
+            duration_seconds=_seconds(row.duration_ms),
+            origin=BackupOrigin(row.origin),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            completed_at=row.completed_at,
+            created_by=row.created_by,
+        )
+
+    @strawberry.field(description="The user who made the backup (null if deleted since).")
+    async def creator(self, info: Info) -> User | None:
+        return User.of(await info.context.loaders.users.load(self.created_by))
+
+    @strawberry.field(description="Restores of this backup, newest first.")
+    async def restore_logs(self, info: Info) -> list[RestoreLog]:
+        return [RestoreLog.of(row) for row in await info.context.loaders.restore_logs.load(self.id)]
+
+
+@strawberry.type(description="One clearing of caches.")
+class CacheLog:
+    id: int = strawberry.field(description="Cache log id.")
+    cache_type: CacheType = strawberry.field(description="The kind of cache cleared.")
+    cleared_items: list[str] = strawberry.field(description="What was cleared, by name.")
+    total_cleared: int = strawberry.field(description="How many items were cleared.")
+    failed_items: list[str] = strawberry.field(description="What could not be cleared, and why.")
+    dry_run: bool = strawberry.field(description="True when nothing was touched: a report of what would go.")
+    description: str | None = strawberry.field(description="Free text given with the request.")
+    created_at: datetime = strawberry.field(description="When the caches were cleared.")
+    duration_seconds: float | None = strawberry.field(description="How long it took, in seconds.")
+    cleared_by: int = strawberry.field(description="Id of the user who cleared the caches.")
+
+    @classmethod
+    def of(cls, row: models.CacheLog) -> CacheLog:
+        return cls(
+            id=row.id,
+            cache_type=CacheType(row.cache_type),
+            cleared_items=list(row.cleared_items or []),
+            total_cleared=row.total_cleared,
+            failed_items=list(row.failed_items or []),
+            dry_run=row.dry_run,
+            description=row.description,
+            created_at=row.created_at,
+            duration_seconds=_seconds(row.duration_ms),
+            cleared_by=row.cleared_by,
+        )
+
+    @strawberry.field(description="The user who cleared the caches (null if deleted since).")
+    async def clearer(self, info: Info) -> User | None:
+        return User.of(await info.context.loaders.users.load(self.cleared_by))
+
+
+@strawberry.type(description="One page of backups, newest first.")
+class BackupPage:
+    items: list[Backup] = strawberry.field(description="The backups on this page.")
+    total: int = strawberry.field(description="How many backups match, on all pages.")
+    page: int = strawberry.field(description="This page's number, from 1.")
+    limit: int = strawberry.field(description="Items per page.")
+    page_count: int = strawberry.field(description="How many pages there are.")
+
+
+@strawberry.type(description="One page of restore logs, newest first.")
+class RestoreLogPage:
+    items: list[RestoreLog] = strawberry.field(description="The restore logs on this page.")
+    total: int = strawberry.field(description="How many restore logs match, on all pages.")
+    page: int = strawberry.field(description="This page's number, from 1.")
+    limit: int = strawberry.field(description="Items per page.")
+    page_count: int = strawberry.field(description="How many pages there are.")
+
+
+@strawberry.type(description="One page of cache logs, newest first.")
+class CacheLogPage:
+    items: list[CacheLog] = strawberry.field(description="The cache logs on this page.")
+    total: int = strawberry.field(description="How many cache logs match, on all pages.")
+    page: int = strawberry.field(description="This page's number, from 1.")
+    limit: int = strawberry.field(description="Items per page.")
+    page_count: int = strawberry.field(description="How many pages there are.")

@@ -1,0 +1,54 @@
+"""The GraphQL endpoint: Strawberry's ASGI view, with the admin gate in front of it.
+
+The token is checked while the context is built, before parsing or executing anything, so a
+request without a valid admin token never reaches a resolver. It is answered in GraphQL's
+shape with a 401/403 status. Only the GraphiQL page itself (static HTML) opens without one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from schema.context import Context
+from server.errors import ErrorCode, Forbidden, LumbungError, Unauthenticated
+from server.resources import Resources
+
+STATUS_BY_CODE = {ErrorCode.UNAUTHENTICATED: 401, ErrorCode.FORBIDDEN: 403}
+
+
+def error_response(error: LumbungError, status: int) -> Response:
+    body = {"data": None, "errors": [{"message": error.message, "extensions": {"code": error.code.value}}]}
+    headers = {"WWW-Authenticate": "Bearer"} if error.code is ErrorCode.UNAUTHENTICATED else {}
+    return Response(json.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+class LumbungGraphQL(GraphQL[Context, None]):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except (Unauthenticated, Forbidden) as error:
+            if scope["type"] != "http":
+                raise
+            await error_response(error, STATUS_BY_CODE[error.code])(scope, receive, send)
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        resources: Resources = request.app.state.resources
+        principal = None
+        if isinstance(request, Request) and not self._is_ide_page(request):
+            client = request.client.host if request.client else "-"
+            principal = resources.tokens.authenticate_header(
+                request.headers.get("authorization"), client=client
+            )
+        return Context(request=request, response=response, resources=resources, principal=principal)
+
+    def _is_ide_page(self, request: Request) -> bool:
+        return bool(self.graphql_ide) and self.should_render_graphql_ide(
+            self.request_adapter_class(request)
+        )

@@ -1,0 +1,98 @@
+"""create_app(settings): routes and lifespan. The only module of server/ that imports schema/."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from schema import build_schema
+from schema.view import LumbungGraphQL
+from server.auth.keys import TokenKeys, resolve_token_keys
+from server.errors import BackendUnavailable
+from server.resources import Resources, open_resources
+from server.settings import Settings, load_settings
+
+log = logging.getLogger("lumbung")
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """The process is up and serving (no dependency is checked)."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    """The database and, when configured, Redis answer: the process can take traffic."""
+    resources: Resources = request.app.state.resources
+    checks: dict[str, str] = {}
+    for name, check in (("database", resources.check_database), ("redis", resources.check_redis)):
+        if name == "redis" and resources.redis is None:
+            checks[name] = "not configured"
+            continue
+        try:
+            await check()
+            checks[name] = "ok"
+        except BackendUnavailable as exc:
+            checks[name] = exc.message
+    ready = all(value in ("ok", "not configured") for value in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+def create_app(settings: Settings | None = None, *, token_keys: TokenKeys | None = None) -> Starlette:
+    settings = settings or load_settings()
+    # Resolved now, not in the lifespan, so a bad key configuration fails before binding a port.
+    keys = token_keys or resolve_token_keys(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        resources = await open_resources(settings, keys)
+        app.state.resources = resources
+        log.info(
+            "lumbung ready",
+            extra={"event": "app.ready", "environment": settings.environment, "database": resources.engine.dialect.name},
+        )
+        try:
+            yield
+        finally:
+            await resources.close()
+
+    graphql = LumbungGraphQL(
+        build_schema(settings),
+        graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        # Queries may come over GET; Strawberry itself refuses mutations over GET.
+        allow_queries_via_get=True,
+        # Subscriptions arrive with the progress issue; until then no websocket protocol is spoken.
+        subscription_protocols=(),
+    )
+    middleware = []
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type"],
+                max_age=600,
+            )
+        )
+    return Starlette(
+        debug=settings.debug,
+        routes=[
+            Route("/graphql", graphql),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )

@@ -1,0 +1,1 @@
+"""Who is calling: token verification, the Principal, and the admin rule."""

@@ -1,0 +1,70 @@
+"""Reading the backup history: lists, one backup, restore logs (batched for DataLoaders)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db.models import Backup, BackupType, JobStatus, RestoreLog
+from server.db.pagination import Page, PageRequest, paginate
+from server.errors import NotFound
+
+
+async def list_backups(
+    session: AsyncSession,
+    request: PageRequest,
+    *,
+    backup_type: BackupType | None = None,
+    status: JobStatus | None = None,
+) -> Page[Backup]:
+    query = select(Backup).order_by(Backup.created_at.desc(), Backup.id.desc())
+    if backup_type is not None:
+        query = query.where(Backup.backup_type == backup_type.value)
+    if status is not None:
+        query = query.where(Backup.status == status.value)
+    return await paginate(session, query, request)
+
+
+async def get_backup(session: AsyncSession, backup_id: int) -> Backup:
+    backup = await session.get(Backup, backup_id)
+    if backup is None:
+        raise NotFound(f"No backup has id {backup_id}; list them with the `backups` query.")
+    return backup
+
+
+async def latest_completed_backup(session: AsyncSession) -> Backup | None:
+    query = (
+        select(Backup)
+        .where(Backup.status == JobStatus.COMPLETED.value)
+        .order_by(Backup.created_at.desc(), Backup.id.desc())
+        .limit(1)
+    )
+    return (await session.scalars(query)).first()
+
+
+async def list_restore_logs(
+    session: AsyncSession, request: PageRequest, *, backup_id: int | None = None
+) -> Page[RestoreLog]:
+    query = select(RestoreLog).order_by(RestoreLog.created_at.desc(), RestoreLog.id.desc())
+    if backup_id is not None:
+        await get_backup(session, backup_id)  # an unknown id is NOT_FOUND, not an empty page
+        query = query.where(RestoreLog.backup_id == backup_id)
+    return await paginate(session, query, request)
+
+
+async def restore_logs_by_backup(
+    session: AsyncSession, backup_ids: Sequence[int]
+) -> list[list[RestoreLog]]:
+    """Restore logs of each backup, newest first, in the order of `backup_ids` (one query)."""
+    query = (
+        select(RestoreLog)
+        .where(RestoreLog.backup_id.in_(set(backup_ids)))
+        .order_by(RestoreLog.created_at.desc(), RestoreLog.id.desc())
+    )
+    grouped: dict[int, list[RestoreLog]] = defaultdict(list)
+    for log in (await session.scalars(query)).all():
+        grouped[log.backup_id].append(log)
+    return [grouped.get(backup_id, []) for backup_id in backup_ids]

@@ -1,0 +1,1 @@
+"""The database: engine, sessions, the catalog models and their migrations."""

@@ -1,0 +1,95 @@
+"""What the lifespan builds once and hands down: settings, the engine and its sessions, the
+token verifier, Redis. Nothing here is created at import time, so a test builds its own."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+import psutil
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from server.auth.keys import TokenKeys
+from server.auth.tokens import TokenVerifier
+from server.db.demo import seed_demo_database
+from server.db.engine import create_engine, create_session_factory
+from server.db.migrate import migrate, pending_revisions
+from server.errors import BackendUnavailable, ConfigurationError
+from server.settings import Settings
+from server.system.users import UserDirectory
+
+log = logging.getLogger("lumbung")
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    token_keys: TokenKeys
+    tokens: TokenVerifier
+    users: UserDirectory
+    redis: Redis | None
+    started_at: float = field(default_factory=time.time)
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()
+
+    async def check_database(self) -> None:
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as exc:
+            raise BackendUnavailable(
+                f"The database is unreachable ({type(exc).__name__}); check that it runs and "
+                "that LUMBUNG_DATABASE_URL points at it."
+            ) from None
+
+    async def check_redis(self) -> None:
+        if self.redis is None:
+            return
+        try:
+            await self.redis.ping()
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailable(
+                f"Redis is unreachable ({type(exc).__name__}); check LUMBUNG_REDIS_URL."
+            ) from None
+
+
+async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources:
+    """Connect, migrate (in development) and seed the demo database when it is the default."""
+    settings.backup_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings)
+    redis = Redis.from_url(settings.redis_url.get_secret_value()) if settings.redis_url else None
+    resources = Resources(
+        settings=settings,
+        engine=engine,
+        sessions=create_session_factory(engine),
+        token_keys=token_keys,
+        tokens=TokenVerifier(settings, token_keys),
+        users=UserDirectory(settings.user_table),
+        redis=redis,
+    )
+    try:
+        await resources.check_database()
+        if settings.demo_data_enabled and await seed_demo_database(engine):
+            log.info("created the demo database", extra={"event": "demo.seeded"})
+        if settings.migrations_run_on_start:
+            await migrate(engine)
+        elif pending := await pending_revisions(engine):
+            raise ConfigurationError(
+                f"the catalog needs migrations {pending}: run `lumbung migrate` first"
+            )
+    except BaseException:
+        await resources.close()
+        raise
+    # cpu_percent() measures since its previous call: prime it so the first reading is real.
+    await asyncio.to_thread(psutil.cpu_percent, None)
+    return resources

@@ -1,0 +1,195 @@
+"""One typed Settings object, read once from the environment and `.env`.
+
+Every variable is `LUMBUNG_<FIELD>`; the seed's `DATABASE_USER`, `DATABASE_PASSWORD`,
+`DATABASE_NAME`, `DATABASE_HOST` and `DATABASE_PORT` are accepted too. Secrets are `SecretStr`,
+so they never show in a repr, a log line or a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import quote_plus
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from server import __version__
+
+Environment = Literal["development", "production"]
+
+# Below this an HMAC key can be brute-forced offline from one captured token (RFC 7518 §3.2).
+MIN_HMAC_KEY_BYTES = 32
+MAX_LEEWAY_SECONDS = 30
+
+
+def _alias(name: str, *seed_names: str) -> AliasChoices:
+    return AliasChoices(f"LUMBUNG_{name}", *seed_names)
+
+
+def _split_commas(value: object) -> object:
+    """Lists come from the environment as `a,b,c` (or as a JSON list)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    # --- the application -------------------------------------------------------------------
+    environment: Environment = Field("development", validation_alias=_alias("ENVIRONMENT"))
+    debug: bool = Field(False, validation_alias=_alias("DEBUG"))
+    app_name: str = Field("Lumbung", validation_alias=_alias("APP_NAME"))
+    app_version: str = Field(__version__, validation_alias=_alias("APP_VERSION"))
+    data_dir: Path = Field(Path("data"), validation_alias=_alias("DATA_DIR"))
+    log_level: str = Field("INFO", validation_alias=_alias("LOG_LEVEL"))
+    log_format: Literal["json", "text"] = Field("json", validation_alias=_alias("LOG_FORMAT"))
+
+    # --- the database ----------------------------------------------------------------------
+    database_url: SecretStr | None = Field(None, validation_alias=_alias("DATABASE_URL"))
+    database_user: str | None = Field(None, validation_alias=_alias("DATABASE_USER", "DATABASE_USER"))
+    database_password: SecretStr | None = Field(
+        None, validation_alias=_alias("DATABASE_PASSWORD", "DATABASE_PASSWORD")
+    )
+    database_name: str | None = Field(None, validation_alias=_alias("DATABASE_NAME", "DATABASE_NAME"))
+    database_host: str = Field("127.0.0.1", validation_alias=_alias("DATABASE_HOST", "DATABASE_HOST"))
+    database_port: int = Field(3306, validation_alias=_alias("DATABASE_PORT", "DATABASE_PORT"))
+    user_table: str = Field("User", validation_alias=_alias("USER_TABLE"))
+    message_table: str = Field("Message", validation_alias=_alias("MESSAGE_TABLE"))
+    core_tables: CommaList = Field(
+        ["User", "Role", "Permission"], validation_alias=_alias("CORE_TABLES")
+    )
+    demo_data: bool | None = Field(None, validation_alias=_alias("DEMO_DATA"))
+    migrate_on_start: bool | None = Field(None, validation_alias=_alias("MIGRATE_ON_START"))
+
+    # --- Redis (optional) --------------------------------------------------------------------
+    redis_url: SecretStr | None = Field(None, validation_alias=_alias("REDIS_URL"))
+
+    # --- tokens ----------------------------------------------------------------------------
+    jwt_secret: SecretStr | None = Field(None, validation_alias=_alias("JWT_SECRET"))
+    jwt_public_key: str | None = Field(None, validation_alias=_alias("JWT_PUBLIC_KEY"))
+    jwt_algorithms: CommaList = Field(["HS256"], validation_alias=_alias("JWT_ALGORITHMS"))
+    jwt_issuer: str | None = Field(None, validation_alias=_alias("JWT_ISSUER"))
+    jwt_audience: str | None = Field(None, validation_alias=_alias("JWT_AUDIENCE"))
+    jwt_role_claim: str = Field("role", validation_alias=_alias("JWT_ROLE_CLAIM"))
+    jwt_admin_role: str = Field("admin", validation_alias=_alias("JWT_ADMIN_ROLE"))
+    jwt_leeway_seconds: int = Field(10, ge=0, le=MAX_LEEWAY_SECONDS, validation_alias=_alias("JWT_LEEWAY_SECONDS"))
+
+    # --- backups ---------------------------------------------------------------------------
+    backup_dir: Path = Field(Path("backups"), validation_alias=_alias("BACKUP_DIR"))
+
+    # --- the GraphQL surface ---------------------------------------------------------------
+    graphiql: bool | None = Field(None, validation_alias=_alias("GRAPHIQL"))
+    introspection: bool | None = Field(None, validation_alias=_alias("INTROSPECTION"))
+    cors_origins: CommaList = Field([], validation_alias=_alias("CORS_ORIGINS"))
+    max_query_depth: int = Field(12, ge=1, validation_alias=_alias("MAX_QUERY_DEPTH"))
+    max_aliases: int = Field(30, ge=1, validation_alias=_alias("MAX_ALIASES"))
+    max_tokens: int = Field(2000, ge=1, validation_alias=_alias("MAX_TOKENS"))
+    max_body_bytes: int = Field(64 * 1024, ge=1024, validation_alias=_alias("MAX_BODY_BYTES"))
+
+    _split = field_validator("core_tables", "jwt_algorithms", "cors_origins", mode="before")(
+        _split_commas
+    )
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _no_none_algorithm(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one JWT algorithm is required")
+        if any(alg.lower() == "none" for alg in value):
+            raise ValueError("the 'none' algorithm accepts unsigned tokens and is never allowed")
+        return value
+
+    @model_validator(mode="after")
+    def _production_refuses_insecure_defaults(self) -> Settings:
+        if self.environment != "production":
+            return self
+        problems = []
+        if self.debug:
+            problems.append("LUMBUNG_DEBUG must be off in production")
+        if self.jwt_public_key is None:
+            secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
+            if len(secret.encode()) < MIN_HMAC_KEY_BYTES:
+                problems.append(
+                    f"LUMBUNG_JWT_SECRET must be set to at least {MIN_HMAC_KEY_BYTES} bytes "
+                    "(or LUMBUNG_JWT_PUBLIC_KEY for RS/ES tokens) in production"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # --- derived values ----------------------------------------------------------------------
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.graphiql if self.graphiql is not None else not self.is_production
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self.introspection if self.introspection is not None else not self.is_production
+
+    @property
+    def uses_default_database(self) -> bool:
+        return self.database_url is None and self.database_name is None
+
+    @property
+    def demo_data_enabled(self) -> bool:
+        return self.demo_data if self.demo_data is not None else self.uses_default_database
+
+    @property
+    def migrations_run_on_start(self) -> bool:
+        if self.migrate_on_start is not None:
+            return self.migrate_on_start
+        return not self.is_production
+
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL, with the password in it: never log what this returns."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        if self.database_name is not None:
+            user = quote_plus(self.database_user or "root")
+            password = self.database_password.get_secret_value() if self.database_password else ""
+            auth = f"{user}:{quote_plus(password)}" if password else user
+            return (
+                f"mysql+aiomysql://{auth}@{self.database_host}:{self.database_port}/"
+                f"{quote_plus(self.database_name)}?charset=utf8mb4"
+            )
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'lumbung.db').resolve()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings once, from the environment, `.env` and explicit overrides.
+
+    A refusal names each bad variable and why, but never echoes the values: one of them may
+    be a password.
+    """
+    from pydantic import ValidationError
+
+    from server.errors import ConfigurationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            problems.append(f"{where}: {error['msg']}")
+        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
