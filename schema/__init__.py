@@ -21,7 +21,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 
 from schema.enums import ErrorCode
-from schema.errors import ErrorCodes, error_code
+from schema.errors import error_code
 from schema.queries import Query
 from schema.scalars import SCALAR_MAP
 from server.settings import Settings
@@ -57,7 +57,6 @@ def build_schema(settings: Settings | None = None) -> LumbungSchema:
         production = settings.is_production
         depth, aliases, tokens = settings.max_query_depth, settings.max_aliases, settings.max_tokens
         extensions = [
-            lambda: ErrorCodes(mask_unexpected=production),
             lambda: QueryDepthLimiter(max_depth=depth),
             lambda: MaxAliasesLimiter(max_alias_count=aliases),
             lambda: MaxTokensLimiter(max_token_count=tokens),

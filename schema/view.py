@@ -15,8 +15,12 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import process_result as format_result
+from strawberry.types import ExecutionResult
 
 from schema.context import Context
+from schema.errors import public_error
 from server.errors import ErrorCode, Forbidden, LumbungError, Unauthenticated
 from server.resources import Resources
 
@@ -30,6 +34,20 @@ def error_response(error: LumbungError, status: int) -> Response:
 
 
 class LumbungGraphQL(GraphQL[Context, None]):
+    def __init__(self, *args: Any, mask_unexpected_errors: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.mask_unexpected_errors = mask_unexpected_errors
+
+    async def process_result(
+        self, request: Request | WebSocket, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        if result.errors:
+            result.errors = [
+                public_error(error, mask_unexpected=self.mask_unexpected_errors)
+                for error in result.errors
+            ]
+        return format_result(result)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)

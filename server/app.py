@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, *, token_keys: TokenKeys | None
         allow_queries_via_get=True,
         # Subscriptions arrive with the progress issue; until then no websocket protocol is spoken.
         subscription_protocols=(),
+        mask_unexpected_errors=settings.is_production,
     )
     middleware = []
     if settings.cors_origins:

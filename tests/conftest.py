@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from server.resources import Resources
 from server.settings import Settings
 from tests.servers import MariaDBServer, RedisServer, ensure_binaries
 
-JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+JWT_SECRET = "test-secret-long-enough-for-hs512-0123456789abcdef0123456789abcdef"
 _databases = itertools.count()
 
 
@@ -123,6 +124,7 @@ class Api:
         return error
 
 
+@asynccontextmanager
 async def open_api(settings: Settings) -> AsyncIterator[Api]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -133,5 +135,5 @@ async def open_api(settings: Settings) -> AsyncIterator[Api]:
 
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[Api]:
-    async for value in open_api(settings):
+    async with open_api(settings) as value:
         yield value

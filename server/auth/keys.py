@@ -82,9 +82,11 @@ def resolve_token_keys(settings: Settings) -> TokenKeys:
         )
     if settings.jwt_secret is not None:
         secret = settings.jwt_secret.get_secret_value()
-        if len(secret.encode()) < MIN_HMAC_KEY_BYTES:
+        # RFC 7518 §3.2: at least as long as the hash (32 bytes for HS256, 64 for HS512).
+        minimum = max(MIN_HMAC_KEY_BYTES, *(int(alg[2:]) // 8 for alg in algorithms))
+        if len(secret.encode()) < minimum:
             raise ConfigurationError(
-                f"LUMBUNG_JWT_SECRET is shorter than {MIN_HMAC_KEY_BYTES} bytes: "
+                f"LUMBUNG_JWT_SECRET is shorter than {minimum} bytes: "
                 "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
             )
         return TokenKeys(algorithms, secret, secret)

@@ -1,0 +1,96 @@
+"""Configuration: the seed's variables, production's refusals, secrets that stay secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.auth.keys import resolve_token_keys
+from server.errors import ConfigurationError
+from server.settings import load_settings
+
+LONG_SECRET = "x" * 40
+
+
+def test_the_default_is_a_sqlite_file_under_data() -> None:
+    settings = load_settings(_env_file=None)
+    assert settings.resolved_database_url().startswith("sqlite+aiosqlite:///")
+    assert settings.resolved_database_url().endswith("/data/lumbung.db")
+    assert settings.uses_default_database and settings.demo_data_enabled
+
+
+def test_the_seeds_database_variables_compose_a_mysql_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_USER", "app")
+    monkeypatch.setenv("DATABASE_PASSWORD", "p@ss:word/1")
+    monkeypatch.setenv("DATABASE_NAME", "fiber")
+    monkeypatch.setenv("DATABASE_HOST", "db.internal")
+    settings = load_settings(_env_file=None)
+    assert settings.resolved_database_url() == (
+        "mysql+aiomysql://app:p%40ss%3Aword%2F1@db.internal:3306/fiber?charset=utf8mb4"
+    )
+    assert not settings.demo_data_enabled
+    assert "p@ss" not in repr(settings)
+
+
+def test_settings_come_from_a_dotenv_file(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("LUMBUNG_APP_NAME=Fiber Teknologi Nusantara\nLUMBUNG_CORE_TABLES=User,Role\n")
+    settings = load_settings()
+    assert settings.app_name == "Fiber Teknologi Nusantara"
+    assert settings.core_tables == ["User", "Role"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "complaint"),
+    [
+        ({}, "LUMBUNG_JWT_SECRET must be set"),
+        ({"jwt_secret": "short"}, "at least 32 bytes"),
+        ({"jwt_secret": LONG_SECRET, "debug": True}, "LUMBUNG_DEBUG must be off"),
+    ],
+)
+def test_production_refuses_insecure_defaults(overrides: dict[str, object], complaint: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None, environment="production", **overrides)
+    assert complaint in caught.value.message
+
+
+def test_a_refusal_never_echoes_a_password() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None, environment="production", database_password="hunter2-secret")
+    assert "hunter2" not in str(caught.value)
+
+
+def test_the_none_algorithm_is_never_allowed() -> None:
+    with pytest.raises(ConfigurationError, match="none"):
+        load_settings(_env_file=None, jwt_algorithms="HS256,none")
+
+
+def test_production_turns_graphiql_and_introspection_off() -> None:
+    settings = load_settings(_env_file=None, environment="production", jwt_secret=LONG_SECRET)
+    assert not settings.graphiql_enabled and not settings.introspection_enabled
+    assert not settings.migrations_run_on_start
+
+
+def test_a_short_secret_is_refused_in_development_too() -> None:
+    with pytest.raises(ConfigurationError, match="shorter than 32 bytes"):
+        resolve_token_keys(load_settings(_env_file=None, jwt_secret="short"))
+
+
+def test_hs512_needs_a_64_byte_secret() -> None:
+    with pytest.raises(ConfigurationError, match="shorter than 64 bytes"):
+        resolve_token_keys(load_settings(_env_file=None, jwt_secret=LONG_SECRET, jwt_algorithms="HS512"))
+
+
+def test_a_public_key_cannot_be_mixed_with_hmac_algorithms() -> None:
+    with pytest.raises(ConfigurationError, match="only list asymmetric"):
+        resolve_token_keys(load_settings(_env_file=None, jwt_public_key="-----BEGIN PUBLIC KEY-----", jwt_algorithms="RS256,HS256"))
+
+
+def test_development_creates_one_private_secret_and_keeps_it(tmp_path: Path) -> None:
+    settings = load_settings(_env_file=None, data_dir=tmp_path / "data")
+    first = resolve_token_keys(settings)
+    second = resolve_token_keys(settings)
+    assert first.signing_key == second.signing_key
+    assert first.generated_secret_file is not None
+    assert first.generated_secret_file.stat().st_mode & 0o777 == 0o600
+    assert first.signing_key is not None and first.signing_key not in repr(first)
