@@ -770,7 +770,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="GraphQL backups(limit: 100) vs a bare Starlette endpoint, side by side.",
     )
     parser.add_argument("--runs", type=int, default=5, help="measured runs per target (default 5)")
-    parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
+    parser.add_argument("--duration", type=int, default=12, help="seconds per run (default 12)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
     parser.add_argument(
         "--warmup", type=int, default=3, help="seconds of unrecorded warm-up per target (default 3)"

@@ -26,7 +26,13 @@ UNAVAILABLE_MESSAGE = (
     "Try again once it is back."
 )
 # A driver's own words name hosts and internals; what the client needs is that it is down.
-BACKEND_ERRORS = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError, ConnectionError)
+BACKEND_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionError,
+)
 
 
 def error_code(error: GraphQLError) -> ErrorCode:
@@ -59,7 +65,9 @@ def public_error(error: GraphQLError, *, mask_unexpected: bool) -> GraphQLError:
             message, original = MASKED_MESSAGE, None
     elif code is ErrorCode.BACKEND_UNAVAILABLE and not isinstance(original, LumbungError):
         log.warning(
-            "backend unavailable: %s", type(original).__name__, extra={"event": "backend.unavailable"}
+            "backend unavailable: %s",
+            type(original).__name__,
+            extra={"event": "backend.unavailable"},
         )
         message, original = UNAVAILABLE_MESSAGE, None
     return GraphQLError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
+from strawberry.permission import BasePermission
 
 from schema.context import Info
 from schema.enums import BackupType, CacheType, JobStatus
@@ -18,11 +19,9 @@ from server.db.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from server.system.info import collect_system_info
 from server.system.tables import list_tables
 
-ADMIN = [IsAdmin]
+ADMIN: list[type[BasePermission]] = [IsAdmin]
 PageArg = Annotated[int, strawberry.argument(description="Page number, from 1.")]
-LimitArg = Annotated[
-    int, strawberry.argument(description=f"Items per page, 1 to {MAX_LIMIT}.")
-]
+LimitArg = Annotated[int, strawberry.argument(description=f"Items per page, 1 to {MAX_LIMIT}.")]
 
 
 @strawberry.type(description="Read the backup history, the cache history and the system.")
@@ -75,7 +74,10 @@ class Query:
         page: PageArg = 1,
         limit: LimitArg = DEFAULT_LIMIT,
         backup_id: Annotated[
-            int | None, strawberry.argument(description="Only restores of this backup (NOT_FOUND if no such backup).")
+            int | None,
+            strawberry.argument(
+                description="Only restores of this backup (NOT_FOUND if no such backup)."
+            ),
         ] = None,
     ) -> RestoreLogPage:
         request = PageRequest(page=page, limit=limit)
@@ -90,7 +92,8 @@ class Query:
         )
 
     @strawberry.field(
-        permission_classes=ADMIN, description="Cache clearings, newest first, optionally of one type."
+        permission_classes=ADMIN,
+        description="Cache clearings, newest first, optionally of one type.",
     )
     async def cache_logs(
         self,
@@ -126,10 +129,14 @@ class Query:
     ) -> list[Table]:
         settings = info.context.resources.settings
         async with info.context.resources.sessions() as session:
-            tables = await list_tables(session, settings.core_tables, include_catalog=include_catalog)
+            tables = await list_tables(
+                session, settings.core_tables, include_catalog=include_catalog
+            )
         return [Table.of(table) for table in tables]
 
-    @strawberry.field(permission_classes=ADMIN, description="Application, database and system figures.")
+    @strawberry.field(
+        permission_classes=ADMIN, description="Application, database and system figures."
+    )
     async def system_info(self, info: Info) -> SystemInfo:
         resources = info.context.resources
         async with resources.sessions() as session:
@@ -142,7 +149,9 @@ class Query:
             )
         return SystemInfo.of(value)
 
-    @strawberry.field(permission_classes=ADMIN, description="The caller, as its token describes it.")
+    @strawberry.field(
+        permission_classes=ADMIN, description="The caller, as its token describes it."
+    )
     def me(self, info: Info) -> Me:
         principal = info.context.principal
         assert principal is not None  # IsAdmin has let it through

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NewType
 
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
 
 MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -22,7 +23,7 @@ def _parse_big_int(value: object) -> int:
 # exact up to 2^53 - 1 (8 PiB), which is what a JavaScript number holds without loss.
 BigInt = NewType("BigInt", int)
 
-SCALAR_MAP = {
+SCALAR_MAP: dict[object, ScalarDefinition] = {
     BigInt: strawberry.scalar(
         name="BigInt",
         description=(

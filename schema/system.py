@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+
 import strawberry
 
 from schema.context import Info
@@ -10,7 +11,7 @@ from schema.enums import TableKind
 from schema.scalars import BigInt
 from schema.types import User
 from server.auth.tokens import Principal
-from server.system import info as system
+from server.system import info as service
 from server.system.info import format_bytes, format_uptime
 from server.system.tables import TableInfo
 
@@ -65,8 +66,12 @@ class MemoryInfo:
 @strawberry.type(description="Processor load.")
 class CpuInfo:
     count: int = strawberry.field(description="Logical processors.")
-    percent: float = strawberry.field(description="Machine-wide CPU use since the previous reading.")
-    load_average: list[float] = strawberry.field(description="Load average over 1, 5 and 15 minutes.")
+    percent: float = strawberry.field(
+        description="Machine-wide CPU use since the previous reading."
+    )
+    load_average: list[float] = strawberry.field(
+        description="Load average over 1, 5 and 15 minutes."
+    )
 
 
 @strawberry.type(description="The configured Redis server.")
@@ -94,10 +99,12 @@ class SystemInfo:
     application: ApplicationInfo = strawberry.field(description="The running Lumbung.")
     database: DatabaseInfo = strawberry.field(description="Database statistics.")
     system: HostInfo = strawberry.field(description="Uptime, storage, memory and CPU.")
-    redis: RedisInfo | None = strawberry.field(description="Redis status (null when not configured).")
+    redis: RedisInfo | None = strawberry.field(
+        description="Redis status (null when not configured)."
+    )
 
     @classmethod
-    def of(cls, value: system.SystemInfo) -> SystemInfo:
+    def of(cls, value: service.SystemInfo) -> SystemInfo:
         db, host, storage = value.database, value.host, value.host.storage
         last = db.last_backup
         return cls(
@@ -112,7 +119,9 @@ class SystemInfo:
                 total_users=db.total_users,
                 total_messages=db.total_messages,
                 total_backups=db.total_backups,
-                last_backup=LastBackup(id=last.id, filename=last.filename, created_at=last.created_at)
+                last_backup=LastBackup(
+                    id=last.id, filename=last.filename, created_at=last.created_at
+                )
                 if last
                 else None,
             ),

@@ -40,14 +40,20 @@ class RestoreLog:
     id: int = strawberry.field(description="Restore log id.")
     backup_id: int = strawberry.field(description="Id of the backup that was restored.")
     status: JobStatus = strawberry.field(description="IN_PROGRESS, COMPLETED or FAILED.")
-    error_message: str | None = strawberry.field(description="Why the restore failed (null unless FAILED).")
+    error_message: str | None = strawberry.field(
+        description="Why the restore failed (null unless FAILED)."
+    )
     description: str | None = strawberry.field(description="Free text given with the restore.")
-    tables: list[str] = strawberry.field(description="Tables restored (empty: all of the backup's).")
+    tables: list[str] = strawberry.field(
+        description="Tables restored (empty: all of the backup's)."
+    )
     safety_backup_id: int | None = strawberry.field(
         description="Id of the safety backup taken before the restore, if any."
     )
     created_at: datetime = strawberry.field(description="When the restore started.")
-    completed_at: datetime | None = strawberry.field(description="When it finished (null while IN_PROGRESS).")
+    completed_at: datetime | None = strawberry.field(
+        description="When it finished (null while IN_PROGRESS)."
+    )
     duration_seconds: float | None = strawberry.field(description="How long it took, in seconds.")
     restored_by: int = strawberry.field(description="Id of the user who asked for the restore.")
 
@@ -80,26 +86,38 @@ class RestoreLog:
 class Backup:
     id: int = strawberry.field(description="Backup id.")
     filename: str = strawberry.field(
-        description="File name in the backup folder, e.g. `backup_full_2024-01-15T10-30-00.sql.zst`."
+        description=(
+            "File name in the backup folder, e.g. `backup_full_2024-01-15T10-30-00.sql.zst`."
+        )
     )
     backup_type: BackupType = strawberry.field(description="FULL, PARTIAL or SELECTIVE.")
     tables: list[str] = strawberry.field(description="Tables in the backup.")
     include_data: bool = strawberry.field(description="Whether table rows were dumped.")
     include_schema: bool = strawberry.field(description="Whether table definitions were dumped.")
     description: str | None = strawberry.field(description="Free text given with the backup.")
-    file_size: BigInt = strawberry.field(description="Size of the file in bytes (exact beyond 2 GiB).")
-    file_size_human: str = strawberry.field(description="Size of the file for people, e.g. `2.4 GB`.")
+    file_size: BigInt = strawberry.field(
+        description="Size of the file in bytes (exact beyond 2 GiB)."
+    )
+    file_size_human: str = strawberry.field(
+        description="Size of the file for people, e.g. `2.4 GB`."
+    )
     status: JobStatus = strawberry.field(description="IN_PROGRESS, COMPLETED or FAILED.")
     compression: Compression = strawberry.field(description="How the file is compressed.")
-    checksum: str | None = strawberry.field(description="SHA-256 of the file, hex (null until COMPLETED).")
-    error_message: str | None = strawberry.field(description="Why the backup failed (null unless FAILED).")
+    checksum: str | None = strawberry.field(
+        description="SHA-256 of the file, hex (null until COMPLETED)."
+    )
+    error_message: str | None = strawberry.field(
+        description="Why the backup failed (null unless FAILED)."
+    )
     duration_seconds: float | None = strawberry.field(description="How long it took, in seconds.")
     origin: BackupOrigin = strawberry.field(
         description="Why it was made: by an admin, before a restore, or on a schedule."
     )
     created_at: datetime = strawberry.field(description="When the backup started.")
     updated_at: datetime = strawberry.field(description="When the row last changed.")
-    completed_at: datetime | None = strawberry.field(description="When it finished (null while IN_PROGRESS).")
+    completed_at: datetime | None = strawberry.field(
+        description="When it finished (null while IN_PROGRESS)."
+    )
     created_by: int = strawberry.field(description="Id of the user who made the backup.")
 
     @classmethod
@@ -142,7 +160,9 @@ class CacheLog:
     cleared_items: list[str] = strawberry.field(description="What was cleared, by name.")
     total_cleared: int = strawberry.field(description="How many items were cleared.")
     failed_items: list[str] = strawberry.field(description="What could not be cleared, and why.")
-    dry_run: bool = strawberry.field(description="True when nothing was touched: a report of what would go.")
+    dry_run: bool = strawberry.field(
+        description="True when nothing was touched: a report of what would go."
+    )
     description: str | None = strawberry.field(description="Free text given with the request.")
     created_at: datetime = strawberry.field(description="When the caches were cleared.")
     duration_seconds: float | None = strawberry.field(description="How long it took, in seconds.")

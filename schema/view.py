@@ -28,9 +28,14 @@ STATUS_BY_CODE = {ErrorCode.UNAUTHENTICATED: 401, ErrorCode.FORBIDDEN: 403}
 
 
 def error_response(error: LumbungError, status: int) -> Response:
-    body = {"data": None, "errors": [{"message": error.message, "extensions": {"code": error.code.value}}]}
+    body = {
+        "data": None,
+        "errors": [{"message": error.message, "extensions": {"code": error.code.value}}],
+    }
     headers = {"WWW-Authenticate": "Bearer"} if error.code is ErrorCode.UNAUTHENTICATED else {}
-    return Response(json.dumps(body), status_code=status, media_type="application/json", headers=headers)
+    return Response(
+        json.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 class LumbungGraphQL(GraphQL[Context, None]):

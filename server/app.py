@@ -48,7 +48,9 @@ async def readyz(request: Request) -> JSONResponse:
     )
 
 
-def create_app(settings: Settings | None = None, *, token_keys: TokenKeys | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, *, token_keys: TokenKeys | None = None
+) -> Starlette:
     settings = settings or load_settings()
     # Resolved now, not in the lifespan, so a bad key configuration fails before binding a port.
     keys = token_keys or resolve_token_keys(settings)
@@ -59,7 +61,11 @@ def create_app(settings: Settings | None = None, *, token_keys: TokenKeys | None
         app.state.resources = resources
         log.info(
             "lumbung ready",
-            extra={"event": "app.ready", "environment": settings.environment, "database": resources.engine.dialect.name},
+            extra={
+                "event": "app.ready",
+                "environment": settings.environment,
+                "database": resources.engine.dialect.name,
+            },
         )
         try:
             yield

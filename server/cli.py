@@ -6,7 +6,7 @@ import asyncio
 import re
 import sys
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,7 +18,7 @@ from server.logs import configure_logging
 from server.settings import Settings, load_settings
 
 cli = typer.Typer(
-    help="Lumbung: back up and restore MySQL/MariaDB, clear caches and watch the system, over GraphQL.",
+    help="Lumbung: back up and restore MySQL/MariaDB, clear caches and watch the system.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -36,12 +36,16 @@ def parse_ttl(text: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"lumbung: {message}", style="red", soft_wrap=True, highlight=False, markup=False)
+    raise typer.Exit(code)
+
+
 def _settings() -> Settings:
     try:
         return load_settings()
     except ConfigurationError as exc:
-        err.print(f"[red]lumbung: {exc.message}[/red]")
-        raise typer.Exit(2) from None
+        fail(exc.message)
 
 
 @cli.command()
@@ -58,17 +62,20 @@ def serve(
     try:
         keys = resolve_token_keys(settings)
     except ConfigurationError as exc:
-        err.print(f"[red]lumbung: {exc.message}[/red]")
-        raise typer.Exit(2) from None
+        fail(exc.message)
     if not settings.is_production and keys.signing_key is not None:
-        token = issue_token(settings, keys, subject="1", roles=[settings.jwt_admin_role], ttl=timedelta(days=1))
+        token = issue_token(
+            settings, keys, subject="1", roles=[settings.jwt_admin_role], ttl=timedelta(days=1)
+        )
         url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/graphql"  # noqa: S104 - compared, not bound
         err.print(f"\n[bold]Lumbung[/bold] ({settings.environment}) on {url}")
         if settings.graphiql_enabled:
             err.print("GraphiQL: open the URL, then put this in the Headers tab:")
         err.print(f'  {{"Authorization": "Bearer {token}"}}\n', soft_wrap=True, highlight=False)
         if keys.generated_secret_file is not None:
-            err.print(f"(development token secret kept in {keys.generated_secret_file}; valid 24 h)\n")
+            err.print(
+                f"(development token secret kept in {keys.generated_secret_file}; valid 24 h)\n"
+            )
     uvicorn.run(
         "server.app:create_app",
         factory=True,
@@ -84,7 +91,9 @@ def serve(
 @cli.command()
 def token(
     sub: Annotated[str, typer.Option(help="The subject: the application's User id.")],
-    role: Annotated[list[str], typer.Option(help="A role to grant (repeat for several).")] = ["admin"],  # noqa: B006 - typer reads the default
+    role: Annotated[
+        list[str] | None, typer.Option(help="A role to grant (repeat for several; default admin).")
+    ] = None,
     ttl: Annotated[str, typer.Option(help="Lifetime, e.g. 30m, 1h, 7d.")] = "1h",
 ) -> None:
     """Print a signed token (alone, on stdout) for the configured secret."""
@@ -92,10 +101,9 @@ def token(
     lifetime = parse_ttl(ttl)
     try:
         keys = resolve_token_keys(settings)
-        value = issue_token(settings, keys, subject=sub, roles=role, ttl=lifetime)
+        value = issue_token(settings, keys, subject=sub, roles=role or ["admin"], ttl=lifetime)
     except ConfigurationError as exc:
-        err.print(f"[red]lumbung: {exc.message}[/red]")
-        raise typer.Exit(2) from None
+        fail(exc.message)
     sys.stdout.write(value + "\n")
 
 
@@ -121,8 +129,7 @@ def migrate() -> None:
     try:
         applied = asyncio.run(run())
     except Exception as exc:  # the message of a driver error carries no password
-        err.print(f"[red]lumbung: migration failed: {type(exc).__name__}: {exc}[/red]")
-        raise typer.Exit(1) from None
+        fail(f"migration failed: {type(exc).__name__}: {exc}", code=1)
     err.print(f"applied: {', '.join(applied)}" if applied else "the catalog is up to date")
 
 

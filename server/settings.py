@@ -62,12 +62,18 @@ class Settings(BaseSettings):
 
     # --- the database ----------------------------------------------------------------------
     database_url: SecretStr | None = Field(None, validation_alias=_alias("DATABASE_URL"))
-    database_user: str | None = Field(None, validation_alias=_alias("DATABASE_USER", "DATABASE_USER"))
+    database_user: str | None = Field(
+        None, validation_alias=_alias("DATABASE_USER", "DATABASE_USER")
+    )
     database_password: SecretStr | None = Field(
         None, validation_alias=_alias("DATABASE_PASSWORD", "DATABASE_PASSWORD")
     )
-    database_name: str | None = Field(None, validation_alias=_alias("DATABASE_NAME", "DATABASE_NAME"))
-    database_host: str = Field("127.0.0.1", validation_alias=_alias("DATABASE_HOST", "DATABASE_HOST"))
+    database_name: str | None = Field(
+        None, validation_alias=_alias("DATABASE_NAME", "DATABASE_NAME")
+    )
+    database_host: str = Field(
+        "127.0.0.1", validation_alias=_alias("DATABASE_HOST", "DATABASE_HOST")
+    )
     database_port: int = Field(3306, validation_alias=_alias("DATABASE_PORT", "DATABASE_PORT"))
     user_table: str = Field("User", validation_alias=_alias("USER_TABLE"))
     message_table: str = Field("Message", validation_alias=_alias("MESSAGE_TABLE"))
@@ -88,7 +94,9 @@ class Settings(BaseSettings):
     jwt_audience: str | None = Field(None, validation_alias=_alias("JWT_AUDIENCE"))
     jwt_role_claim: str = Field("role", validation_alias=_alias("JWT_ROLE_CLAIM"))
     jwt_admin_role: str = Field("admin", validation_alias=_alias("JWT_ADMIN_ROLE"))
-    jwt_leeway_seconds: int = Field(10, ge=0, le=MAX_LEEWAY_SECONDS, validation_alias=_alias("JWT_LEEWAY_SECONDS"))
+    jwt_leeway_seconds: int = Field(
+        10, ge=0, le=MAX_LEEWAY_SECONDS, validation_alias=_alias("JWT_LEEWAY_SECONDS")
+    )
 
     # --- backups ---------------------------------------------------------------------------
     backup_dir: Path = Field(Path("backups"), validation_alias=_alias("BACKUP_DIR"))
@@ -191,5 +199,6 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for error in exc.errors(include_input=False, include_url=False):
             where = ".".join(str(part) for part in error["loc"]) or "settings"
-            problems.append(f"{where}: {error['msg']}")
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(message if where == "settings" else f"{where}: {message}")
         raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None

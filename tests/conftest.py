@@ -94,17 +94,28 @@ class Api:
         resources: Resources = self.app.state.resources
         return resources
 
-    def token(self, sub: str = "1", roles: list[str] | None = None, ttl: timedelta = timedelta(hours=1)) -> str:
+    def token(
+        self, sub: str = "1", roles: list[str] | None = None, ttl: timedelta = timedelta(hours=1)
+    ) -> str:
         keys = resolve_token_keys(self.settings)
         return issue_token(self.settings, keys, subject=sub, roles=roles or ["admin"], ttl=ttl)
 
-    async def post(self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = "admin", headers: dict[str, str] | None = None) -> httpx.Response:
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = "admin",  # noqa: S107 - "admin" asks for a fresh admin token
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         all_headers = dict(headers or {})
         if token == "admin":
             token = self.token()
         if token is not None:
             all_headers["Authorization"] = f"Bearer {token}"
-        return await self.client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=all_headers)
+        return await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=all_headers
+        )
 
     async def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """Run a query as admin and return `data`, failing the test on any error."""

@@ -43,7 +43,9 @@ async def add_backups(resources: Resources, count: int, **overrides: Any) -> lis
         return [row.id for row in rows]
 
 
-async def add_restore_logs(resources: Resources, backup_id: int, count: int, **overrides: Any) -> list[int]:
+async def add_restore_logs(
+    resources: Resources, backup_id: int, count: int, **overrides: Any
+) -> list[int]:
     async with resources.sessions() as session:
         rows = [
             RestoreLog(

@@ -17,7 +17,9 @@ async def test_healthz_answers_without_a_token(tmp_path: Path) -> None:
 async def test_readyz_follows_redis_down_and_back(tmp_path: Path) -> None:
     redis = RedisServer().start()
     try:
-        settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}", tmp_path, redis_url=redis.url)
+        settings = make_settings(
+            f"sqlite+aiosqlite:///{tmp_path / 'a.db'}", tmp_path, redis_url=redis.url
+        )
         async with open_api(settings) as api:
             ready = await api.client.get("/readyz")
             assert ready.status_code == 200

@@ -34,7 +34,9 @@ def test_the_seeds_database_variables_compose_a_mysql_url(monkeypatch: pytest.Mo
 
 
 def test_settings_come_from_a_dotenv_file(tmp_path: Path) -> None:
-    (tmp_path / ".env").write_text("LUMBUNG_APP_NAME=Fiber Teknologi Nusantara\nLUMBUNG_CORE_TABLES=User,Role\n")
+    (tmp_path / ".env").write_text(
+        "LUMBUNG_APP_NAME=Fiber Teknologi Nusantara\nLUMBUNG_CORE_TABLES=User,Role\n"
+    )
     settings = load_settings()
     assert settings.app_name == "Fiber Teknologi Nusantara"
     assert settings.core_tables == ["User", "Role"]
@@ -78,12 +80,20 @@ def test_a_short_secret_is_refused_in_development_too() -> None:
 
 def test_hs512_needs_a_64_byte_secret() -> None:
     with pytest.raises(ConfigurationError, match="shorter than 64 bytes"):
-        resolve_token_keys(load_settings(_env_file=None, jwt_secret=LONG_SECRET, jwt_algorithms="HS512"))
+        resolve_token_keys(
+            load_settings(_env_file=None, jwt_secret=LONG_SECRET, jwt_algorithms="HS512")
+        )
 
 
 def test_a_public_key_cannot_be_mixed_with_hmac_algorithms() -> None:
     with pytest.raises(ConfigurationError, match="only list asymmetric"):
-        resolve_token_keys(load_settings(_env_file=None, jwt_public_key="-----BEGIN PUBLIC KEY-----", jwt_algorithms="RS256,HS256"))
+        resolve_token_keys(
+            load_settings(
+                _env_file=None,
+                jwt_public_key="-----BEGIN PUBLIC KEY-----",
+                jwt_algorithms="RS256,HS256",
+            )
+        )
 
 
 def test_development_creates_one_private_secret_and_keeps_it(tmp_path: Path) -> None:

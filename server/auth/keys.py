@@ -20,7 +20,7 @@ HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
-DEV_SECRET_FILE = "jwt-secret"
+DEV_SECRET_FILE = "jwt-secret"  # noqa: S105 - a file name, not a secret
 
 
 @dataclass(frozen=True, repr=False)
@@ -42,7 +42,8 @@ def _read_public_key(value: str) -> str:
         return path.read_text()
     except OSError as exc:
         raise ConfigurationError(
-            f"LUMBUNG_JWT_PUBLIC_KEY is neither a PEM key nor a readable file: {path} ({exc.strerror})"
+            "LUMBUNG_JWT_PUBLIC_KEY is neither a PEM key nor a readable file: "
+            f"{path} ({exc.strerror})"
         ) from exc
 
 
@@ -66,7 +67,9 @@ def resolve_token_keys(settings: Settings) -> TokenKeys:
     algorithms = tuple(settings.jwt_algorithms)
     unknown = set(algorithms) - HMAC_ALGORITHMS - ASYMMETRIC_ALGORITHMS
     if unknown:
-        raise ConfigurationError(f"LUMBUNG_JWT_ALGORITHMS has unsupported values: {sorted(unknown)}")
+        raise ConfigurationError(
+            f"LUMBUNG_JWT_ALGORITHMS has unsupported values: {sorted(unknown)}"
+        )
 
     if settings.jwt_public_key is not None:
         if not set(algorithms) <= ASYMMETRIC_ALGORITHMS:

@@ -127,7 +127,8 @@ class TokenVerifier:
 
 def deny(reason: str, *, client: str, subject: str | None = None) -> None:
     log.warning(
-        "access denied", extra={"event": "auth.denied", "reason": reason, "client": client, "sub": subject}
+        "access denied",
+        extra={"event": "auth.denied", "reason": reason, "client": client, "sub": subject},
     )
 
 

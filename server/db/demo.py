@@ -60,8 +60,14 @@ ROLES = [
     (3, "customer", "A subscriber of the service"),
 ]
 PERMISSIONS = [
-    "backup.create", "backup.restore", "cache.clear", "system.view",
-    "ticket.manage", "report.view", "message.send", "profile.edit",
+    "backup.create",
+    "backup.restore",
+    "cache.clear",
+    "system.view",
+    "ticket.manage",
+    "report.view",
+    "message.send",
+    "profile.edit",
 ]
 USERS = [
     (1, "Admin Lumbung", "admin@lumbung.local", 1),
@@ -74,7 +80,7 @@ USERS = [
 MESSAGES = [
     "Koneksi internet di rumah terputus sejak pagi.",
     "Terima kasih, sudah normal kembali 🙏",
-    "Jadwal pemeliharaan jaringan: Sabtu 01:00–03:00 WIB.",
+    "Jadwal pemeliharaan jaringan: Sabtu 01:00-03:00 WIB.",
     "Tagihan bulan ini sudah saya bayar.",
     "Apakah paket 100 Mbps tersedia di Denpasar?",
     "Teknisi akan datang besok pukul 10:00.",

@@ -119,9 +119,7 @@ class Backup(Base):
     # BIGINT where the seed has Int: a backup over 2 GiB must not overflow.
     file_size: Mapped[int] = mapped_column("fileSize", BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(191), default=JobStatus.COMPLETED.value)
-    created_at: Mapped[datetime] = mapped_column(
-        "createdAt", UTCDateTime, default=utcnow
-    )
+    created_at: Mapped[datetime] = mapped_column("createdAt", UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         "updatedAt", UTCDateTime, default=utcnow, onupdate=utcnow
     )
@@ -152,9 +150,7 @@ class RestoreLog(Base):
     )
     error_message: Mapped[str | None] = mapped_column("errorMessage", Text)
     description: Mapped[str | None] = mapped_column(String(191))
-    created_at: Mapped[datetime] = mapped_column(
-        "createdAt", UTCDateTime, default=utcnow
-    )
+    created_at: Mapped[datetime] = mapped_column("createdAt", UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column("completedAt", UTCDateTime)
     restored_by: Mapped[int] = mapped_column("restoredBy", Integer)
     # Lumbung's additions.
@@ -176,13 +172,13 @@ class CacheLog(Base):
         "totalCleared", Integer, default=0, server_default=text("0")
     )
     description: Mapped[str | None] = mapped_column(String(191))
-    created_at: Mapped[datetime] = mapped_column(
-        "createdAt", UTCDateTime, default=utcnow
-    )
+    created_at: Mapped[datetime] = mapped_column("createdAt", UTCDateTime, default=utcnow)
     cleared_by: Mapped[int] = mapped_column("clearedBy", Integer)
     # Lumbung's additions.
     failed_items: Mapped[list[str]] = mapped_column(
         "failedItems", JSON, default=list, server_default=EMPTY_JSON_LIST
     )
-    dry_run: Mapped[bool] = mapped_column("dryRun", Boolean, default=False, server_default=text("0"))
+    dry_run: Mapped[bool] = mapped_column(
+        "dryRun", Boolean, default=False, server_default=text("0")
+    )
     duration_ms: Mapped[int | None] = mapped_column("durationMs", Integer)

@@ -138,8 +138,10 @@ def _host_figures(backup_dir: Path, started_at: float) -> tuple[int, int, Storag
         int(now - started_at),
         Storage(str(backup_dir.resolve()), disk.used, disk.free, disk.total, 0),
         Memory(psutil.Process().memory_info().rss, vm.total, vm.available, vm.percent),
-        # Since the previous call: the lifespan primes it, so this is never a zero from a cold start.
-        Cpu(psutil.cpu_count() or 1, psutil.cpu_percent(interval=None), (load[0], load[1], load[2])),
+        # Since the previous call: the lifespan primes it, so this is no cold-start zero.
+        Cpu(
+            psutil.cpu_count() or 1, psutil.cpu_percent(interval=None), (load[0], load[1], load[2])
+        ),
     )
 
 
@@ -149,14 +151,14 @@ async def redis_info(redis: Redis) -> RedisInfo:
         memory = await redis.info("memory")
     except (RedisError, OSError) as exc:
         return RedisInfo(False, None, None, f"Redis is unreachable ({type(exc).__name__})")
-    return RedisInfo(True, str(server.get("redis_version")), int(memory.get("used_memory", 0)), None)
+    return RedisInfo(
+        True, str(server.get("redis_version")), int(memory.get("used_memory", 0)), None
+    )
 
 
 async def _count_table(session: AsyncSession, table_name: str) -> int | None:
     connection = await session.connection()
-    exists = await connection.run_sync(
-        lambda sync: sync.dialect.has_table(sync, table_name)
-    )
+    exists = await connection.run_sync(lambda sync: sync.dialect.has_table(sync, table_name))
     if not exists:
         return None
     quoted = connection.dialect.identifier_preparer.quote(table_name)
@@ -195,7 +197,11 @@ async def collect_system_info(
         _host_figures, settings.backup_dir, started_at
     )
     storage = Storage(
-        storage.path, storage.used_bytes, storage.available_bytes, storage.total_bytes, backups_bytes
+        storage.path,
+        storage.used_bytes,
+        storage.available_bytes,
+        storage.total_bytes,
+        backups_bytes,
     )
     return SystemInfo(
         application=ApplicationInfo(settings.app_name, settings.app_version, settings.environment),

@@ -98,7 +98,16 @@ async def _sqlite_tables(session: AsyncSession) -> list[Row]:
             # SQLite keeps no row estimate; the embedded database is small enough to count.
             count = int(await session.scalar(text(f"SELECT COUNT(*) FROM {_quote(name)}")) or 0)  # noqa: S608 - name comes from sqlite_master and is quoted
         data, index = sizes.get(name, (None, None))
-        rows.append((name, "VIEW" if kind == "view" else "TABLE", "SQLite" if kind == "table" else None, count, data, index))
+        rows.append(
+            (
+                name,
+                "VIEW" if kind == "view" else "TABLE",
+                "SQLite" if kind == "table" else None,
+                count,
+                data,
+                index,
+            )
+        )
     return rows
 
 

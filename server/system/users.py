@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnClause, TableClause, column, func, inspect, select, table
 from sqlalchemy.engine import Connection
@@ -51,7 +52,7 @@ class UserDirectory:
             return None
         name = next((c for c in NAME_COLUMNS if c in names), None)
         email = next((c for c in EMAIL_COLUMNS if c in names), None)
-        columns = [column("id"), *(column(c) for c in (name, email) if c)]
+        columns: list[ColumnClause[Any]] = [column("id"), *(column(c) for c in (name, email) if c)]
         clause = table(self.table_name, *columns)
         return _UserTable(
             clause,

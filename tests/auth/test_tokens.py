@@ -24,7 +24,12 @@ QUERY = "{ backups { total } }"
 
 def _claims(**overrides: Any) -> dict[str, Any]:
     now = datetime.now(UTC)
-    claims: dict[str, Any] = {"sub": "1", "role": "admin", "iat": now, "exp": now + timedelta(minutes=5)}
+    claims: dict[str, Any] = {
+        "sub": "1",
+        "role": "admin",
+        "iat": now,
+        "exp": now + timedelta(minutes=5),
+    }
     claims.update(overrides)
     return {key: value for key, value in claims.items() if value is not None}
 
@@ -46,7 +51,9 @@ BAD_TOKENS: dict[str, str | None] = {
     "missing": None,
     "garbage": "not-a-token",
     "alg none": _unsigned(_claims()),
-    "wrong secret": _hs(_claims(), secret="another-secret-that-is-also-long-enough-for-hs512-0123456789abcdef"),
+    "wrong secret": _hs(
+        _claims(), secret="another-secret-that-is-also-long-enough-for-hs512-0123456789abcdef"
+    ),
     "no exp": _hs(_claims(exp=None)),
     "expired beyond leeway": _hs(_claims(exp=NOW - timedelta(minutes=5))),
     "not yet valid": _hs(_claims(nbf=NOW + timedelta(minutes=5))),
@@ -58,7 +65,9 @@ BAD_TOKENS: dict[str, str | None] = {
 @pytest.fixture
 def statements(api: Api) -> list[str]:
     seen: list[str] = []
-    event.listen(api.resources.engine.sync_engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+    event.listen(
+        api.resources.engine.sync_engine, "before_cursor_execute", lambda *a: seen.append(a[2])
+    )
     return seen
 
 
@@ -99,7 +108,9 @@ async def test_a_non_admin_is_forbidden_and_nothing_runs(
     caplog.set_level(logging.INFO, logger="lumbung.auth")
     response = await api.post(QUERY, token=api.token(roles=["operator"]))
     assert response.status_code == 403
-    assert response.json()["errors"] == [{"message": FORBIDDEN_MESSAGE, "extensions": {"code": "FORBIDDEN"}}]
+    assert response.json()["errors"] == [
+        {"message": FORBIDDEN_MESSAGE, "extensions": {"code": "FORBIDDEN"}}
+    ]
     assert statements == []
     assert len([r for r in caplog.records if r.name == "lumbung.auth"]) == 1
 
@@ -117,8 +128,12 @@ async def test_roles_may_come_as_a_list_in_a_nested_claim(tmp_path: Any, databas
     "issuer",
     ["https://id.example", "https://id.example.evil", "https://id.exampl", None],
 )
-async def test_the_issuer_must_match_exactly(tmp_path: Any, database_url: str, issuer: str | None) -> None:
-    settings = make_settings(database_url, tmp_path, jwt_issuer="https://id.example", jwt_audience="lumbung")
+async def test_the_issuer_must_match_exactly(
+    tmp_path: Any, database_url: str, issuer: str | None
+) -> None:
+    settings = make_settings(
+        database_url, tmp_path, jwt_issuer="https://id.example", jwt_audience="lumbung"
+    )
     async with open_api(settings) as api:
         token = _hs(_claims(iss=issuer, aud="lumbung"))
         expected = 200 if issuer == "https://id.example" else 401
@@ -126,7 +141,9 @@ async def test_the_issuer_must_match_exactly(tmp_path: Any, database_url: str, i
 
 
 @pytest.mark.parametrize("audience", ["lumbung", ["other", "lumbung"], "other", None])
-async def test_the_audience_must_include_ours(tmp_path: Any, database_url: str, audience: Any) -> None:
+async def test_the_audience_must_include_ours(
+    tmp_path: Any, database_url: str, audience: Any
+) -> None:
     settings = make_settings(database_url, tmp_path, jwt_audience="lumbung")
     async with open_api(settings) as api:
         token = _hs(_claims(aud=audience))
@@ -134,11 +151,15 @@ async def test_the_audience_must_include_ours(tmp_path: Any, database_url: str, 
         assert (await api.post(QUERY, token=token)).status_code == expected
 
 
-async def test_an_hs_token_is_refused_when_rs256_is_configured(tmp_path: Any, database_url: str) -> None:
+async def test_an_hs_token_is_refused_when_rs256_is_configured(
+    tmp_path: Any, database_url: str
+) -> None:
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public_pem = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     settings = make_settings(
         database_url, tmp_path, jwt_secret=None, jwt_public_key=public_pem, jwt_algorithms=["RS256"]
     )
@@ -148,7 +169,9 @@ async def test_an_hs_token_is_refused_when_rs256_is_configured(tmp_path: Any, da
         # (PyJWT refuses to make such a token, so it is put together by hand).
         header = base64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
         payload = base64url(json.dumps(_claims(iat=None, exp=int(NOW.timestamp()) + 300)).encode())
-        signature = hmac.new(public_pem.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+        signature = hmac.new(
+            public_pem.encode(), f"{header}.{payload}".encode(), hashlib.sha256
+        ).digest()
         confused = f"{header}.{payload}.{base64url(signature)}"
         assert (await api.post(QUERY, token=good)).status_code == 200
         assert (await api.post(QUERY, token=confused)).status_code == 401

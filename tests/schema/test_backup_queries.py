@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import delete, event
 
 from server.db import demo
-
 from tests.conftest import Api
 from tests.factories import EPOCH, add_backups, add_restore_logs
 
@@ -77,7 +76,9 @@ async def test_backups_filter_by_type_and_status(api: Api) -> None:
     await add_backups(api.resources, 3)
     await add_backups(api.resources, 2, backup_type="partial", status="failed")
     partial = (await api.query(LIST, {"page": 1, "limit": 10, "type": "PARTIAL"}))["backups"]
-    failed_full = (await api.query(LIST, {"page": 1, "limit": 10, "type": "FULL", "status": "FAILED"}))["backups"]
+    failed_full = (
+        await api.query(LIST, {"page": 1, "limit": 10, "type": "FULL", "status": "FAILED"})
+    )["backups"]
     assert partial["total"] == 2
     assert {item["backupType"] for item in partial["items"]} == {"PARTIAL"}
     assert {item["status"] for item in partial["items"]} == {"FAILED"}
@@ -87,12 +88,16 @@ async def test_backups_filter_by_type_and_status(api: Api) -> None:
 async def test_sizes_beyond_two_gib_are_exact(api: Api) -> None:
     size = 5 * 2**30 + 12345  # 5 GiB and change: does not fit a 32-bit Int
     [backup_id] = await add_backups(api.resources, 1, file_size=size)
-    data = await api.query("query ($id: Int!) { backup(id: $id) { fileSize fileSizeHuman } }", {"id": backup_id})
+    data = await api.query(
+        "query ($id: Int!) { backup(id: $id) { fileSize fileSizeHuman } }", {"id": backup_id}
+    )
     assert data["backup"] == {"fileSize": size, "fileSizeHuman": "5.4 GB"}
 
 
 async def test_one_backup_by_id_with_every_field(api: Api) -> None:
-    [backup_id] = await add_backups(api.resources, 1, description="before the migration", created_by=2)
+    [backup_id] = await add_backups(
+        api.resources, 1, description="before the migration", created_by=2
+    )
     data = await api.query(
         """query ($id: Int!) { backup(id: $id) {
             id filename backupType tables includeData includeSchema description fileSize
@@ -104,7 +109,11 @@ async def test_one_backup_by_id_with_every_field(api: Api) -> None:
     assert backup["filename"] == "backup_full_2024-01-15T10-30-00.sql.zst"
     assert backup["tables"] == ["User", "Role", "Permission", "Message"]
     assert backup["description"] == "before the migration"
-    assert (backup["compression"], backup["origin"], backup["durationSeconds"]) == ("ZSTD", "MANUAL", 3.0)
+    assert (backup["compression"], backup["origin"], backup["durationSeconds"]) == (
+        "ZSTD",
+        "MANUAL",
+        3.0,
+    )
     assert backup["creator"] == {"id": 2, "name": "Siti Rahmawati"}
     assert backup["completedAt"] == "2024-01-15T10:30:03+00:00"
     assert backup["restoreLogs"] == []
@@ -121,7 +130,9 @@ async def test_a_deleted_creator_leaves_the_history_intact(api: Api) -> None:
     async with api.resources.engine.begin() as connection:
         await connection.execute(delete(demo.message).where(demo.message.c.userId == 6))
         await connection.execute(delete(demo.user).where(demo.user.c.id == 6))
-    data = await api.query("query ($id: Int!) { backup(id: $id) { createdBy creator { id } } }", {"id": backup_id})
+    data = await api.query(
+        "query ($id: Int!) { backup(id: $id) { createdBy creator { id } } }", {"id": backup_id}
+    )
     assert data["backup"] == {"createdBy": 6, "creator": None}
 
 
@@ -129,7 +140,12 @@ async def test_restore_logs_of_a_backup_newest_first(api: Api) -> None:
     [backup_id, other] = await add_backups(api.resources, 2)
     ids = await add_restore_logs(api.resources, backup_id, 3)
     await add_restore_logs(
-        api.resources, other, 1, status="failed", error_message="disk full", created_at=EPOCH + timedelta(days=1)
+        api.resources,
+        other,
+        1,
+        status="failed",
+        error_message="disk full",
+        created_at=EPOCH + timedelta(days=1),
     )
     data = await api.query(
         """query ($id: Int!) { restoreLogs(backupId: $id) { total items { id backupId status
@@ -142,7 +158,10 @@ async def test_restore_logs_of_a_backup_newest_first(api: Api) -> None:
     assert logs["items"][0]["restorer"] == {"name": "Siti Rahmawati"}
     everything = await api.query("{ restoreLogs { total items { status errorMessage } } }")
     assert everything["restoreLogs"]["total"] == 4
-    assert everything["restoreLogs"]["items"][0] == {"status": "FAILED", "errorMessage": "disk full"}
+    assert everything["restoreLogs"]["items"][0] == {
+        "status": "FAILED",
+        "errorMessage": "disk full",
+    }
 
 
 async def test_restore_logs_of_an_unknown_backup_are_not_found(api: Api) -> None:
@@ -150,7 +169,9 @@ async def test_restore_logs_of_an_unknown_backup_are_not_found(api: Api) -> None
     assert error["extensions"]["code"] == "NOT_FOUND"
 
 
-async def test_a_hundred_backups_with_creators_and_restores_cost_a_constant_number_of_statements(api: Api) -> None:
+async def test_a_hundred_backups_with_creators_and_restores_cost_a_constant_number_of_statements(
+    api: Api,
+) -> None:
     ids = await add_backups(api.resources, 100)
     for backup_id in ids[::7]:
         await add_restore_logs(api.resources, backup_id, 2)

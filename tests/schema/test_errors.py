@@ -20,7 +20,11 @@ async def _boom(*args: object, **kwargs: object) -> list[object]:
 
 @pytest.mark.parametrize("environment", ["production", "development"])
 async def test_an_unexpected_error_is_masked_only_in_production(
-    environment: str, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    environment: str,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setattr("schema.queries.list_tables", _boom)
     settings = make_settings(database_url, tmp_path, environment=environment, migrate_on_start=True)
@@ -41,16 +45,24 @@ async def test_an_unexpected_error_is_masked_only_in_production(
     assert tables.list_tables is not _boom
 
 
-async def test_expected_errors_keep_their_message_in_production(database_url: str, tmp_path: Path) -> None:
-    settings = make_settings(database_url, tmp_path, environment="production", migrate_on_start=True)
+async def test_expected_errors_keep_their_message_in_production(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        database_url, tmp_path, environment="production", migrate_on_start=True
+    )
     async with open_api(settings) as api:
         error = await api.error("{ backup(id: 7) { id } }")
         assert error["extensions"]["code"] == "NOT_FOUND"
         assert "No backup has id 7" in error["message"]
 
 
-async def test_production_hides_the_ide_and_introspection(database_url: str, tmp_path: Path) -> None:
-    settings = make_settings(database_url, tmp_path, environment="production", migrate_on_start=True)
+async def test_production_hides_the_ide_and_introspection(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        database_url, tmp_path, environment="production", migrate_on_start=True
+    )
     async with open_api(settings) as api:
         page = await api.client.get("/graphql", headers={"Accept": "text/html"})
         assert page.status_code in (401, 404)

@@ -38,6 +38,13 @@ def test_the_error_codes_are_an_enum_of_the_schema() -> None:
     enum = build_schema()._schema.type_map["ErrorCode"]
     assert isinstance(enum, GraphQLEnumType)
     assert set(enum.values) == {
-        "UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT", "NOT_FOUND", "CONFLICT",
-        "CHECKSUM_MISMATCH", "INSUFFICIENT_STORAGE", "BACKEND_UNAVAILABLE", "INTERNAL",
+        "UNAUTHENTICATED",
+        "FORBIDDEN",
+        "BAD_USER_INPUT",
+        "NOT_FOUND",
+        "CONFLICT",
+        "CHECKSUM_MISMATCH",
+        "INSUFFICIENT_STORAGE",
+        "BACKEND_UNAVAILABLE",
+        "INTERNAL",
     }

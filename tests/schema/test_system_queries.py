@@ -13,7 +13,8 @@ from tests.servers import RedisServer
 
 SYSTEM_INFO = """{ systemInfo {
   application { name version environment }
-  database { version engine totalUsers totalMessages totalBackups lastBackup { id filename createdAt } }
+  database { version engine totalUsers totalMessages totalBackups
+    lastBackup { id filename createdAt } }
   system { uptime uptimeSeconds processUptime processUptimeSeconds totalCacheLogs
     storage { used available total usedBytes availableBytes totalBytes backupsBytes }
     memory { processRssBytes systemTotalBytes } cpu { count percent loadAverage } }
@@ -27,11 +28,19 @@ async def test_system_info_has_the_seeds_whole_shape(api: Api) -> None:
     await add_cache_logs(api.resources, 3)
     info = (await api.query(SYSTEM_INFO))["systemInfo"]
 
-    assert info["application"] == {"name": "Lumbung", "version": api.settings.app_version, "environment": "development"}
+    assert info["application"] == {
+        "name": "Lumbung",
+        "version": api.settings.app_version,
+        "environment": "development",
+    }
     database = info["database"]
     assert re.fullmatch(r"(SQLite|MariaDB) \d+\.\d+\.\d+", database["version"])
     assert database["engine"] == database["version"].split()[0]
-    assert (database["totalUsers"], database["totalMessages"], database["totalBackups"]) == (6, 42, 3)
+    assert (database["totalUsers"], database["totalMessages"], database["totalBackups"]) == (
+        6,
+        42,
+        3,
+    )
     assert database["lastBackup"]["id"] == second
     assert database["lastBackup"]["filename"] == "backup_full_2024-01-15T10-31-00.sql.zst"
 
@@ -51,18 +60,30 @@ async def test_system_info_has_the_seeds_whole_shape(api: Api) -> None:
     assert first < second
 
 
-async def test_system_info_reports_redis_when_configured(redis_server: RedisServer, database_url: str, tmp_path: Path) -> None:
+async def test_system_info_reports_redis_when_configured(
+    redis_server: RedisServer, database_url: str, tmp_path: Path
+) -> None:
     async with open_api(make_settings(database_url, tmp_path, redis_url=redis_server.url)) as api:
-        info = (await api.query("{ systemInfo { redis { connected version error } } }"))["systemInfo"]
+        info = (await api.query("{ systemInfo { redis { connected version error } } }"))[
+            "systemInfo"
+        ]
         assert info["redis"]["connected"] is True
         assert info["redis"]["version"].startswith("7.")
 
 
 async def test_tables_lists_the_application_tables_with_core_flags(api: Api) -> None:
-    tables = (await api.query("{ tables { name kind engine estimatedRows dataSize indexSize isCore isCatalog } }"))["tables"]
+    tables = (
+        await api.query(
+            "{ tables { name kind engine estimatedRows dataSize indexSize isCore isCatalog } }"
+        )
+    )["tables"]
     by_name = {table["name"]: table for table in tables}
     assert set(by_name) == {"User", "Role", "Permission", "Message"}
-    assert [name for name, table in by_name.items() if table["isCore"]] == ["Permission", "Role", "User"]
+    assert [name for name, table in by_name.items() if table["isCore"]] == [
+        "Permission",
+        "Role",
+        "User",
+    ]
     assert all(table["kind"] == "TABLE" and not table["isCatalog"] for table in tables)
     assert by_name["Message"]["engine"] in ("InnoDB", "SQLite")
     assert by_name["Message"]["dataSize"] > 0
@@ -77,21 +98,33 @@ async def test_tables_can_include_the_catalog(api: Api) -> None:
 
 
 async def test_cache_logs_newest_first_and_filtered(api: Api) -> None:
-    ids = await add_cache_logs(api.resources, 5, cleared_items=["Prisma query cache", "Database connection pool"], total_cleared=2)
-    data = await api.query("{ cacheLogs(limit: 2) { total pageCount items { id cacheType clearedItems totalCleared clearer { name } durationSeconds } } }")
+    ids = await add_cache_logs(
+        api.resources,
+        5,
+        cleared_items=["Prisma query cache", "Database connection pool"],
+        total_cleared=2,
+    )
+    data = await api.query(
+        """{ cacheLogs(limit: 2) { total pageCount items {
+            id cacheType clearedItems totalCleared clearer { name } durationSeconds } } }"""
+    )
     logs = data["cacheLogs"]
     assert (logs["total"], logs["pageCount"]) == (5, 3)
     assert [item["id"] for item in logs["items"]] == [ids[4], ids[3]]
     assert logs["items"][0]["clearedItems"] == ["Prisma query cache", "Database connection pool"]
     assert logs["items"][0]["clearer"] == {"name": "Admin Lumbung"}
     assert logs["items"][0]["durationSeconds"] == 0.012
-    redis_only = (await api.query("{ cacheLogs(cacheType: REDIS) { total items { cacheType } } }"))["cacheLogs"]
+    redis_only = (await api.query("{ cacheLogs(cacheType: REDIS) { total items { cacheType } } }"))[
+        "cacheLogs"
+    ]
     assert redis_only["total"] == 3
     assert {item["cacheType"] for item in redis_only["items"]} == {"REDIS"}
 
 
 async def test_me_describes_the_caller(api: Api) -> None:
-    me = (await api.query("{ me { subject userId roles isAdmin expiresAt user { name email } } }"))["me"]
+    me = (await api.query("{ me { subject userId roles isAdmin expiresAt user { name email } } }"))[
+        "me"
+    ]
     assert me["subject"] == "1" and me["userId"] == 1 and me["roles"] == ["admin"] and me["isAdmin"]
     assert me["user"] == {"name": "Admin Lumbung", "email": "admin@lumbung.local"}
 
@@ -113,7 +146,7 @@ async def test_bad_pagination_gets_a_clear_error(api: Api) -> None:
 async def test_malformed_requests_are_bad_user_input(api: Api) -> None:
     for query in [
         "{ backups(backupType: WEEKLY) { total } }",
-        "{ backups(limit: \"ten\") { total } }",
+        '{ backups(limit: "ten") { total } }',
         "{ backup(id: 99999999999) { id } }",
         "{ backups { nope } }",
         "{ backups { total ",

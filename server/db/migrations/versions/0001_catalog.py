@@ -62,20 +62,30 @@ def _cache_log_extras() -> list[sa.Column[object]]:
     ]
 
 
-def _adopt(table: str, extras: list[sa.Column[object]]) -> None:
-    present = {column["name"] for column in sa.inspect(op.get_bind()).get_columns(table)}
-    missing = [column for column in extras if column.name not in present]
-    if missing:
+def _adopt(table: str, extras: list[sa.Column[object]], widen: tuple[str, ...] = ()) -> None:
+    columns = {column["name"]: column for column in sa.inspect(op.get_bind()).get_columns(table)}
+    missing = [column for column in extras if column.name not in columns]
+    # Prisma's Int is 32-bit: a file size column of that type would overflow at 2 GiB.
+    narrow = [
+        name
+        for name in widen
+        if name in columns and not isinstance(columns[name]["type"], sa.BigInteger)
+    ]
+    if missing or narrow:
         with op.batch_alter_table(table) as batch:
             for column in missing:
                 batch.add_column(column)
+            for name in narrow:
+                batch.alter_column(
+                    name, type_=sa.BigInteger(), existing_nullable=columns[name]["nullable"]
+                )
 
 
 def upgrade() -> None:
     existing = set(sa.inspect(op.get_bind()).get_table_names())
 
     if "Backup" in existing:
-        _adopt("Backup", _backup_extras())
+        _adopt("Backup", _backup_extras(), widen=("fileSize",))
     else:
         op.create_table(
             "Backup",

@@ -1,0 +1,41 @@
+# The two commands of README: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test check lint schema bench clean servers
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --editable '.[dev]'
+	touch $@
+
+## Run the server on the embedded default (SQLite demo database, GraphiQL, a printed admin token).
+run: $(VENV)/.installed
+	$(BIN)/lumbung serve
+
+## Install what the tests need (venv, MariaDB and Redis binaries) and run every test.
+test: $(VENV)/.installed servers
+	$(BIN)/python -m pytest
+
+servers:
+	./scripts/ensure-servers
+
+## Format check, lint, types, then the tests.
+check: lint test
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## Rewrite schema/schema.graphql from the code.
+schema: $(VENV)/.installed
+	$(BIN)/python -m schema
+
+bench: $(VENV)/.installed servers
+	$(BIN)/python bench/graphql_vs_bare.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

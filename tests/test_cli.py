@@ -1,0 +1,145 @@
+"""The `lumbung` command, run as a user runs it: a real process, a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+
+LUMBUNG = [sys.executable, "-m", "server"]
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*LUMBUNG, *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_token_prints_only_a_token_that_verifies(tmp_path: Path) -> None:
+    result = run("token", "--sub", "1", "--role", "admin", "--ttl", "1h", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    assert result.stdout == token + "\n"
+    secret = (tmp_path / "data" / "jwt-secret").read_text().strip()
+    claims = jwt.decode(token, secret, algorithms=["HS256"])
+    assert claims["sub"] == "1" and claims["role"] == "admin"
+    assert 3590 <= claims["exp"] - claims["iat"] <= 3600
+
+
+def test_token_refuses_a_bad_ttl(tmp_path: Path) -> None:
+    result = run("token", "--sub", "1", "--ttl", "soon", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "e.g. 1h or 30m" in result.stderr
+    assert result.stdout == ""
+
+
+def test_production_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
+    result = run(
+        "serve",
+        cwd=tmp_path,
+        env={"LUMBUNG_ENVIRONMENT": "production", "DATABASE_PASSWORD": "hunter2-secret"},
+    )
+    assert result.returncode == 2
+    assert "LUMBUNG_JWT_SECRET must be set" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_migrate_creates_the_catalog(tmp_path: Path) -> None:
+    env = {"LUMBUNG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'app.db'}"}
+    first = run("migrate", cwd=tmp_path, env=env)
+    again = run("migrate", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "applied: 0001" in first.stderr
+    assert "the catalog is up to date" in again.stderr
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """`lumbung serve` with no configuration at all, as README's first command runs it."""
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [*LUMBUNG, "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("LUMBUNG_", "DATABASE_"))},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310 - our own URL
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError((tmp_path / "serve.log").read_text()) from None
+                time.sleep(0.1)
+        output = (tmp_path / "serve.log").read_text()
+        match = re.search(r'"Authorization": "Bearer ([\w.-]+)"', output)
+        assert match, output
+        assert f"http://localhost:{port}/graphql" in output
+        yield base, match.group(1)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        log.close()
+
+
+def post(base: str, token: str, query: str) -> dict[str, Any]:
+    request = urllib.request.Request(  # noqa: S310 - our own URL
+        f"{base}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        body: dict[str, Any] = json.loads(response.read())
+    return body
+
+
+def test_serve_with_no_configuration_answers_every_query_with_the_printed_token(
+    served: tuple[str, str],
+) -> None:
+    base, token = served
+    body = post(
+        base,
+        token,
+        """{ me { subject isAdmin } tables { name } backups { total } restoreLogs { total }
+            cacheLogs { total } systemInfo { database { version totalUsers totalMessages } } }""",
+    )
+    assert "errors" not in body, body
+    data = body["data"]
+    assert data["me"] == {"subject": "1", "isAdmin": True}
+    assert {t["name"] for t in data["tables"]} == {"User", "Role", "Permission", "Message"}
+    assert data["systemInfo"]["database"]["version"].startswith("SQLite ")
+    assert data["systemInfo"]["database"]["totalUsers"] == 6
+    request = urllib.request.Request(f"{base}/graphql", headers={"Accept": "text/html"})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as page:  # noqa: S310
+        assert "graphiql" in page.read().decode().lower()
