@@ -19,6 +19,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 
 from schema.enums import ErrorCode
 from schema.errors import error_code
@@ -27,6 +28,8 @@ from schema.scalars import SCALAR_MAP
 from server.settings import Settings
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
+# Each domain declares its mutations in its own module; they are merged into one Mutation type.
+MUTATIONS: tuple[type, ...] = ()
 log = logging.getLogger("lumbung.graphql")
 
 
@@ -67,6 +70,7 @@ def build_schema(settings: Settings | None = None) -> LumbungSchema:
             extensions.append(DisableIntrospection)
     return LumbungSchema(
         query=Query,
+        mutation=merge_types("Mutation", MUTATIONS) if MUTATIONS else None,
         types=[ErrorCode],
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=production, scalar_map=SCALAR_MAP),

@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     # --- backups ---------------------------------------------------------------------------
     backup_dir: Path = Field(Path("backups"), validation_alias=_alias("BACKUP_DIR"))
 
+    # --- caches (clearCache) -----------------------------------------------------------------
+
     # --- the GraphQL surface ---------------------------------------------------------------
     graphiql: bool | None = Field(None, validation_alias=_alias("GRAPHIQL"))
     introspection: bool | None = Field(None, validation_alias=_alias("INTROSPECTION"))

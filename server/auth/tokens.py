@@ -43,6 +43,12 @@ class Principal:
         """The application's `User.id` when the subject is one (`sub: "1"`)."""
         return int(self.subject) if self.subject.isdigit() else None
 
+    @property
+    def actor_id(self) -> int:
+        """What the catalog records as `createdBy`/`restoredBy`/`clearedBy`: the User id,
+        or 0 for a subject that is not one (a service account of an identity provider)."""
+        return self.user_id if self.user_id is not None else 0
+
 
 def _claim(payload: Mapping[str, Any], path: str) -> Any:
     """`role`, or a dotted path into nested claims such as `realm_access.roles`."""
