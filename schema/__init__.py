@@ -22,6 +22,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.enums import ErrorCode
+from schema.backup_mutations import BackupMutation
 from schema.errors import error_code
 from schema.queries import Query
 from schema.scalars import SCALAR_MAP
@@ -29,7 +30,7 @@ from server.settings import Settings
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 # Each domain declares its mutations in its own module; they are merged into one Mutation type.
-MUTATIONS: tuple[type, ...] = ()
+MUTATIONS: tuple[type, ...] = (BackupMutation,)
 log = logging.getLogger("lumbung.graphql")
 
 

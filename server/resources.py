@@ -16,10 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.auth.keys import TokenKeys
 from server.auth.tokens import TokenVerifier
+from server.backup.engine import backup_engine_for
+from server.backup.jobs import JobRunner
+from server.backup.service import BackupService
 from server.db.demo import seed_demo_database
 from server.db.engine import create_engine, create_session_factory
 from server.db.migrate import migrate, pending_revisions
 from server.errors import BackendUnavailable, ConfigurationError
+from server.events.progress import ProgressBus
 from server.settings import Settings
 from server.system.users import UserDirectory
 
@@ -35,9 +39,12 @@ class Resources:
     tokens: TokenVerifier
     users: UserDirectory
     redis: Redis | None
+    progress: ProgressBus
+    backups: BackupService
     started_at: float = field(default_factory=time.time)
 
     async def close(self) -> None:
+        await self.backups.runner.shutdown()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
@@ -68,14 +75,19 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
     settings.backup_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings)
     redis = Redis.from_url(settings.redis_url.get_secret_value()) if settings.redis_url else None
+    sessions = create_session_factory(engine)
+    progress = ProgressBus()
+    runner = JobRunner(settings, sessions, backup_engine_for(settings, engine), progress)
     resources = Resources(
         settings=settings,
         engine=engine,
-        sessions=create_session_factory(engine),
+        sessions=sessions,
         token_keys=token_keys,
         tokens=TokenVerifier(settings, token_keys),
         users=UserDirectory(settings.user_table),
         redis=redis,
+        progress=progress,
+        backups=BackupService(runner),
     )
     try:
         await resources.check_database()
@@ -87,6 +99,7 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
             raise ConfigurationError(
                 f"the catalog needs migrations {pending}: run `lumbung migrate` first"
             )
+        await runner.recover_interrupted()
     except BaseException:
         await resources.close()
         raise

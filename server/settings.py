@@ -100,6 +100,15 @@ class Settings(BaseSettings):
 
     # --- backups ---------------------------------------------------------------------------
     backup_dir: Path = Field(Path("backups"), validation_alias=_alias("BACKUP_DIR"))
+    backup_compression: Literal["zstd", "gzip", "none"] = Field(
+        "zstd", validation_alias=_alias("BACKUP_COMPRESSION")
+    )
+    zstd_level: int = Field(3, ge=1, le=19, validation_alias=_alias("ZSTD_LEVEL"))
+    # Compression threads; 0 compresses in the pipeline's own thread.
+    zstd_threads: int = Field(2, ge=0, le=64, validation_alias=_alias("ZSTD_THREADS"))
+    safety_backup: bool = Field(True, validation_alias=_alias("SAFETY_BACKUP"))
+    dump_command: str | None = Field(None, validation_alias=_alias("DUMP_COMMAND"))
+    client_command: str | None = Field(None, validation_alias=_alias("CLIENT_COMMAND"))
 
     # --- caches (clearCache) -----------------------------------------------------------------
 

@@ -1,0 +1,175 @@
+"""Mutations of backups: create, restore, verify, delete."""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated
+
+import strawberry
+from strawberry.permission import BasePermission
+
+from schema.context import Info
+from schema.enums import BackupType, Compression
+from schema.permissions import IsAdmin
+from schema.types import Backup, RestoreLog
+from server.backup import history
+from server.backup.service import BackupRequest
+from server.db import models
+
+ADMIN: list[type[BasePermission]] = [IsAdmin]
+
+
+@strawberry.input(description="What to back up.")
+class CreateBackupInput:
+    backup_type: BackupType = strawberry.field(description="FULL, PARTIAL (the core tables) or SELECTIVE.")
+    tables: list[str] | None = strawberry.field(
+        default=None, description="For SELECTIVE: the tables, as the `tables` query names them."
+    )
+    include_schema: bool = strawberry.field(default=True, description="Dump table definitions.")
+    include_data: bool = strawberry.field(default=True, description="Dump table rows.")
+    description: str | None = strawberry.field(default=None, description="Free text, at most 191 characters.")
+    compression: Compression | None = strawberry.field(
+        default=None, description="ZSTD (default), GZIP or NONE."
+    )
+    include_catalog: bool = strawberry.field(
+        default=False, description="For FULL: also dump Lumbung's own catalog tables."
+    )
+
+
+@strawberry.type(description="A backup that has started.")
+class CreateBackupPayload:
+    message: str = strawberry.field(description="What happened, for people.")
+    backup: Backup = strawberry.field(
+        description="The backup, IN_PROGRESS: follow it with `backupProgress` or by polling `backup(id)`."
+    )
+
+
+@strawberry.type(description="A restore that has started.")
+class RestoreBackupPayload:
+    message: str = strawberry.field(description="What happened, for people.")
+    restore_log: RestoreLog = strawberry.field(
+        description="The restore, IN_PROGRESS: follow it with `restoreProgress` or `restoreLogs`."
+    )
+
+
+@strawberry.enum(description="The outcome of checking a backup file against its manifest.")
+class VerifyStatus(enum.Enum):
+    OK = strawberry.enum_value("ok", description="The file and every section match the manifest.")
+    CORRUPT = strawberry.enum_value("corrupt", description="Something differs: see `problems`.")
+    MISSING = strawberry.enum_value("missing", description="The file or its manifest is gone.")
+
+
+@strawberry.type(description="The result of re-reading a backup file.")
+class BackupVerification:
+    status: VerifyStatus = strawberry.field(description="OK, CORRUPT or MISSING.")
+    problems: list[str] = strawberry.field(description="What is wrong, one line each (empty when OK).")
+    sections_checked: int = strawberry.field(description="Sections of the file that were checked.")
+    backup: Backup = strawberry.field(description="The backup that was checked.")
+
+
+@strawberry.type(description="A backup that was deleted.")
+class DeleteBackupPayload:
+    message: str = strawberry.field(description="What happened, for people.")
+    id: int = strawberry.field(description="Id of the deleted backup.")
+    filename: str = strawberry.field(description="File name of the deleted backup.")
+    removed_files: list[str] = strawberry.field(description="Files removed from the backup folder.")
+
+
+Confirm = Annotated[str, strawberry.argument(description="The backup's filename, repeated: the confirmation.")]
+BackupId = Annotated[int, strawberry.argument(description="Backup id.")]
+
+
+@strawberry.type(description="Change things: backups and restores.")
+class BackupMutation:
+    @strawberry.mutation(
+        permission_classes=ADMIN,
+        description="Start a backup. Returns at once with the backup IN_PROGRESS.",
+    )
+    async def create_backup(self, info: Info, input: CreateBackupInput) -> CreateBackupPayload:
+        request = BackupRequest(
+            backup_type=models.BackupType(input.backup_type.value),
+            tables=input.tables,
+            include_schema=input.include_schema,
+            include_data=input.include_data,
+            description=input.description,
+            compression=models.Compression(input.compression.value) if input.compression else None,
+            include_catalog=input.include_catalog,
+        )
+        principal = info.context.principal
+        assert principal is not None
+        row, _ = await info.context.resources.backups.start_backup(request, principal.actor_id)
+        return CreateBackupPayload(message=f"Backup {row.filename} started.", backup=Backup.of(row))
+
+    @strawberry.mutation(
+        permission_classes=ADMIN,
+        description=(
+            "Restore a backup. The file is verified first; by default a safety backup of what "
+            "will be overwritten is taken; a failed restore puts the live data back. Returns "
+            "once the file is verified, with the restore IN_PROGRESS."
+        ),
+    )
+    async def restore_backup(
+        self,
+        info: Info,
+        id: BackupId,
+        confirm: Confirm,
+        tables: Annotated[
+            list[str] | None,
+            strawberry.argument(description="Only these tables of the backup (default: all)."),
+        ] = None,
+        safety_backup: Annotated[
+            bool | None,
+            strawberry.argument(description="Back up the live tables first (default: on)."),
+        ] = None,
+        description: Annotated[
+            str | None, strawberry.argument(description="Free text, at most 191 characters.")
+        ] = None,
+    ) -> RestoreBackupPayload:
+        principal = info.context.principal
+        assert principal is not None
+        resources = info.context.resources
+        async with resources.sessions() as session:
+            backup = await history.get_backup(session, id)
+        log, _ = await resources.backups.start_restore(
+            backup,
+            confirm=confirm,
+            tables=tables,
+            safety_backup=safety_backup,
+            description=description,
+            actor=principal.actor_id,
+        )
+        return RestoreBackupPayload(
+            message=f"Restore of {backup.filename} started.", restore_log=RestoreLog.of(log)
+        )
+
+    @strawberry.mutation(
+        permission_classes=ADMIN,
+        description="Re-read a backup file and check it and every section against its manifest.",
+    )
+    async def verify_backup(self, info: Info, id: BackupId) -> BackupVerification:
+        resources = info.context.resources
+        async with resources.sessions() as session:
+            backup = await history.get_backup(session, id)
+        result = await resources.backups.verify(backup)
+        return BackupVerification(
+            status=VerifyStatus(result.status),
+            problems=result.problems,
+            sections_checked=result.sections_checked,
+            backup=Backup.of(backup),
+        )
+
+    @strawberry.mutation(
+        permission_classes=ADMIN,
+        description="Delete a backup: its file, its manifest and its catalog row.",
+    )
+    async def delete_backup(self, info: Info, id: BackupId, confirm: Confirm) -> DeleteBackupPayload:
+        resources = info.context.resources
+        async with resources.sessions() as session:
+            backup = await history.get_backup(session, id)
+        removed = await resources.backups.delete(backup, confirm)
+        return DeleteBackupPayload(
+            message=f"Backup {backup.filename} deleted.",
+            id=backup.id,
+            filename=backup.filename,
+            removed_files=removed,
+        )

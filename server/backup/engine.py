@@ -1,0 +1,88 @@
+"""What a database engine must do for backups and restores (MariaDB/MySQL, SQLite)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from server.backup.sections import SectionWriter
+from server.settings import Settings
+
+
+@dataclass(frozen=True)
+class DumpPlan:
+    full: bool  # views, routines, triggers and events come along
+    tables: list[str]  # the tables to dump, by their real names
+    exclude: list[str]  # tables never dumped (Lumbung's catalog), for a FULL dump
+    include_schema: bool
+    include_data: bool
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    version: str
+
+
+class Progress(Protocol):
+    def __call__(self, *, sql_bytes: int, table: str | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class RestoreScript:
+    """What a restore feeds to the database: SQL in chunks, with the table each chunk is for."""
+
+    chunks: Callable[[], Iterator[tuple[str | None, bytes]]]
+    tables: list[str]
+    full: bool
+
+
+class BackupEngine(Protocol):
+    dialect: str
+
+    async def server_version(self) -> tuple[str, str]:
+        """(engine, version), e.g. ("MariaDB", "10.11.6-MariaDB")."""
+        ...
+
+    async def table_names(self) -> list[str]: ...
+
+    async def estimate_bytes(self, tables: list[str]) -> int:
+        """Roughly how much SQL dumping these tables produces."""
+        ...
+
+    def job_lock(self) -> AbstractAsyncContextManager[None]:
+        """Held while a backup or restore runs; raises Conflict when another one holds it.
+        The lock dies with its holder (a killed process never leaves it taken)."""
+        ...
+
+    def dump(
+        self, plan: DumpPlan, writer: SectionWriter, progress: Progress, cancel: threading.Event
+    ) -> tuple[Tool, dict[str, int]]:
+        """Write the dump into `writer` (blocking: runs in a worker thread); returns the tool
+        and the exact row count of every dumped table."""
+        ...
+
+    def restore(self, script: RestoreScript, progress: Progress, cancel: threading.Event) -> None:
+        """Apply a restore script (blocking: runs in a worker thread)."""
+        ...
+
+    async def drop_tables(self, tables: list[str]) -> None: ...
+
+    def empty_table_statement(self, table: str) -> bytes:
+        """SQL that empties a table before a data-only section is restored into it."""
+        ...
+
+
+def backup_engine_for(settings: Settings, engine: AsyncEngine) -> BackupEngine:
+    """The engine for the configured database: MariaDB/MySQL or SQLite."""
+    from server.backup.mysql import MySQLEngine
+    from server.backup.sqlite import SQLiteEngine
+
+    if engine.dialect.name == "sqlite":
+        return SQLiteEngine(settings)
+    return MySQLEngine(settings, engine)

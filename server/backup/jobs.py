@@ -1,0 +1,259 @@
+"""Background jobs: one backup or restore at a time per database, under the engine's lock,
+each followed by progress events and recorded in the catalog however it ends."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server import __version__
+from server.backup.engine import BackupEngine, DumpPlan
+from server.backup.files import BackupFolder
+from server.backup.manifest import Manifest, write_manifest
+from server.backup.sections import SectionWriter
+from server.db.models import Backup, JobStatus, RestoreLog
+from server.errors import Conflict, LumbungError
+from server.events.progress import ProgressBus, ProgressTracker
+from server.settings import Settings
+from server.system.tables import LUMBUNG_TABLES
+
+log = logging.getLogger("lumbung.jobs")
+
+INTERRUPTED = "Interrupted: the process running this job stopped before it finished."
+SHUTDOWN = "Interrupted: the server shut down while this job ran."
+
+
+def public_message(exc: BaseException) -> str:
+    """What the catalog and the client are told about a failure (never a password: the
+    tools' own messages name users and hosts at most)."""
+    if isinstance(exc, LumbungError):
+        return exc.message
+    if isinstance(exc, asyncio.CancelledError):
+        return SHUTDOWN
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+class JobRunner:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        engine: BackupEngine,
+        bus: ProgressBus,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.engine = engine
+        self.bus = bus
+        self.folder = BackupFolder(settings.backup_dir)
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.cancels: dict[str, threading.Event] = {}
+
+    @property
+    def catalog_tables(self) -> list[str]:
+        """Lumbung's own tables: never overwritten by a restore, left out of a FULL dump."""
+        return sorted(LUMBUNG_TABLES)
+
+    # --- the lock ------------------------------------------------------------------------------
+    async def running_job(self) -> str:
+        async with self.sessions() as session:
+            backup = (
+                await session.scalars(
+                    select(Backup).where(Backup.status == JobStatus.IN_PROGRESS.value)
+                )
+            ).first()
+            restore = (
+                await session.scalars(
+                    select(RestoreLog).where(RestoreLog.status == JobStatus.IN_PROGRESS.value)
+                )
+            ).first()
+        if restore is not None:
+            return f"restore #{restore.id} of backup #{restore.backup_id} is running"
+        if backup is not None:
+            return f"backup #{backup.id} ({backup.filename}) is running"
+        return "another backup or restore is running"
+
+    async def acquire(self) -> AsyncExitStack:
+        """Take the database's job lock, or raise Conflict naming the job that holds it."""
+        stack = AsyncExitStack()
+        try:
+            await stack.enter_async_context(self.engine.job_lock())
+        except Conflict:
+            await stack.aclose()
+            raise Conflict(
+                f"Not started: {await self.running_job()}. One backup or restore runs at a time; "
+                "wait for it to finish (follow it with its progress subscription)."
+            ) from None
+        return stack
+
+    # --- running -------------------------------------------------------------------------------
+    def spawn(
+        self, job_id: str, lock: AsyncExitStack, work: Callable[[threading.Event], Awaitable[None]]
+    ) -> asyncio.Task[None]:
+        cancel = threading.Event()
+
+        async def run() -> None:
+            try:
+                await work(cancel)
+            finally:
+                await lock.aclose()
+                self.tasks.pop(job_id, None)
+                self.cancels.pop(job_id, None)
+
+        task = asyncio.create_task(run(), name=f"lumbung-{job_id}")
+        self.tasks[job_id] = task
+        self.cancels[job_id] = cancel
+        return task
+
+    async def shutdown(self) -> None:
+        """Stop running jobs: they record themselves FAILED (interrupted) and clean up."""
+        for cancel in self.cancels.values():
+            cancel.set()
+        tasks = list(self.tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def new_backup_row(self, row: Backup) -> Backup:
+        async with self.sessions() as session:
+            session.add(row)
+            await session.commit()
+            return row
+
+    async def update_backup(self, backup_id: int, **values: object) -> None:
+        async with self.sessions() as session:
+            await session.execute(
+                update(Backup)
+                .where(Backup.id == backup_id)
+                .values(updated_at=datetime.now(UTC), **values)
+            )
+            await session.commit()
+
+    async def dump_backup(
+        self,
+        row: Backup,
+        plan: DumpPlan,
+        tracker: ProgressTracker,
+        cancel: threading.Event,
+        handle: BinaryIO,
+    ) -> Backup:
+        """Dump into the reserved `.partial` file, then make it durable: the file renamed into
+        place, the manifest written last; only then is the row COMPLETED. On any failure the
+        row is FAILED with the reason and no file is left behind. Raises what failed."""
+        started = time.monotonic()
+        try:
+            version = await self.engine.server_version()
+            tracker.phase("dumping", f"Dumping {len(plan.tables)} table(s)")
+            writer = SectionWriter(
+                handle,
+                row.compression,
+                level=self.settings.zstd_level,
+                threads=self.settings.zstd_threads,
+            )
+            tool, rows = await asyncio.to_thread(
+                self.engine.dump, plan, writer, tracker.advance, cancel
+            )
+            tracker.phase("writing", "Writing the file and its manifest")
+            sha256 = await asyncio.to_thread(writer.close)
+            handle.close()
+            await asyncio.to_thread(self.folder.finish, row.filename)
+            for section in writer.sections:
+                if section.kind == "table" and section.table is not None and plan.include_data:
+                    section.rows = rows.get(section.table, 0)
+            completed = datetime.now(UTC)
+            manifest = Manifest(
+                file=row.filename,
+                size=writer.size,
+                sha256=sha256,
+                compression=row.compression,
+                backup_type=row.backup_type,
+                include_schema=row.include_schema,
+                include_data=row.include_data,
+                tables=[s.table for s in writer.sections if s.kind == "table" and s.table],
+                description=row.description,
+                database={
+                    "engine": version[0],
+                    "version": version[1],
+                    "dialect": self.engine.dialect,
+                },
+                tool={"name": tool.name, "version": tool.version},
+                lumbung_version=__version__,
+                created_at=row.created_at.isoformat(),
+                completed_at=completed.isoformat(),
+                sections=writer.sections,
+            )
+            await asyncio.to_thread(
+                write_manifest, self.folder.manifest_path(row.filename), manifest
+            )
+            values = {
+                "status": JobStatus.COMPLETED.value,
+                "file_size": writer.size,
+                "checksum": sha256,
+                "tables": manifest.tables,
+                "completed_at": completed,
+                "duration_ms": int((time.monotonic() - started) * 1000),
+            }
+            await self.update_backup(row.id, **values)
+            for key, value in values.items():
+                setattr(row, key, value)
+            return row
+        except BaseException as exc:
+            handle.close()
+            await asyncio.to_thread(self.folder.remove, row.filename)
+            await asyncio.shield(
+                self.update_backup(
+                    row.id,
+                    status=JobStatus.FAILED.value,
+                    error_message=public_message(exc),
+                    file_size=0,
+                    duration_ms=int((time.monotonic() - started) * 1000),
+                    completed_at=datetime.now(UTC),
+                )
+            )
+            raise
+
+    # --- after a crash ---------------------------------------------------------------------------
+    async def recover_interrupted(self) -> int:
+        """Jobs left IN_PROGRESS by a process that died become FAILED, and their partial files
+        go. Only done while holding the job lock: then no job can be running anywhere."""
+        try:
+            lock = await self.acquire()
+        except Conflict:
+            return 0  # a job is running in another process: its rows are alive
+        async with lock, self.sessions() as session:
+            stale = (
+                await session.scalars(
+                    select(Backup).where(Backup.status == JobStatus.IN_PROGRESS.value)
+                )
+            ).all()
+            now = datetime.now(UTC)
+            for backup in stale:
+                self.folder.remove(backup.filename)
+                backup.status = JobStatus.FAILED.value
+                backup.error_message = INTERRUPTED
+                backup.completed_at = now
+                backup.file_size = 0
+            restores = await session.execute(
+                update(RestoreLog)
+                .where(RestoreLog.status == JobStatus.IN_PROGRESS.value)
+                .values(status=JobStatus.FAILED.value, error_message=INTERRUPTED, completed_at=now)
+            )
+            await session.commit()
+            for partial in self.folder.root.glob("backup_*.partial"):
+                partial.unlink(missing_ok=True)
+        count = len(stale) + int(restores.rowcount or 0)  # type: ignore[attr-defined]
+        if count:
+            log.warning(
+                "marked interrupted jobs as failed",
+                extra={"event": "jobs.recovered", "count": count},
+            )
+        return count

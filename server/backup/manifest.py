@@ -1,0 +1,100 @@
+"""The manifest beside each backup file: what it holds and how to check it. Written last,
+fsynced and renamed into place: a backup without its manifest is not a finished backup."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from server.backup.files import fsync_directory
+from server.backup.sections import Section
+
+FORMAT = "lumbung-backup/1"
+
+
+@dataclass
+class Manifest:
+    file: str
+    size: int
+    sha256: str
+    compression: str
+    backup_type: str
+    include_schema: bool
+    include_data: bool
+    tables: list[str]
+    database: dict[str, str]  # engine, version, name
+    tool: dict[str, str]  # name, version
+    lumbung_version: str
+    created_at: str
+    completed_at: str
+    sections: list[Section] = field(default_factory=list)
+    description: str | None = None
+
+    def table_sections(self) -> dict[str, Section]:
+        return {s.table: s for s in self.sections if s.kind == "table" and s.table is not None}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "file": self.file,
+            "size": self.size,
+            "sha256": self.sha256,
+            "compression": self.compression,
+            "options": {
+                "backupType": self.backup_type,
+                "includeSchema": self.include_schema,
+                "includeData": self.include_data,
+                "tables": self.tables,
+                "description": self.description,
+            },
+            "database": self.database,
+            "tool": self.tool,
+            "lumbung": {"version": self.lumbung_version},
+            "createdAt": self.created_at,
+            "completedAt": self.completed_at,
+            "sections": [section.to_json() for section in self.sections],
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Manifest:
+        if value.get("format") != FORMAT:
+            raise ValueError(f"unknown manifest format {value.get('format')!r}")
+        options = value["options"]
+        return cls(
+            file=value["file"],
+            size=int(value["size"]),
+            sha256=value["sha256"],
+            compression=value["compression"],
+            backup_type=options["backupType"],
+            include_schema=bool(options["includeSchema"]),
+            include_data=bool(options["includeData"]),
+            tables=list(options["tables"]),
+            description=options.get("description"),
+            database=dict(value["database"]),
+            tool=dict(value["tool"]),
+            lumbung_version=value["lumbung"]["version"],
+            created_at=value["createdAt"],
+            completed_at=value["completedAt"],
+            sections=[Section.from_json(s) for s in value["sections"]],
+        )
+
+
+def write_manifest(path: Path, manifest: Manifest) -> None:
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(manifest.to_json(), handle, indent=2, ensure_ascii=False)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+    fsync_directory(path.parent)
+
+
+def read_manifest(path: Path) -> Manifest:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd) as handle:
+        return Manifest.from_json(json.load(handle))

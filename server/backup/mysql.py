@@ -1,0 +1,271 @@
+"""MariaDB/MySQL: dumps by the server's own dump tool, restores by its client, under a
+GET_LOCK that dies with the connection that holds it."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cache
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from server.backup.credentials import ServerAddress, child_environment, option_file
+from server.backup.engine import DumpPlan, Progress, RestoreScript, Tool
+from server.backup.mysql_dump import DumpSplitter
+from server.backup.sections import SectionWriter
+from server.errors import BackendUnavailable, Conflict, LumbungError
+from server.settings import Settings
+
+READ_SIZE = 1 << 20
+STDERR_LIMIT = 4000
+
+
+class ToolFailed(LumbungError):
+    """A dump or client process failed; the message carries its own words."""
+
+
+@cache
+def _version_of(binary: str) -> str:
+    result = subprocess.run(  # noqa: S603 - a fixed binary, no user input
+        [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
+    )
+    return result.stdout.strip() or result.stderr.strip()
+
+
+def _find(configured: str | None, *candidates: str) -> str:
+    for name in (configured, *candidates):
+        if name and (path := shutil.which(name)):
+            return path
+    raise BackendUnavailable(
+        f"None of {', '.join(c for c in (configured, *candidates) if c)} is installed: install "
+        "the MariaDB client tools (Debian: apt-get install mariadb-client)."
+    )
+
+
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+class MySQLEngine:
+    dialect = "mysql"
+
+    def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._address = ServerAddress.from_url(make_url(settings.resolved_database_url()))
+
+    @property
+    def database(self) -> str:
+        return self._address.database
+
+    # --- what the server says ------------------------------------------------------------
+    async def server_version(self) -> tuple[str, str]:
+        async with self._engine.connect() as connection:
+            version = str(await connection.scalar(text("SELECT VERSION()")))
+        return ("MariaDB" if "mariadb" in version.lower() else "MySQL", version)
+
+    async def table_names(self) -> list[str]:
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(
+                text(
+                    "SELECT TABLE_NAME FROM information_schema.TABLES "
+                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'"
+                )
+            )
+            return sorted(str(row[0]) for row in rows)
+
+    async def estimate_bytes(self, tables: list[str]) -> int:
+        if not tables:
+            return 0
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(
+                text(
+                    "SELECT TABLE_NAME, DATA_LENGTH FROM information_schema.TABLES "
+                    "WHERE TABLE_SCHEMA = DATABASE()"
+                )
+            )
+            sizes = {str(name): int(size or 0) for name, size in rows}
+        return sum(sizes.get(name, 0) for name in tables)
+
+    def empty_table_statement(self, table: str) -> bytes:
+        return f"DELETE FROM {_quote(table)};\n".encode()
+
+    async def drop_tables(self, tables: list[str]) -> None:
+        async with self._engine.begin() as connection:
+            await connection.execute(text("SET FOREIGN_KEY_CHECKS = 0"))
+            for name in tables:
+                await connection.execute(text(f"DROP TABLE IF EXISTS {_quote(name)}"))
+
+    # --- one job at a time, across processes and machines ----------------------------------
+    @asynccontextmanager
+    async def job_lock(self) -> AsyncIterator[None]:
+        name = f"lumbung:{self.database}"
+        if len(name) > 64:  # GET_LOCK names are at most 64 characters
+            name = "lumbung:" + hashlib.sha256(self.database.encode()).hexdigest()[:40]
+        # A dedicated connection: the lock lives exactly as long as it does, so a killed
+        # process (or a lost connection) frees it.
+        async with self._engine.connect() as connection:
+            got = await connection.scalar(text("SELECT GET_LOCK(:name, 0)"), {"name": name})
+            if got != 1:
+                raise Conflict("Another backup or restore is running on this database.")
+            try:
+                yield
+            finally:
+                await connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+
+    # --- dump --------------------------------------------------------------------------------
+    def _dump_arguments(self, plan: DumpPlan, options: Path) -> list[str]:
+        binary = _find(self._settings.dump_command, "mariadb-dump", "mysqldump")
+        arguments = [
+            binary,
+            f"--defaults-file={options}",  # first: no other option file may redirect us
+            "--single-transaction",
+            "--quick",
+            "--hex-blob",
+            "--default-character-set=utf8mb4",
+            "--max-allowed-packet=1G",
+            "--triggers",
+        ]
+        if plan.full:
+            arguments += ["--routines", "--events"]
+        if not plan.include_data:
+            arguments.append("--no-data")
+        if not plan.include_schema:
+            arguments += ["--no-create-info", "--skip-triggers"]
+        arguments += [f"--ignore-table={self.database}.{name}" for name in plan.exclude]
+        # `--` first: a table named `--result-file=/tmp/x` stays a table name.
+        arguments += ["--", self.database]
+        if not plan.full:
+            arguments += plan.tables
+        return arguments
+
+    def dump(
+        self, plan: DumpPlan, writer: SectionWriter, progress: Progress, cancel: threading.Event
+    ) -> tuple[Tool, dict[str, int]]:
+        with option_file(self._address) as options:
+            arguments = self._dump_arguments(plan, options)
+            stderr_path = options.with_name("stderr")
+            with stderr_path.open("wb") as stderr:
+                process = subprocess.Popen(  # noqa: S603 - no shell; names after `--`
+                    arguments,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=stderr,
+                    env=child_environment(),
+                )
+            current: list[str | None] = [None]
+
+            def on_section(kind: str, table: str | None) -> None:
+                current[0] = table if kind == "table" else None
+
+            splitter = DumpSplitter(writer, on_section)
+            watcher = _kill_on_cancel(process, cancel)
+            try:
+                assert process.stdout is not None
+                while chunk := process.stdout.read1(READ_SIZE):
+                    splitter.feed(chunk)
+                    progress(sql_bytes=splitter.bytes_in, table=current[0])
+                returncode = process.wait()
+            except BaseException:
+                process.kill()
+                process.wait()
+                raise
+            finally:
+                watcher.set()
+                if process.stdout is not None:
+                    process.stdout.close()
+            completed = splitter.finish()
+            errors = _tail(stderr_path)
+        tool_name = Path(arguments[0]).name
+        if cancel.is_set():
+            raise ToolFailed(f"{tool_name} was stopped: the job was cancelled.")
+        if returncode != 0:
+            reason = (
+                f"exit status {returncode}" if returncode > 0 else f"killed by signal {-returncode}"
+            )
+            raise ToolFailed(f"{tool_name} failed ({reason}): {errors or 'no message'}")
+        if not completed:
+            raise ToolFailed(
+                f"{tool_name} ended without its completion line: the dump is truncated."
+            )
+        if errors and "error" in errors.lower():
+            raise ToolFailed(f"{tool_name} reported: {errors}")
+        return Tool(tool_name, _version_of(arguments[0])), splitter.rows
+
+    # --- restore -----------------------------------------------------------------------------
+    def restore(self, script: RestoreScript, progress: Progress, cancel: threading.Event) -> None:
+        binary = _find(self._settings.client_command, "mariadb", "mysql")
+        with option_file(self._address) as options:
+            stderr_path = options.with_name("stderr")
+            with stderr_path.open("wb") as stderr:
+                process = subprocess.Popen(  # noqa: S603 - no shell, no user input in argv
+                    [
+                        binary,
+                        f"--defaults-file={options}",
+                        "--default-character-set=utf8mb4",
+                        "--binary-mode",
+                        "--max-allowed-packet=1G",
+                    ],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                    env=child_environment(),
+                )
+            watcher = _kill_on_cancel(process, cancel)
+            assert process.stdin is not None
+            stdin: IO[bytes] = process.stdin
+            written = 0
+            try:
+                # The database is named on stdin, never in argv.
+                stdin.write(f"USE {_quote(self.database)};\n".encode())
+                for table, chunk in script.chunks():
+                    stdin.write(chunk)
+                    written += len(chunk)
+                    progress(sql_bytes=written, table=table)
+                stdin.close()
+            except BrokenPipeError:
+                pass  # the client stopped reading: its exit status and stderr say why
+            except BaseException:
+                process.kill()
+                process.wait()
+                raise
+            finally:
+                try:
+                    stdin.close()
+                except OSError:  # the client already died: nothing left to flush into
+                    pass
+                returncode = process.wait()
+                watcher.set()
+            errors = _tail(stderr_path)
+        if cancel.is_set():
+            raise ToolFailed("The restore was stopped: the job was cancelled.")
+        if returncode != 0:
+            raise ToolFailed(f"{Path(binary).name} failed (exit status {returncode}): {errors}")
+
+
+def _tail(path: Path) -> str:
+    data = path.read_bytes()
+    message = data[-STDERR_LIMIT:].decode("utf-8", "replace").strip()
+    return " ".join(line for line in message.splitlines() if line.strip("- "))
+
+
+def _kill_on_cancel(process: subprocess.Popen[bytes], cancel: threading.Event) -> threading.Event:
+    """Kill `process` as soon as `cancel` is set; set the returned event to stop watching."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if cancel.wait(0.2):
+                process.kill()
+                return
+
+    threading.Thread(target=watch, name="lumbung-cancel-watch", daemon=True).start()
+    return done

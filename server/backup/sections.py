@@ -1,0 +1,192 @@
+"""The backup file: one compression frame (zstd frame, gzip member, or a plain byte range) per
+section, so `zstd -dc file | mariadb db` restores the whole file with standard tools while
+Lumbung can seek to one table's frame. The SHA-256 of the whole file and of every section are
+computed on the bytes as written, so verification never needs to decompress."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+import zstandard
+
+from server.errors import InsufficientStorage
+
+READ_SIZE = 1 << 20
+
+
+@dataclass
+class Section:
+    kind: str  # header | table | views | events | routines | footer
+    table: str | None
+    offset: int = 0
+    length: int = 0
+    sha256: str = ""
+    sql_bytes: int = 0
+    rows: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "table": self.table,
+            "offset": self.offset,
+            "length": self.length,
+            "sha256": self.sha256,
+            "sqlBytes": self.sql_bytes,
+            "rows": self.rows,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, object]) -> Section:
+        return cls(
+            kind=str(value["kind"]),
+            table=None if value.get("table") is None else str(value["table"]),
+            offset=int(value["offset"]),  # type: ignore[call-overload]
+            length=int(value["length"]),  # type: ignore[call-overload]
+            sha256=str(value["sha256"]),
+            sql_bytes=int(value.get("sqlBytes", 0)),  # type: ignore[call-overload]
+            rows=None if value.get("rows") is None else int(value["rows"]),  # type: ignore[call-overload]
+        )
+
+
+class _Frame(Protocol):
+    def compress(self, data: bytes) -> bytes: ...
+    def finish(self) -> bytes: ...
+
+
+class _ZstdFrame:
+    def __init__(self, compressor: zstandard.ZstdCompressor) -> None:
+        self._obj = compressor.compressobj()
+
+    def compress(self, data: bytes) -> bytes:
+        return self._obj.compress(data)
+
+    def finish(self) -> bytes:
+        return self._obj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+
+
+class _GzipFrame:
+    def __init__(self) -> None:
+        self._obj = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip member
+
+    def compress(self, data: bytes) -> bytes:
+        return self._obj.compress(data)
+
+    def finish(self) -> bytes:
+        return self._obj.flush(zlib.Z_FINISH)
+
+
+class _PlainFrame:
+    def compress(self, data: bytes) -> bytes:
+        return data
+
+    def finish(self) -> bytes:
+        return b""
+
+
+class SectionWriter:
+    """Writes sections one after another into an open file, hashing what it writes."""
+
+    def __init__(
+        self, out: BinaryIO, compression: str, *, level: int = 3, threads: int = 0
+    ) -> None:
+        self._out = out
+        self._compression = compression
+        self._zstd = (
+            zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
+            if compression == "zstd"
+            else None
+        )
+        self._file_hash = hashlib.sha256()
+        self._section_hash = hashlib.sha256()
+        self._frame: _Frame | None = None
+        self._current: Section | None = None
+        self.sections: list[Section] = []
+        self.size = 0
+
+    def _new_frame(self) -> _Frame:
+        if self._zstd is not None:
+            return _ZstdFrame(self._zstd)
+        if self._compression == "gzip":
+            return _GzipFrame()
+        return _PlainFrame()
+
+    def _write(self, data: bytes) -> None:
+        if not data:
+            return
+        try:
+            self._out.write(data)
+        except OSError as exc:
+            if exc.errno == 28:  # ENOSPC
+                raise InsufficientStorage(
+                    "The backup folder's disk filled up during the backup; free space and retry."
+                ) from None
+            raise
+        self._file_hash.update(data)
+        self._section_hash.update(data)
+        self.size += len(data)
+
+    def begin(self, kind: str, table: str | None) -> Section:
+        self.end()
+        self._current = Section(kind=kind, table=table, offset=self.size)
+        self._section_hash = hashlib.sha256()
+        self._frame = self._new_frame()
+        return self._current
+
+    @property
+    def current(self) -> Section | None:
+        return self._current
+
+    def write(self, data: bytes) -> None:
+        assert self._frame is not None and self._current is not None, "begin() a section first"
+        self._current.sql_bytes += len(data)
+        self._write(self._frame.compress(data))
+
+    def end(self) -> None:
+        if self._frame is None or self._current is None:
+            return
+        self._write(self._frame.finish())
+        self._current.length = self.size - self._current.offset
+        self._current.sha256 = self._section_hash.hexdigest()
+        self.sections.append(self._current)
+        self._frame = None
+        self._current = None
+
+    def close(self) -> str:
+        """End the last section, flush and fsync; returns the file's SHA-256."""
+        self.end()
+        try:
+            self._out.flush()
+            os.fsync(self._out.fileno())
+        except OSError as exc:
+            if exc.errno == 28:
+                raise InsufficientStorage(
+                    "The backup folder's disk filled up during the backup; free space and retry."
+                ) from None
+            raise
+        return self._file_hash.hexdigest()
+
+
+def read_section(file: BinaryIO, section: Section, compression: str) -> Iterator[bytes]:
+    """The SQL of one section, decompressed, in chunks (memory stays flat)."""
+    file.seek(section.offset)
+    remaining = section.length
+    gzip = zlib.decompressobj(31) if compression == "gzip" else None
+    zstd = zstandard.ZstdDecompressor().decompressobj() if compression == "zstd" else None
+    while remaining > 0:
+        chunk = file.read(min(READ_SIZE, remaining))
+        if not chunk:
+            raise EOFError("the backup file ends inside a section")
+        remaining -= len(chunk)
+        if zstd is not None:
+            yield zstd.decompress(chunk)
+        elif gzip is not None:
+            yield gzip.decompress(chunk)
+        else:
+            yield chunk
+    if gzip is not None and (tail := gzip.flush()):
+        yield tail

@@ -1,0 +1,233 @@
+"""SQLite, the embedded default: the same backup contract as MariaDB with SQLite's own means.
+
+The dump reads in one read transaction (a consistent snapshot while the application keeps
+writing, thanks to WAL); the restore runs in one transaction, so a failure at any point
+leaves the database exactly as it was.
+"""
+
+from __future__ import annotations
+
+import codecs
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from server.backup.engine import DumpPlan, Progress, RestoreScript, Tool
+from server.backup.sections import SectionWriter
+from server.errors import Conflict, LumbungError
+from server.settings import Settings
+
+BATCH_BYTES = 1 << 20
+
+
+class SQLiteRestoreFailed(LumbungError):
+    """A statement of the restore failed; the transaction was rolled back."""
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SQLiteEngine:
+    dialect = "sqlite"
+
+    def __init__(self, settings: Settings) -> None:
+        database = make_url(settings.resolved_database_url()).database
+        if not database or database == ":memory:":
+            raise LumbungError("backups need a SQLite database file, not an in-memory database")
+        self.path = Path(database)
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        connection.execute("PRAGMA busy_timeout = 30000")
+        return connection
+
+    async def server_version(self) -> tuple[str, str]:
+        return ("SQLite", sqlite3.sqlite_version)
+
+    async def table_names(self) -> list[str]:
+        connection = self._connect()
+        try:
+            rows = connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            ).fetchall()
+        finally:
+            connection.close()
+        return sorted(str(row[0]) for row in rows)
+
+    async def estimate_bytes(self, tables: list[str]) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    async def drop_tables(self, tables: list[str]) -> None:
+        connection = self._connect()
+        try:
+            for name in tables:
+                connection.execute(f"DROP TABLE IF EXISTS {quote(name)}")
+        finally:
+            connection.close()
+
+    def empty_table_statement(self, table: str) -> bytes:
+        return f"DELETE FROM {quote(table)};\n".encode()
+
+    @asynccontextmanager
+    async def job_lock(self) -> AsyncIterator[None]:
+        # flock dies with the process that holds it, like MariaDB's GET_LOCK.
+        lock_path = self.path.with_name(self.path.name + ".lumbung-lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise Conflict("Another backup or restore is running on this database.") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    # --- dump --------------------------------------------------------------------------------
+    def dump(
+        self, plan: DumpPlan, writer: SectionWriter, progress: Progress, cancel: threading.Event
+    ) -> tuple[Tool, dict[str, int]]:
+        connection = self._connect()
+        rows: dict[str, int] = {}
+        done = 0
+
+        def emit(data: str) -> None:
+            nonlocal done
+            encoded = data.encode("utf-8", "surrogatepass")
+            writer.write(encoded)
+            done += len(encoded)
+
+        try:
+            connection.execute("BEGIN")
+            # The first read fixes the snapshot that every later read of this dump sees.
+            master = connection.execute(
+                "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL"
+            ).fetchall()
+            writer.begin("header", None)
+            emit("PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n")
+            names = set(plan.tables)
+            sequences = self._sequences(connection)
+            for table in plan.tables:
+                if cancel.is_set():
+                    raise LumbungError("The backup was stopped: the job was cancelled.")
+                writer.begin("table", table)
+                progress(sql_bytes=done, table=table)
+                create = next(
+                    sql for kind, name, _, sql in master if kind == "table" and name == table
+                )
+                if plan.include_schema:
+                    emit(f"DROP TABLE IF EXISTS {quote(table)};\n{create};\n")
+                if plan.include_data:
+                    rows[table] = self._dump_rows(connection, table, emit, cancel)
+                    if table in sequences:
+                        emit(
+                            f"DELETE FROM sqlite_sequence WHERE name = {_literal(table)};\n"
+                            f"INSERT INTO sqlite_sequence VALUES({_literal(table)}, {sequences[table]});\n"
+                        )
+                if plan.include_schema:
+                    for kind, _, owner, sql in master:
+                        if kind in ("index", "trigger") and owner == table:
+                            emit(f"{sql};\n")
+            if plan.full and plan.include_schema:
+                for kind, name, _, sql in master:
+                    if kind == "view" and name not in names:
+                        writer.begin("view", name)
+                        emit(f"DROP VIEW IF EXISTS {quote(name)};\n{sql};\n")
+            writer.begin("footer", None)
+            emit("COMMIT;\n")
+            progress(sql_bytes=done, table=None)
+        finally:
+            connection.close()
+        writer.end()
+        return Tool("sqlite3", sqlite3.sqlite_version), rows
+
+    @staticmethod
+    def _sequences(connection: sqlite3.Connection) -> dict[str, int]:
+        try:
+            return {
+                str(n): int(s)
+                for n, s in connection.execute("SELECT name, seq FROM sqlite_sequence")
+            }
+        except sqlite3.OperationalError:  # no AUTOINCREMENT table, no sqlite_sequence
+            return {}
+
+    @staticmethod
+    def _dump_rows(
+        connection: sqlite3.Connection,
+        table: str,
+        emit: Callable[[str], None],
+        cancel: threading.Event,
+    ) -> int:
+        # table_info leaves out generated columns, which cannot be inserted into.
+        columns = [str(row[1]) for row in connection.execute(f"PRAGMA table_info({quote(table)})")]
+        if not columns:
+            return 0
+        # SQLite's own quote() writes each value as a literal (blobs as X'..', text escaped).
+        values = " || ',' || ".join(f"quote({quote(c)})" for c in columns)
+        prefix = f"INSERT INTO {quote(table)}({','.join(quote(c) for c in columns)}) VALUES("
+        count = 0
+        batch: list[str] = []
+        size = 0
+        for (literal,) in connection.execute(f"SELECT {values} FROM {quote(table)}"):  # noqa: S608 - quoted identifiers from sqlite_master
+            line = f"{prefix}{literal});\n"
+            batch.append(line)
+            size += len(line)
+            count += 1
+            if size >= BATCH_BYTES:
+                if cancel.is_set():
+                    raise LumbungError("The backup was stopped: the job was cancelled.")
+                emit("".join(batch))
+                batch, size = [], 0
+        if batch:
+            emit("".join(batch))
+        return count
+
+    # --- restore -----------------------------------------------------------------------------
+    def restore(self, script: RestoreScript, progress: Progress, cancel: threading.Event) -> None:
+        connection = self._connect()
+        # foreign_keys cannot change inside a transaction: switch it off first.
+        connection.execute("PRAGMA foreign_keys = OFF")
+        decoder = codecs.getincrementaldecoder("utf-8")("surrogatepass")
+        statement = ""
+        done = 0
+        try:
+            for table, chunk in script.chunks():
+                if cancel.is_set():
+                    raise SQLiteRestoreFailed("The restore was stopped: the job was cancelled.")
+                done += len(chunk)
+                for line in decoder.decode(chunk).splitlines(keepends=True):
+                    statement += line
+                    if line.rstrip().endswith(";") and sqlite3.complete_statement(statement):
+                        try:
+                            connection.execute(statement)
+                        except sqlite3.Error as exc:
+                            raise SQLiteRestoreFailed(
+                                f"SQLite refused a statement of the backup ({exc}); "
+                                "the restore was rolled back."
+                            ) from None
+                        statement = ""
+                progress(sql_bytes=done, table=table)
+            if statement.strip():
+                raise SQLiteRestoreFailed("The backup ends inside a statement: it is truncated.")
+            if connection.in_transaction:
+                raise SQLiteRestoreFailed("The backup never committed: it is truncated.")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        finally:
+            connection.execute("PRAGMA foreign_keys = ON")
+            connection.close()
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"

@@ -1,0 +1,1 @@
+"""Progress of background jobs, fanned out to whoever follows them."""
