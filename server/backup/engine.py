@@ -40,6 +40,7 @@ class RestoreScript:
     chunks: Callable[[], Iterator[tuple[str | None, bytes]]]
     tables: list[str]
     full: bool
+    data_only: bool = False
 
 
 class BackupEngine(Protocol):
@@ -72,6 +73,13 @@ class BackupEngine(Protocol):
         ...
 
     async def drop_tables(self, tables: list[str]) -> None: ...
+
+    async def suspend_triggers(self, tables: list[str]) -> list[tuple[str, str]]:
+        """Drop the triggers of `tables` and return what recreates them: a data-only restore
+        writes the backup's rows, and live triggers must not rewrite them on the way in."""
+        ...
+
+    async def resume_triggers(self, saved: list[tuple[str, str]]) -> None: ...
 
     def empty_table_statement(self, table: str) -> bytes:
         """SQL that empties a table before a data-only section is restored into it."""

@@ -95,6 +95,33 @@ class MySQLEngine:
             sizes = {str(name): int(size or 0) for name, size in rows}
         return sum(sizes.get(name, 0) for name in tables)
 
+    async def suspend_triggers(self, tables: list[str]) -> list[tuple[str, str]]:
+        if not tables:
+            return []
+        saved: list[tuple[str, str]] = []
+        async with self._engine.begin() as connection:
+            names = await connection.execute(
+                text(
+                    "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS "
+                    "WHERE TRIGGER_SCHEMA = DATABASE() ORDER BY ACTION_ORDER"
+                )
+            )
+            for name, table in names.all():
+                if table not in tables:
+                    continue
+                row = (await connection.execute(text(f"SHOW CREATE TRIGGER {_quote(name)}"))).one()
+                saved.append((str(row[1]), str(row[2])))  # sql_mode, SQL Original Statement
+                await connection.execute(text(f"DROP TRIGGER {_quote(name)}"))
+        return saved
+
+    async def resume_triggers(self, saved: list[tuple[str, str]]) -> None:
+        if not saved:
+            return
+        async with self._engine.begin() as connection:
+            for sql_mode, statement in saved:
+                await connection.execute(text("SET SESSION sql_mode = :mode"), {"mode": sql_mode})
+                await connection.exec_driver_sql(statement.replace("%", "%%"))
+
     def empty_table_statement(self, table: str) -> bytes:
         return f"DELETE FROM {_quote(table)};\n".encode()
 

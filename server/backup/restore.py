@@ -52,7 +52,9 @@ def restore_script(
                 for chunk in read_section(handle, section, manifest.compression):
                     yield section.table, chunk
 
-    return RestoreScript(chunks=chunks, tables=plan_tables, full=everything)
+    return RestoreScript(
+        chunks=chunks, tables=plan_tables, full=everything, data_only=not manifest.include_schema
+    )
 
 
 async def _set_log(runner: JobRunner, log_id: int, **values: object) -> None:
@@ -133,7 +135,12 @@ async def run_restore(
         )
         tracker.phase("restoring", f"Restoring {len(plan.tables)} table(s)", bytes_total=total)
         try:
-            await asyncio.to_thread(runner.engine.restore, script, tracker.advance, cancel)
+            # Live triggers must not rewrite the backup's rows on their way in.
+            saved = await runner.engine.suspend_triggers(plan.tables) if script.data_only else []
+            try:
+                await asyncio.to_thread(runner.engine.restore, script, tracker.advance, cancel)
+            finally:
+                await runner.engine.resume_triggers(saved)
         except BaseException as failure:
             message = await _roll_back(runner, plan, safety, live_before, tracker, failure)
             raise

@@ -72,6 +72,12 @@ class SQLiteEngine:
         finally:
             connection.close()
 
+    async def suspend_triggers(self, tables: list[str]) -> list[tuple[str, str]]:
+        return []  # done inside the restore's own transaction instead (see restore)
+
+    async def resume_triggers(self, saved: list[tuple[str, str]]) -> None:
+        return None
+
     def empty_table_statement(self, table: str) -> bytes:
         return f"DELETE FROM {quote(table)};\n".encode()
 
@@ -196,30 +202,16 @@ class SQLiteEngine:
         connection = self._connect()
         # foreign_keys cannot change inside a transaction: switch it off first.
         connection.execute("PRAGMA foreign_keys = OFF")
-        decoder = codecs.getincrementaldecoder("utf-8")("surrogatepass")
-        statement = ""
+        statements = _StatementReader(connection, script.tables if script.data_only else [])
         done = 0
         try:
             for table, chunk in script.chunks():
                 if cancel.is_set():
                     raise SQLiteRestoreFailed("The restore was stopped: the job was cancelled.")
                 done += len(chunk)
-                for line in decoder.decode(chunk).splitlines(keepends=True):
-                    statement += line
-                    if line.rstrip().endswith(";") and sqlite3.complete_statement(statement):
-                        try:
-                            connection.execute(statement)
-                        except sqlite3.Error as exc:
-                            raise SQLiteRestoreFailed(
-                                f"SQLite refused a statement of the backup ({exc}); "
-                                "the restore was rolled back."
-                            ) from None
-                        statement = ""
+                statements.feed(chunk)
                 progress(sql_bytes=done, table=table)
-            if statement.strip():
-                raise SQLiteRestoreFailed("The backup ends inside a statement: it is truncated.")
-            if connection.in_transaction:
-                raise SQLiteRestoreFailed("The backup never committed: it is truncated.")
+            statements.finish()
         except BaseException:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
@@ -227,6 +219,58 @@ class SQLiteEngine:
         finally:
             connection.execute("PRAGMA foreign_keys = ON")
             connection.close()
+
+
+class _StatementReader:
+    """Executes a dump statement by statement as its bytes arrive.
+
+    For a data-only restore, the live triggers of the restored tables are dropped as the
+    transaction opens and recreated just before it commits: the backup's rows go in as they
+    were, and a failure rolls the triggers back along with everything else.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, suspend_triggers_of: list[str]) -> None:
+        self._connection = connection
+        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogatepass")
+        self._statement = ""
+        self._suspend = set(suspend_triggers_of)
+        self._triggers: list[str] | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        for line in self._decoder.decode(chunk).splitlines(keepends=True):
+            self._statement += line
+            if line.rstrip().endswith(";") and sqlite3.complete_statement(self._statement):
+                self._execute(self._statement)
+                self._statement = ""
+
+    def _execute(self, statement: str) -> None:
+        if self._triggers and statement.strip().rstrip(";").upper() == "COMMIT":
+            for sql in self._triggers:
+                self._run(sql + ";")
+            self._triggers = []
+        self._run(statement)
+        if self._suspend and self._triggers is None and self._connection.in_transaction:
+            rows = self._connection.execute(
+                "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'"
+            ).fetchall()
+            self._triggers = [sql for _, table, sql in rows if table in self._suspend]
+            for name, table, _ in rows:
+                if table in self._suspend:
+                    self._run(f"DROP TRIGGER {quote(name)};")
+
+    def _run(self, statement: str) -> None:
+        try:
+            self._connection.execute(statement)
+        except sqlite3.Error as exc:
+            raise SQLiteRestoreFailed(
+                f"SQLite refused a statement of the backup ({exc}); the restore was rolled back."
+            ) from None
+
+    def finish(self) -> None:
+        if self._statement.strip():
+            raise SQLiteRestoreFailed("The backup ends inside a statement: it is truncated.")
+        if self._connection.in_transaction:
+            raise SQLiteRestoreFailed("The backup never committed: it is truncated.")
 
 
 def _literal(value: str) -> str:
