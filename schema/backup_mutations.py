@@ -21,13 +21,17 @@ ADMIN: list[type[BasePermission]] = [IsAdmin]
 
 @strawberry.input(description="What to back up.")
 class CreateBackupInput:
-    backup_type: BackupType = strawberry.field(description="FULL, PARTIAL (the core tables) or SELECTIVE.")
+    backup_type: BackupType = strawberry.field(
+        description="FULL, PARTIAL (the core tables) or SELECTIVE."
+    )
     tables: list[str] | None = strawberry.field(
         default=None, description="For SELECTIVE: the tables, as the `tables` query names them."
     )
     include_schema: bool = strawberry.field(default=True, description="Dump table definitions.")
     include_data: bool = strawberry.field(default=True, description="Dump table rows.")
-    description: str | None = strawberry.field(default=None, description="Free text, at most 191 characters.")
+    description: str | None = strawberry.field(
+        default=None, description="Free text, at most 191 characters."
+    )
     compression: Compression | None = strawberry.field(
         default=None, description="ZSTD (default), GZIP or NONE."
     )
@@ -40,7 +44,7 @@ class CreateBackupInput:
 class CreateBackupPayload:
     message: str = strawberry.field(description="What happened, for people.")
     backup: Backup = strawberry.field(
-        description="The backup, IN_PROGRESS: follow it with `backupProgress` or by polling `backup(id)`."
+        description="The backup, IN_PROGRESS: follow it by polling `backup(id)`."
     )
 
 
@@ -62,7 +66,9 @@ class VerifyStatus(enum.Enum):
 @strawberry.type(description="The result of re-reading a backup file.")
 class BackupVerification:
     status: VerifyStatus = strawberry.field(description="OK, CORRUPT or MISSING.")
-    problems: list[str] = strawberry.field(description="What is wrong, one line each (empty when OK).")
+    problems: list[str] = strawberry.field(
+        description="What is wrong, one line each (empty when OK)."
+    )
     sections_checked: int = strawberry.field(description="Sections of the file that were checked.")
     backup: Backup = strawberry.field(description="The backup that was checked.")
 
@@ -75,7 +81,9 @@ class DeleteBackupPayload:
     removed_files: list[str] = strawberry.field(description="Files removed from the backup folder.")
 
 
-Confirm = Annotated[str, strawberry.argument(description="The backup's filename, repeated: the confirmation.")]
+Confirm = Annotated[
+    str, strawberry.argument(description="The backup's filename, repeated: the confirmation.")
+]
 BackupId = Annotated[int, strawberry.argument(description="Backup id.")]
 
 
@@ -85,7 +93,11 @@ class BackupMutation:
         permission_classes=ADMIN,
         description="Start a backup. Returns at once with the backup IN_PROGRESS.",
     )
-    async def create_backup(self, info: Info, input: CreateBackupInput) -> CreateBackupPayload:
+    async def create_backup(
+        self,
+        info: Info,
+        input: Annotated[CreateBackupInput, strawberry.argument(description="What to back up.")],
+    ) -> CreateBackupPayload:
         request = BackupRequest(
             backup_type=models.BackupType(input.backup_type.value),
             tables=input.tables,
@@ -162,7 +174,9 @@ class BackupMutation:
         permission_classes=ADMIN,
         description="Delete a backup: its file, its manifest and its catalog row.",
     )
-    async def delete_backup(self, info: Info, id: BackupId, confirm: Confirm) -> DeleteBackupPayload:
+    async def delete_backup(
+        self, info: Info, id: BackupId, confirm: Confirm
+    ) -> DeleteBackupPayload:
         resources = info.context.resources
         async with resources.sessions() as session:
             backup = await history.get_backup(session, id)

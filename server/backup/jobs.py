@@ -4,6 +4,7 @@ each followed by progress events and recorded in the catalog however it ends."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -30,6 +31,7 @@ log = logging.getLogger("lumbung.jobs")
 
 INTERRUPTED = "Interrupted: the process running this job stopped before it finished."
 SHUTDOWN = "Interrupted: the server shut down while this job ran."
+RECORD_RETRY_SECONDS = 60.0
 
 
 def public_message(exc: BaseException) -> str:
@@ -105,9 +107,15 @@ class JobRunner:
             try:
                 await work(cancel)
             finally:
-                await lock.aclose()
                 self.tasks.pop(job_id, None)
                 self.cancels.pop(job_id, None)
+                try:
+                    await lock.aclose()
+                except Exception:
+                    # The lock's connection is gone (the server restarted): so is the lock.
+                    log.warning(
+                        "job lock already lost", extra={"event": "jobs.lock_lost", "job": job_id}
+                    )
 
         task = asyncio.create_task(run(), name=f"lumbung-{job_id}")
         self.tasks[job_id] = task
@@ -137,6 +145,27 @@ class JobRunner:
                 .values(updated_at=datetime.now(UTC), **values)
             )
             await session.commit()
+
+    async def record(self, what: Callable[[], Awaitable[None]], job: str) -> None:
+        """Write a job's outcome to the catalog, retrying while the database is away (it may
+        be the very server that just failed the job). After RECORD_RETRY_SECONDS the row is
+        left IN_PROGRESS for the next start's recovery to mark as interrupted."""
+        deadline = time.monotonic() + RECORD_RETRY_SECONDS
+        delay = 0.2
+        while True:
+            try:
+                await what()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    log.error(
+                        "could not record a job's outcome",
+                        exc_info=True,
+                        extra={"event": "jobs.record_failed", "job": job},
+                    )
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def dump_backup(
         self,
@@ -209,16 +238,16 @@ class JobRunner:
         except BaseException as exc:
             handle.close()
             await asyncio.to_thread(self.folder.remove, row.filename)
-            await asyncio.shield(
-                self.update_backup(
-                    row.id,
-                    status=JobStatus.FAILED.value,
-                    error_message=public_message(exc),
-                    file_size=0,
-                    duration_ms=int((time.monotonic() - started) * 1000),
-                    completed_at=datetime.now(UTC),
-                )
+            failed = functools.partial(
+                self.update_backup,
+                row.id,
+                status=JobStatus.FAILED.value,
+                error_message=public_message(exc),
+                file_size=0,
+                duration_ms=int((time.monotonic() - started) * 1000),
+                completed_at=datetime.now(UTC),
             )
+            await asyncio.shield(self.record(failed, f"backup:{row.id}"))
             raise
 
     # --- after a crash ---------------------------------------------------------------------------

@@ -3,7 +3,9 @@ GET_LOCK that dies with the connection that holds it."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import shutil
 import subprocess
 import threading
@@ -11,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -123,7 +125,7 @@ class MySQLEngine:
                 await connection.exec_driver_sql(statement.replace("%", "%%"))
 
     def empty_table_statement(self, table: str) -> bytes:
-        return f"DELETE FROM {_quote(table)};\n".encode()
+        return f"DELETE FROM {_quote(table)};\n".encode()  # noqa: S608 - a quoted identifier
 
     async def drop_tables(self, tables: list[str]) -> None:
         async with self._engine.begin() as connection:
@@ -196,8 +198,8 @@ class MySQLEngine:
             splitter = DumpSplitter(writer, on_section)
             watcher = _kill_on_cancel(process, cancel)
             try:
-                assert process.stdout is not None
-                while chunk := process.stdout.read1(READ_SIZE):
+                stdout = cast(io.BufferedReader, process.stdout)
+                while chunk := stdout.read1(READ_SIZE):
                     splitter.feed(chunk)
                     progress(sql_bytes=splitter.bytes_in, table=current[0])
                 returncode = process.wait()
@@ -265,10 +267,9 @@ class MySQLEngine:
                 process.wait()
                 raise
             finally:
-                try:
+                # The client may have died already: then there is nothing left to flush into.
+                with contextlib.suppress(OSError):
                     stdin.close()
-                except OSError:  # the client already died: nothing left to flush into
-                    pass
                 returncode = process.wait()
                 watcher.set()
             errors = _tail(stderr_path)

@@ -5,6 +5,7 @@ safety backup (SQLite needs none of that: its restore is one transaction)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -154,16 +155,16 @@ async def run_restore(
         if not isinstance(exc, Exception):
             raise
     finally:
-        await asyncio.shield(
-            _set_log(
-                runner,
-                log_id,
-                status=status.value,
-                error_message=None if status is JobStatus.COMPLETED else message,
-                completed_at=datetime.now(UTC),
-                duration_ms=int((time.monotonic() - started) * 1000),
-            )
+        outcome = functools.partial(
+            _set_log,
+            runner,
+            log_id,
+            status=status.value,
+            error_message=None if status is JobStatus.COMPLETED else message,
+            completed_at=datetime.now(UTC),
+            duration_ms=int((time.monotonic() - started) * 1000),
         )
+        await asyncio.shield(runner.record(outcome, f"restore:{log_id}"))
         tracker.finish(status.value, message)
 
 
@@ -186,7 +187,10 @@ async def _roll_back(
             )
         created = [t for t in plan.tables if t not in live_before]
         await runner.engine.drop_tables(created)
-        return f"Restore failed: {reason} None of these tables existed before; the ones it created were dropped."
+        return (
+            f"Restore failed: {reason} None of these tables existed before; "
+            "the ones it created were dropped."
+        )
     tracker.phase("rolling-back", f"Putting the tables back from safety backup #{safety.id}")
     try:
         # Tables the failed restore created did not exist before: they go.

@@ -72,7 +72,8 @@ class BackupService:
         if request.backup_type is BackupType.PARTIAL:
             if request.tables:
                 raise BadUserInput(
-                    "A PARTIAL backup takes the core tables (LUMBUNG_CORE_TABLES); use SELECTIVE to choose tables."
+                    "A PARTIAL backup takes the core tables (LUMBUNG_CORE_TABLES); "
+                    "use SELECTIVE to choose tables."
                 )
             wanted = list(self.runner.settings.core_tables)
         else:
@@ -182,7 +183,8 @@ class BackupService:
         description = _description(description)
         if confirm != backup.filename:
             raise BadUserInput(
-                f"To restore, `confirm` must repeat the backup's filename exactly: {backup.filename}"
+                "To restore, `confirm` must repeat the backup's filename exactly: "
+                f"{backup.filename}"
             )
         if backup.status != JobStatus.COMPLETED.value:
             raise Conflict(
@@ -249,11 +251,12 @@ class BackupService:
 
         return log, self.runner.spawn(job_id, lock, work)
 
-    # --- verify and delete -------------------------------------------------------------------------
+    # --- verify and delete ---------------------------------------------------------------------
     async def verify(self, backup: Backup) -> Verification:
         if backup.status != JobStatus.COMPLETED.value:
             raise Conflict(
-                f"Backup #{backup.id} is {backup.status}; only a completed backup has a file to verify."
+                f"Backup #{backup.id} is {backup.status}; "
+                "only a completed backup has a file to verify."
             )
         return await asyncio.to_thread(
             verify_file, self.runner.folder, backup.filename, backup.checksum

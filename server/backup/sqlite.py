@@ -79,7 +79,7 @@ class SQLiteEngine:
         return None
 
     def empty_table_statement(self, table: str) -> bytes:
-        return f"DELETE FROM {quote(table)};\n".encode()
+        return f"DELETE FROM {quote(table)};\n".encode()  # noqa: S608 - a quoted identifier
 
     @asynccontextmanager
     async def job_lock(self) -> AsyncIterator[None]:
@@ -135,9 +135,10 @@ class SQLiteEngine:
                 if plan.include_data:
                     rows[table] = self._dump_rows(connection, table, emit, cancel)
                     if table in sequences:
+                        literal, seq = _literal(table), sequences[table]
                         emit(
-                            f"DELETE FROM sqlite_sequence WHERE name = {_literal(table)};\n"
-                            f"INSERT INTO sqlite_sequence VALUES({_literal(table)}, {sequences[table]});\n"
+                            f"DELETE FROM sqlite_sequence WHERE name = {literal};\n"  # noqa: S608
+                            f"INSERT INTO sqlite_sequence VALUES({literal}, {seq});\n"
                         )
                 if plan.include_schema:
                     for kind, _, owner, sql in master:

@@ -84,7 +84,8 @@ def require_intact(verification: Verification, filename: str) -> Manifest:
         raise NotFound(f"Backup {filename} cannot be used: {'; '.join(verification.problems)}")
     if verification.status != "ok" or verification.manifest is None:
         raise ChecksumMismatch(
-            f"Backup {filename} is damaged and was not used: {'; '.join(verification.problems[:5])}. "
+            f"Backup {filename} is damaged and was not used: "
+            f"{'; '.join(verification.problems[:5])}. "
             "Nothing was changed; restore another backup."
         )
     return verification.manifest

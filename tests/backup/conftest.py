@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,7 @@ RICH_SCHEMA = [
     "'{\"a\": [1, 2, {\"b\": null}]}', '2024-01-15 10:30:00.123456')",
     "INSERT INTO `Everything` (txt, bin, nothing, big, doc, at) VALUES "
     "('),( looks like a row break', X'', 'x', NULL, NULL, NULL)",
-    "INSERT INTO `Everything` (txt, bin, nothing, big, doc, at) VALUES (NULL, NULL, NULL, NULL, NULL, NULL)",
+    "INSERT INTO `Everything` (txt) VALUES (NULL)",
     "CREATE VIEW `EverythingView` AS SELECT id, txt FROM `Everything`",
     "CREATE TRIGGER `Everything_fill` BEFORE INSERT ON `Everything` FOR EACH ROW "
     "SET NEW.nothing = COALESCE(NEW.nothing, 'from trigger')",
@@ -59,8 +59,9 @@ async def checksums(engine: AsyncEngine) -> dict[str, int | None]:
             row[0]
             for row in await connection.execute(
                 text(
-                    "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-                    "AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME NOT IN "
+                    "SELECT TABLE_NAME FROM information_schema.TABLES "
+                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' "
+                    "AND TABLE_NAME NOT IN "
                     "('Backup', 'RestoreLog', 'CacheLog', 'lumbung_alembic_version')"
                 )
             )
@@ -85,3 +86,24 @@ async def rich(mariadb: MariaDBServer, tmp_path: Path) -> AsyncIterator[Api]:
             yield api
     finally:
         mariadb.drop_database(name)
+
+
+async def fill_bulk(
+    engine: AsyncEngine, rows: int, row_bytes: int = 1024, *, random: bool = False
+) -> None:
+    """A `Bulk` table of `rows` rows, generated inside the server (MariaDB's sequence engine)."""
+    value = f"RANDOM_BYTES({row_bytes})" if random else f"REPEAT(MD5(seq), {row_bytes // 32})"
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE `Bulk` (id INT PRIMARY KEY, payload LONGBLOB)"))
+        await connection.execute(
+            text(f"INSERT INTO `Bulk` SELECT seq, {value} FROM seq_1_to_{rows}")
+        )
+
+
+@pytest.fixture
+def database(mariadb: MariaDBServer, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on the shared MariaDB; its URL."""
+    name = f"db_{os.getpid()}_{tmp_path.name[-12:]}".replace("-", "_")[:60]
+    url = mariadb.create_database(name)
+    yield url
+    mariadb.drop_database(name)

@@ -65,7 +65,8 @@ async def restore_and_wait(
     api: Api, backup: dict[str, Any], tables: list[str] | None = None, safety: bool | None = None
 ) -> dict[str, Any]:
     data = await api.query(
-        RESTORE, {"id": backup["id"], "confirm": backup["filename"], "tables": tables, "safety": safety}
+        RESTORE,
+        {"id": backup["id"], "confirm": backup["filename"], "tables": tables, "safety": safety},
     )
     log_id = data["restoreBackup"]["restoreLog"]["id"]
 

@@ -102,7 +102,9 @@ async def test_a_selective_backup_of_odd_names_restores(rich: Api) -> None:
 
 
 async def test_a_schema_only_backup_restores_empty_tables(rich: Api) -> None:
-    backup = await backup_and_wait(rich, backupType="SELECTIVE", tables=["Everything"], includeData=False)
+    backup = await backup_and_wait(
+        rich, backupType="SELECTIVE", tables=["Everything"], includeData=False
+    )
     assert backup["status"] == "COMPLETED", backup["errorMessage"]
     await _sql(rich, "DROP TABLE `Everything`")
     log = await restore_and_wait(rich, backup)
@@ -118,7 +120,9 @@ async def test_a_schema_only_backup_restores_empty_tables(rich: Api) -> None:
 
 async def test_a_data_only_backup_replaces_the_rows(rich: Api) -> None:
     before = await checksums(rich.resources.engine)
-    backup = await backup_and_wait(rich, backupType="SELECTIVE", tables=["Everything", "User"], includeSchema=False)
+    backup = await backup_and_wait(
+        rich, backupType="SELECTIVE", tables=["Everything", "User"], includeSchema=False
+    )
     assert backup["status"] == "COMPLETED", backup["errorMessage"]
     await _sql(rich, "UPDATE `User` SET name = 'changed'", "DELETE FROM `Everything` WHERE id = 1")
     log = await restore_and_wait(rich, backup)

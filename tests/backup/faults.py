@@ -1,0 +1,84 @@
+"""Tools for fault tests: find the processes a job runs, damage files, wait for phases."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import zstandard
+from sqlalchemy import update
+
+from server.db import models
+from tests.backup.helpers import wait_until
+from tests.conftest import Api
+
+
+def child(name: str) -> psutil.Process | None:
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if process.name() == name or Path(process.exe()).name == name:
+                return process
+        except psutil.Error:
+            continue
+    return None
+
+
+async def wait_for_phase(api: Api, job_id: str, phase: str, min_bytes: int = 1) -> None:
+    async def reached() -> bool | None:
+        event = api.resources.progress.latest(job_id)
+        if event is not None and event.final:
+            raise AssertionError(f"{job_id} ended before {phase}: {event.message}")
+        ok = event is not None and event.phase == phase and event.bytes_done >= min_bytes
+        return True if ok else None
+
+    await wait_until(reached, timeout=60)
+
+
+async def wait_for_child(name: str, timeout: float = 30) -> psutil.Process:
+    deadline = time.monotonic() + timeout
+    while (process := child(name)) is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {name} process appeared")
+        await asyncio.sleep(0.01)
+    return process
+
+
+def flip_bit(path: Path, offset: int) -> None:
+    with path.open("r+b") as handle:
+        handle.seek(offset)
+        byte = handle.read(1)
+        handle.seek(offset)
+        handle.write(bytes([byte[0] ^ 0x10]))
+
+
+async def rewrite_section(api: Api, backup: dict[str, Any], table: str, sql_suffix: bytes) -> None:
+    """Append SQL to one table's section and re-seal the file as if the dump had produced it:
+    checksums, manifest and catalog all agree, so only the database can object to it."""
+    folder = api.settings.backup_dir
+    path = folder / backup["filename"]
+    manifest_path = folder / (backup["filename"] + ".manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    data = path.read_bytes()
+    out = bytearray()
+    for section in sorted(manifest["sections"], key=lambda s: s["offset"]):
+        frame = data[section["offset"] : section["offset"] + section["length"]]
+        if section["kind"] == "table" and section["table"] == table:
+            sql = zstandard.ZstdDecompressor().decompressobj().decompress(frame) + sql_suffix
+            frame = zstandard.ZstdCompressor().compress(sql)
+        section["offset"], section["length"] = len(out), len(frame)
+        section["sha256"] = hashlib.sha256(frame).hexdigest()
+        out += frame
+    manifest["size"], manifest["sha256"] = len(out), hashlib.sha256(out).hexdigest()
+    path.write_bytes(bytes(out))
+    manifest_path.write_text(json.dumps(manifest))
+    async with api.resources.engine.begin() as connection:
+        await connection.execute(
+            update(models.Backup)
+            .where(models.Backup.id == backup["id"])
+            .values(checksum=manifest["sha256"], file_size=len(out)),
+        )

@@ -1,0 +1,170 @@
+"""Faults on real processes and real files: nothing is lost, every failure says what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.backup.conftest import checksums, fill_bulk
+from tests.backup.faults import flip_bit, rewrite_section, wait_for_child, wait_for_phase
+from tests.backup.helpers import (
+    BACKUP,
+    CREATE,
+    RESTORE,
+    backup_and_wait,
+    restore_and_wait,
+    wait_for_backup,
+)
+from tests.conftest import Api, make_settings, open_api
+from tests.servers import MariaDBServer
+
+
+def _files(api: Api) -> list[str]:
+    return sorted(p.name for p in api.settings.backup_dir.iterdir())
+
+
+async def _start(api: Api, **input_: object) -> int:
+    data = await api.query(CREATE, {"input": input_})
+    backup_id: int = data["createBackup"]["backup"]["id"]
+    return backup_id
+
+
+async def test_a_killed_dump_fails_the_backup_and_leaves_no_file(
+    database: str, tmp_path: Path
+) -> None:
+    # zstd level 19 keeps the dump busy long enough to be caught in the act.
+    async with open_api(make_settings(database, tmp_path, zstd_level=19)) as api:
+        await fill_bulk(api.resources.engine, 40_000)
+        backup_id = await _start(api, backupType="FULL")
+        await wait_for_phase(api, f"backup:{backup_id}", "dumping")
+        (await wait_for_child("mariadb-dump")).kill()
+        backup = await wait_for_backup(api, backup_id)
+        assert backup["status"] == "FAILED"
+        assert "killed by signal 9" in backup["errorMessage"]
+        assert _files(api) == []  # no partial, no file, no manifest
+        # The lock went with the job: the next backup runs.
+        assert (await backup_and_wait(api, backupType="PARTIAL"))["status"] == "COMPLETED"
+
+
+async def test_a_server_killed_mid_backup_fails_it_and_backups_work_after_restart(
+    tmp_path: Path,
+) -> None:
+    server = MariaDBServer(tmp_path).start()
+    try:
+        url = server.create_database("victim")
+        async with open_api(make_settings(url, tmp_path, zstd_level=19)) as api:
+            await fill_bulk(api.resources.engine, 40_000)
+            backup_id = await _start(api, backupType="FULL")
+            await wait_for_phase(api, f"backup:{backup_id}", "dumping")
+            server.kill()
+            await asyncio.sleep(0.5)
+            server.start()
+            backup = await wait_for_backup(api, backup_id)
+            assert backup["status"] == "FAILED"
+            assert (
+                "mariadb-dump failed" in backup["errorMessage"]
+                or "mysqldump failed" in backup["errorMessage"]
+            )
+            assert server.password not in backup["errorMessage"]
+            assert _files(api) == []
+            assert (await backup_and_wait(api, backupType="PARTIAL"))["status"] == "COMPLETED"
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+
+    def mounted(size: str) -> Path:
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], check=True
+        )
+        return mount
+
+    yield mounted  # type: ignore[misc]
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+async def test_a_backup_that_fills_the_disk_fails_cleanly(
+    database: str, tmp_path: Path, tiny_disk: object
+) -> None:
+    # The estimate (row data) passes the free-space check; the hex dump of random bytes is
+    # twice as large and fills the disk midway.
+    folder = tiny_disk("72m")  # type: ignore[operator]
+    async with open_api(make_settings(database, tmp_path, backup_dir=folder)) as api:
+        await fill_bulk(api.resources.engine, 40_000, random=True)
+        backup = await backup_and_wait(
+            api, backupType="SELECTIVE", tables=["Bulk"], compression="NONE"
+        )
+        assert backup["status"] == "FAILED"
+        assert "disk filled up" in backup["errorMessage"]
+        assert _files(api) == []
+
+
+async def test_a_backup_larger_than_the_free_space_is_refused_up_front(
+    database: str, tmp_path: Path, tiny_disk: object
+) -> None:
+    folder = tiny_disk("8m")  # type: ignore[operator]
+    async with open_api(make_settings(database, tmp_path, backup_dir=folder)) as api:
+        await fill_bulk(api.resources.engine, 20_000, random=True)
+        error = await api.error(CREATE, {"input": {"backupType": "FULL", "compression": "NONE"}})
+        assert error["extensions"]["code"] == "INSUFFICIENT_STORAGE"
+        assert "free" in error["message"]
+        assert (await api.query("{ backups { total } }"))["backups"]["total"] == 0
+
+
+@pytest.mark.parametrize("damage", ["flipped bit", "truncated"])
+async def test_a_damaged_backup_is_refused_and_nothing_is_touched(rich: Api, damage: str) -> None:
+    backup = await backup_and_wait(rich, backupType="SELECTIVE", tables=["Everything", "User"])
+    path = rich.settings.backup_dir / backup["filename"]
+    if damage == "flipped bit":
+        flip_bit(path, path.stat().st_size // 2)
+    else:
+        with path.open("r+b") as handle:
+            handle.truncate(path.stat().st_size - 100)
+    before = await checksums(rich.resources.engine)
+    error = await rich.error(RESTORE, {"id": backup["id"], "confirm": backup["filename"]})
+    assert error["extensions"]["code"] == "CHECKSUM_MISMATCH"
+    assert "Nothing was changed" in error["message"]
+    assert await checksums(rich.resources.engine) == before
+    logs = await rich.query("{ restoreLogs { total } backups(status: IN_PROGRESS) { total } }")
+    assert logs == {"restoreLogs": {"total": 0}, "backups": {"total": 0}}
+
+
+async def test_a_restore_that_fails_midway_leaves_the_live_data_as_it_was(rich: Api) -> None:
+    backup = await backup_and_wait(
+        rich, backupType="SELECTIVE", tables=["Everything", "User", "a`b"]
+    )
+    # `Everything` and `User` restore first; then the server rejects the last table's SQL.
+    await rewrite_section(rich, backup, "a`b", b"INSERT INTO `no_such_table` VALUES (1);\n")
+    async with rich.resources.engine.begin() as connection:
+        from sqlalchemy import text
+
+        await connection.execute(text("UPDATE `User` SET name = 'live'"))
+        await connection.execute(text("DELETE FROM `Everything` WHERE txt = 'big'"))
+    before = await checksums(rich.resources.engine)
+    log = await restore_and_wait(rich, backup)
+    assert log["status"] == "FAILED"
+    assert "no_such_table" in log["errorMessage"]
+    assert "rolled back from safety backup" in log["errorMessage"]
+    assert await checksums(rich.resources.engine) == before
+    safety = (await rich.query(BACKUP, {"id": log["safetyBackupId"]}))["backup"]
+    assert (safety["origin"], safety["status"]) == ("SAFETY", "COMPLETED")
+
+
+async def test_two_concurrent_backups_conflict_naming_the_running_one(
+    database: str, tmp_path: Path
+) -> None:
+    async with open_api(make_settings(database, tmp_path, zstd_level=19)) as api:
+        await fill_bulk(api.resources.engine, 20_000)
+        first_id = await _start(api, backupType="FULL")
+        error = await api.error(CREATE, {"input": {"backupType": "PARTIAL"}})
+        assert error["extensions"]["code"] == "CONFLICT"
+        assert f"backup #{first_id}" in error["message"]
+        assert (await wait_for_backup(api, first_id))["status"] == "COMPLETED"

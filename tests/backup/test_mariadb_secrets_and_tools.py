@@ -1,0 +1,109 @@
+"""What happens outside Lumbung: the password never shows in /proc, hostile table names stay
+names, and a backup file restores with the standard tools alone."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.backup.conftest import checksums
+from tests.backup.helpers import backup_and_wait, restore_and_wait
+from tests.conftest import Api, make_settings, open_api
+from tests.servers import MariaDBServer
+
+
+class ProcWatcher(threading.Thread):
+    """Reads every process's command line and environment, over and over, looking for a secret."""
+
+    def __init__(self, secret: bytes) -> None:
+        super().__init__(daemon=True)
+        self.secret = secret
+        self.hits: list[str] = []
+        self.scans = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                for part in ("cmdline", "environ"):
+                    try:
+                        data = Path(f"/proc/{pid}/{part}").read_bytes()
+                    except OSError:
+                        continue
+                    if self.secret in data:
+                        self.hits.append(f"{pid}/{part}")
+            self.scans += 1
+
+
+async def test_the_password_never_appears_in_any_process(rich: Api, mariadb: MariaDBServer) -> None:
+    watcher = ProcWatcher(mariadb.password.encode())
+    watcher.start()
+    try:
+        backup = await backup_and_wait(rich, backupType="FULL")
+        log = await restore_and_wait(rich, backup)
+    finally:
+        watcher.stop.set()
+        watcher.join()
+    assert (backup["status"], log["status"]) == ("COMPLETED", "COMPLETED")
+    assert watcher.scans > 10
+    assert watcher.hits == []
+
+
+async def test_a_table_named_like_an_option_is_dumped_as_a_table(
+    database: str, tmp_path: Path
+) -> None:
+    target = Path(f"/tmp/lumbung-pwned-{os.getpid()}")
+    name = f"--result-file={target}"
+    async with open_api(make_settings(database, tmp_path)) as api:
+        async with api.resources.engine.begin() as connection:
+            await connection.execute(text(f"CREATE TABLE `{name}` (x INT)"))
+            await connection.execute(text(f"INSERT INTO `{name}` VALUES (7)"))
+        backup = await backup_and_wait(api, backupType="SELECTIVE", tables=[name])
+        assert backup["status"] == "COMPLETED", backup["errorMessage"]
+        assert backup["tables"] == [name]
+        assert not target.exists()
+
+
+def _restore_with_standard_tools(
+    mariadb: MariaDBServer, tmp_path: Path, file: Path, database: str
+) -> None:
+    options = mariadb.write_client_option_file(tmp_path / "client.cnf")
+    decompress = {".zst": ["zstd", "-dc"], ".gz": ["gzip", "-dc"]}[file.suffix]
+    with subprocess.Popen([*decompress, str(file)], stdout=subprocess.PIPE) as source:
+        subprocess.run(
+            ["mariadb", f"--defaults-file={options}", "--default-character-set=utf8mb4", database],
+            stdin=source.stdout,
+            check=True,
+        )
+
+
+async def test_zstd_dc_piped_into_mariadb_restores_a_backup(
+    rich: Api, mariadb: MariaDBServer, tmp_path: Path
+) -> None:
+    assert shutil.which("zstd")
+    before = await checksums(rich.resources.engine)
+    backup = await backup_and_wait(rich, backupType="FULL")
+    for compression in ("zstd", "gzip"):
+        if compression == "gzip":
+            backup = await backup_and_wait(rich, backupType="FULL", compression="GZIP")
+        copy = f"copy_{compression}_{os.getpid()}"
+        url = mariadb.create_database(copy)
+        try:
+            _restore_with_standard_tools(
+                mariadb, tmp_path, rich.settings.backup_dir / backup["filename"], copy
+            )
+            engine = create_async_engine(url)
+            try:
+                assert await checksums(engine) == before
+            finally:
+                await engine.dispose()
+        finally:
+            mariadb.drop_database(copy)
