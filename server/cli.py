@@ -1,21 +1,29 @@
-"""The `lumbung` command: serve, token, migrate."""
+"""The `lumbung` command: serve, token, migrate, backup, restore, verify."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
 from server.auth.keys import resolve_token_keys
 from server.auth.tokens import issue_token
-from server.errors import ConfigurationError
+from server.backup import history
+from server.db.models import BackupType, Compression, JobStatus, RestoreLog
+from server.errors import ConfigurationError, ErrorCode, LumbungError
 from server.logs import configure_logging
+from server.progress_bar import ProgressBar
 from server.settings import Settings, load_settings
+from server.system.info import format_bytes
+
+if TYPE_CHECKING:
+    from server.resources import Resources
 
 cli = typer.Typer(
     help="Lumbung: back up and restore MySQL/MariaDB, clear caches and watch the system.",
@@ -24,6 +32,8 @@ cli = typer.Typer(
 )
 err = Console(stderr=True)
 
+# What the catalog records as the creator of work started from the command line.
+CLI_ACTOR = 0
 _TTL = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -131,6 +141,153 @@ def migrate() -> None:
     except Exception as exc:  # the message of a driver error carries no password
         fail(f"migration failed: {type(exc).__name__}: {exc}", code=1)
     err.print(f"applied: {', '.join(applied)}" if applied else "the catalog is up to date")
+
+
+async def _open(settings: Settings) -> Resources:
+    from server.resources import open_resources
+
+    try:
+        return await open_resources(settings, resolve_token_keys(settings))
+    except ConfigurationError as exc:
+        fail(exc.message)
+
+
+async def _follow(resources: Resources, job: asyncio.Task[None], quiet: bool) -> None:
+    if quiet:
+        await job
+        return
+    with ProgressBar(err) as bar:
+        resources.progress.add_listener(bar.update)
+        await job
+
+
+def _run(settings: Settings, body: Callable[[Resources], Awaitable[int]]) -> None:
+    """Run one job to its end through the same services as the API; exit with its status."""
+    configure_logging("WARNING", "text")
+
+    async def main() -> int:
+        resources = await _open(settings)
+        try:
+            return await body(resources)
+        except LumbungError as exc:
+            err.print(
+                f"lumbung: {exc.message}",
+                style="red",
+                soft_wrap=True,
+                highlight=False,
+                markup=False,
+            )
+            return 1 if exc.code is ErrorCode.INTERNAL else 2
+        finally:
+            await resources.close()
+
+    raise typer.Exit(asyncio.run(main()))
+
+
+@cli.command()
+def backup(
+    kind: Annotated[str, typer.Option("--type", help="full, partial or selective.")] = "full",
+    table: Annotated[
+        list[str] | None, typer.Option(help="A table (repeat) for --type selective.")
+    ] = None,
+    schema: Annotated[bool, typer.Option(help="Dump table definitions.")] = True,
+    data: Annotated[bool, typer.Option(help="Dump table rows.")] = True,
+    compression: Annotated[str | None, typer.Option(help="zstd, gzip or none.")] = None,
+    description: Annotated[str | None, typer.Option(help="Free text.")] = None,
+    include_catalog: Annotated[bool, typer.Option(help="FULL: also Lumbung's catalog.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Back up the database now, with a progress bar; prints the file name."""
+    from server.backup.service import BackupRequest
+
+    try:
+        request = BackupRequest(
+            backup_type=BackupType(kind.lower()),
+            tables=table,
+            include_schema=schema,
+            include_data=data,
+            description=description,
+            compression=Compression(compression.lower()) if compression else None,
+            include_catalog=include_catalog,
+        )
+    except ValueError as exc:
+        fail(f"{exc}: --type takes full, partial or selective; --compression zstd, gzip or none")
+
+    async def body(resources: Resources) -> int:
+        row, job = await resources.backups.start_backup(request, CLI_ACTOR)
+        await _follow(resources, job, quiet)
+        async with resources.sessions() as session:
+            done = await history.get_backup(session, row.id)
+        if done.status != JobStatus.COMPLETED.value:
+            err.print(
+                f"lumbung: backup #{done.id} failed: {done.error_message}",
+                style="red",
+                markup=False,
+            )
+            return 1
+        sys.stdout.write(f"{done.filename}\n")
+        err.print(
+            f"backup #{done.id}: {format_bytes(done.file_size)}, sha256 {done.checksum}",
+            markup=False,
+            soft_wrap=True,
+        )
+        return 0
+
+    _run(_settings(), body)
+
+
+@cli.command()
+def restore(
+    backup_id: Annotated[int, typer.Argument(help="The backup's id.")],
+    confirm: Annotated[str, typer.Option(help="The backup's filename, repeated.")],
+    table: Annotated[list[str] | None, typer.Option(help="Only this table (repeat).")] = None,
+    safety_backup: Annotated[bool, typer.Option(help="Back up the live tables first.")] = True,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Restore a backup (verified first; a safety backup first by default)."""
+
+    async def body(resources: Resources) -> int:
+        async with resources.sessions() as session:
+            chosen = await history.get_backup(session, backup_id)
+        log, job = await resources.backups.start_restore(
+            chosen,
+            confirm=confirm,
+            tables=table,
+            safety_backup=safety_backup,
+            description="lumbung restore (CLI)",
+            actor=CLI_ACTOR,
+        )
+        await _follow(resources, job, quiet)
+        async with resources.sessions() as session:
+            done = await session.get(RestoreLog, log.id)
+        assert done is not None
+        if done.status != JobStatus.COMPLETED.value:
+            err.print(
+                f"lumbung: restore #{done.id} failed: {done.error_message}",
+                style="red",
+                markup=False,
+            )
+            return 1
+        err.print(f"restore #{done.id} of {chosen.filename} completed", markup=False)
+        return 0
+
+    _run(_settings(), body)
+
+
+@cli.command()
+def verify(backup_id: Annotated[int, typer.Argument(help="The backup's id.")]) -> None:
+    """Re-read a backup file and check it against its manifest; exit 1 unless OK."""
+
+    async def body(resources: Resources) -> int:
+        async with resources.sessions() as session:
+            chosen = await history.get_backup(session, backup_id)
+        result = await resources.backups.verify(chosen)
+        sys.stdout.write(f"{result.status.upper()} {chosen.filename}\n")
+        for problem in result.problems:
+            sys.stdout.write(f"  {problem}\n")
+        return 0 if result.status == "ok" else 1
+
+    _run(_settings(), body)
 
 
 def main() -> None:

@@ -143,3 +143,29 @@ def test_serve_with_no_configuration_answers_every_query_with_the_printed_token(
     request = urllib.request.Request(f"{base}/graphql", headers={"Accept": "text/html"})  # noqa: S310
     with urllib.request.urlopen(request, timeout=10) as page:  # noqa: S310
         assert "graphiql" in page.read().decode().lower()
+
+
+def test_backup_verify_and_restore_from_the_command_line(tmp_path: Path) -> None:
+    backup = run("backup", "--type", "selective", "--table", "User", "--quiet", cwd=tmp_path)
+    assert backup.returncode == 0, backup.stderr
+    filename = backup.stdout.strip()
+    assert re.fullmatch(r"backup_selective_[\dT-]+\.sql\.zst", filename)
+    assert (tmp_path / "backups" / filename).stat().st_size > 0
+
+    verified = run("verify", "1", cwd=tmp_path)
+    assert (verified.returncode, verified.stdout) == (0, f"OK {filename}\n")
+
+    refused = run("restore", "1", "--confirm", "backup.sql", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert filename in refused.stderr
+
+    restored = run("restore", "1", "--confirm", filename, "--quiet", cwd=tmp_path)
+    assert restored.returncode == 0, restored.stderr
+    assert "completed" in restored.stderr
+
+
+def test_backup_refuses_an_unknown_table(tmp_path: Path) -> None:
+    result = run("backup", "--type", "selective", "--table", "Nope", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Unknown table(s): 'Nope'" in result.stderr
+    assert result.stdout == ""
