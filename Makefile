@@ -36,6 +36,7 @@ schema: $(VENV)/.installed
 
 bench: $(VENV)/.installed servers
 	$(BIN)/python bench/graphql_vs_bare.py
+	$(BIN)/python bench/cache_clear.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

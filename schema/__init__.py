@@ -19,18 +19,19 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.tools import merge_types
 
-from schema.enums import ErrorCode
 from schema.backup_mutations import BackupMutation
+from schema.cache_mutations import CacheMutation
+from schema.enums import ErrorCode
 from schema.errors import error_code
 from schema.queries import Query
 from schema.scalars import SCALAR_MAP
+from schema.subscriptions import Subscription
 from server.settings import Settings
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 # Each domain declares its mutations in its own module; they are merged into one Mutation type.
-MUTATIONS: tuple[type, ...] = (BackupMutation,)
+MUTATIONS: tuple[type, ...] = (BackupMutation, CacheMutation)
 log = logging.getLogger("lumbung.graphql")
 
 
@@ -48,6 +49,12 @@ class LumbungSchema(strawberry.Schema):
                 "count": len(errors),
             },
         )
+
+
+def _mutation_type() -> type:
+    # One Mutation type inheriting every domain's fields (merge_types cannot describe it).
+    merged = type("Mutation", MUTATIONS, {})
+    return strawberry.type(merged, description="Change things: backups, restores, caches.")
 
 
 def build_schema(settings: Settings | None = None) -> LumbungSchema:
@@ -71,7 +78,8 @@ def build_schema(settings: Settings | None = None) -> LumbungSchema:
             extensions.append(DisableIntrospection)
     return LumbungSchema(
         query=Query,
-        mutation=merge_types("Mutation", MUTATIONS) if MUTATIONS else None,
+        mutation=_mutation_type(),
+        subscription=Subscription,
         types=[ErrorCode],
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=production, scalar_map=SCALAR_MAP),

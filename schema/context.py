@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import strawberry
 from starlette.requests import Request
@@ -21,6 +22,8 @@ class Context:
     resources: Resources
     principal: Principal | None
     loaders: Loaders = field(init=False)
+    # Set by Strawberry from a websocket's connection_init payload.
+    connection_params: Any = None
 
     def __post_init__(self) -> None:
         # Loaders cache per request: a new request always sees fresh rows.

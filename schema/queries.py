@@ -10,6 +10,7 @@ from strawberry.permission import BasePermission
 from schema.context import Info
 from schema.enums import BackupType, CacheType, JobStatus
 from schema.permissions import IsAdmin
+from schema.prefetch import backups_page
 from schema.system import Me, SystemInfo, Table
 from schema.types import Backup, BackupPage, CacheLog, CacheLogPage, RestoreLog, RestoreLogPage
 from server.backup import history
@@ -50,8 +51,9 @@ class Query:
                 backup_type=models.BackupType(backup_type.value) if backup_type else None,
                 status=models.JobStatus(status.value) if status else None,
             )
+            items = await backups_page(info, session, result.items)
         return BackupPage(
-            items=[Backup.of(row) for row in result.items],
+            items=items,
             total=result.total,
             page=result.page,
             limit=result.limit,

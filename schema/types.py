@@ -24,6 +24,20 @@ def _seconds(duration_ms: int | None) -> float | None:
     return None if duration_ms is None else duration_ms / 1000
 
 
+# Relations resolve two ways. A list that loaded them up front hands them over as plain values
+# (no coroutine, no task per item: for a page of 100 backups that is most of the cost of a
+# query). Anything else returns an awaitable from a DataLoader, which graphql-core awaits.
+NOT_LOADED = object()
+
+
+async def _user(info: Info, user_id: int) -> User | None:
+    return User.of(await info.context.loaders.users.load(user_id))
+
+
+async def _restore_logs(info: Info, backup_id: int) -> list[RestoreLog]:
+    return [RestoreLog.of(row) for row in await info.context.loaders.restore_logs.load(backup_id)]
+
+
 @strawberry.type(description="A user of the application that owns the database.")
 class User:
     id: int = strawberry.field(description="The user's id in the application's `User` table.")
@@ -73,9 +87,14 @@ class RestoreLog:
             restored_by=row.restored_by,
         )
 
+    # Filled when the list that holds this log loaded its users up front (see Prefetch).
+    prefetched_restorer: strawberry.Private[object] = NOT_LOADED
+
     @strawberry.field(description="The user who asked for the restore (null if deleted since).")
-    async def restorer(self, info: Info) -> User | None:
-        return User.of(await info.context.loaders.users.load(self.restored_by))
+    def restorer(self, info: Info) -> User | None:
+        if self.prefetched_restorer is not NOT_LOADED:
+            return self.prefetched_restorer  # type: ignore[return-value]
+        return _user(info, self.restored_by)  # type: ignore[return-value]
 
     @strawberry.field(description="The backup that was restored.")
     async def backup(self, info: Info) -> Annotated[Backup, strawberry.lazy("schema.types")]:
@@ -144,13 +163,21 @@ class Backup:
             created_by=row.created_by,
         )
 
+    # Filled when the page that holds this backup loaded its relations up front (Prefetch).
+    prefetched_creator: strawberry.Private[object] = NOT_LOADED
+    prefetched_restore_logs: strawberry.Private[object] = NOT_LOADED
+
     @strawberry.field(description="The user who made the backup (null if deleted since).")
-    async def creator(self, info: Info) -> User | None:
-        return User.of(await info.context.loaders.users.load(self.created_by))
+    def creator(self, info: Info) -> User | None:
+        if self.prefetched_creator is not NOT_LOADED:
+            return self.prefetched_creator  # type: ignore[return-value]
+        return _user(info, self.created_by)  # type: ignore[return-value]
 
     @strawberry.field(description="Restores of this backup, newest first.")
-    async def restore_logs(self, info: Info) -> list[RestoreLog]:
-        return [RestoreLog.of(row) for row in await info.context.loaders.restore_logs.load(self.id)]
+    def restore_logs(self, info: Info) -> list[RestoreLog]:
+        if self.prefetched_restore_logs is not NOT_LOADED:
+            return self.prefetched_restore_logs  # type: ignore[return-value]
+        return _restore_logs(info, self.id)  # type: ignore[return-value]
 
 
 @strawberry.type(description="One clearing of caches.")

@@ -15,12 +15,14 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.http import process_result as format_result
 from strawberry.types import ExecutionResult
 
 from schema.context import Context
 from schema.errors import public_error
+from schema.websocket import AuthenticatedTransportWS, authenticate
 from server.errors import ErrorCode, Forbidden, LumbungError, Unauthenticated
 from server.resources import Resources
 
@@ -39,6 +41,8 @@ def error_response(error: LumbungError, status: int) -> Response:
 
 
 class LumbungGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = AuthenticatedTransportWS
+
     def __init__(self, *args: Any, mask_unexpected_errors: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.mask_unexpected_errors = mask_unexpected_errors
@@ -70,6 +74,16 @@ class LumbungGraphQL(GraphQL[Context, None]):
                 request.headers.get("authorization"), client=client
             )
         return Context(request=request, response=response, resources=resources, principal=principal)
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        # The legacy graphql-ws protocol (when enabled) authenticates here; the
+        # graphql-transport-ws handler has done it already, with 4401/4403 closes.
+        if context.principal is None:
+            try:
+                context.principal = authenticate(context, context.connection_params)
+            except (Unauthenticated, Forbidden) as exc:
+                raise ConnectionRejectionError({"message": exc.message}) from None
+        return await super().on_ws_connect(context)
 
     def _is_ide_page(self, request: Request) -> bool:
         return bool(self.graphql_ide) and self.should_render_graphql_ide(

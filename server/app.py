@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -12,8 +14,10 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from schema import build_schema
+from schema.caches import register_graphql_caches
 from schema.view import LumbungGraphQL
 from server.auth.keys import TokenKeys, resolve_token_keys
 from server.errors import BackendUnavailable
@@ -58,7 +62,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         resources = await open_resources(settings, keys)
+        register_graphql_caches(resources.caches.registry, graphql.schema)
         app.state.resources = resources
+        # Everything built at start lives as long as the process: move it out of the
+        # collector's way. Without this, every full collection re-scans the schema, the ORM
+        # and the libraries, and garbage collection takes a third of a busy server's time.
+        gc.collect()
+        gc.freeze()
         log.info(
             "lumbung ready",
             extra={
@@ -77,8 +87,13 @@ def create_app(
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         # Queries may come over GET; Strawberry itself refuses mutations over GET.
         allow_queries_via_get=True,
-        # Subscriptions arrive with the progress issue; until then no websocket protocol is spoken.
-        subscription_protocols=(),
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL)
+        if settings.graphql_ws_legacy
+        else (GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        connection_init_wait_timeout=timedelta(seconds=10),
+        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        # Browsers on other origins may open a socket only from the configured SPA origins.
+        allowed_origins=settings.cors_origins,
         mask_unexpected_errors=settings.is_production,
     )
     middleware = []

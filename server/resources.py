@@ -19,11 +19,12 @@ from server.auth.tokens import TokenVerifier
 from server.backup.engine import backup_engine_for
 from server.backup.jobs import JobRunner
 from server.backup.service import BackupService
+from server.cache.service import CacheService
 from server.db.demo import seed_demo_database
 from server.db.engine import create_engine, create_session_factory
 from server.db.migrate import migrate, pending_revisions
 from server.errors import BackendUnavailable, ConfigurationError
-from server.events.progress import ProgressBus
+from server.events.bus import ProgressBus
 from server.settings import Settings
 from server.system.users import UserDirectory
 
@@ -41,10 +42,13 @@ class Resources:
     redis: Redis | None
     progress: ProgressBus
     backups: BackupService
+    caches: CacheService
     started_at: float = field(default_factory=time.time)
 
     async def close(self) -> None:
+        await self.caches.close()
         await self.backups.runner.shutdown()
+        await self.progress.stop()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
@@ -76,7 +80,8 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
     engine = create_engine(settings)
     redis = Redis.from_url(settings.redis_url.get_secret_value()) if settings.redis_url else None
     sessions = create_session_factory(engine)
-    progress = ProgressBus()
+    progress = ProgressBus(redis)
+    users = UserDirectory(settings.user_table)
     runner = JobRunner(settings, sessions, backup_engine_for(settings, engine), progress)
     resources = Resources(
         settings=settings,
@@ -84,10 +89,11 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
         sessions=sessions,
         token_keys=token_keys,
         tokens=TokenVerifier(settings, token_keys),
-        users=UserDirectory(settings.user_table),
+        users=users,
         redis=redis,
         progress=progress,
         backups=BackupService(runner),
+        caches=CacheService(settings, engine=engine, sessions=sessions, users=users, redis=redis),
     )
     try:
         await resources.check_database()
@@ -100,6 +106,8 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
                 f"the catalog needs migrations {pending}: run `lumbung migrate` first"
             )
         await runner.recover_interrupted()
+        await progress.start()
+        await resources.caches.start()
     except BaseException:
         await resources.close()
         raise

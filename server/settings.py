@@ -111,6 +111,63 @@ class Settings(BaseSettings):
     client_command: str | None = Field(None, validation_alias=_alias("CLIENT_COMMAND"))
 
     # --- caches (clearCache) -----------------------------------------------------------------
+    # Redis key prefixes that REDIS clears, and that SESSION clears; never empty (an empty
+    # prefix would match every key in Redis), and neither may cover the other.
+    cache_redis_prefix: CommaList = Field(["cache:"], validation_alias=_alias("CACHE_REDIS_PREFIX"))
+    session_redis_prefix: CommaList = Field(
+        ["sess:"], validation_alias=_alias("SESSION_REDIS_PREFIX")
+    )
+    session_dir: Path | None = Field(None, validation_alias=_alias("SESSION_DIR"))
+    file_cache_dirs: CommaList = Field([], validation_alias=_alias("FILE_CACHE_DIRS"))
+    file_cache_min_age_minutes: int = Field(
+        0, ge=0, validation_alias=_alias("FILE_CACHE_MIN_AGE_MINUTES")
+    )
+    # SCAN's COUNT and the size of each UNLINK.
+    cache_batch_size: int = Field(
+        1000, ge=10, le=100_000, validation_alias=_alias("CACHE_BATCH_SIZE")
+    )
+    cache_broadcast_channel: str = Field(
+        "lumbung:caches", min_length=1, validation_alias=_alias("CACHE_BROADCAST_CHANNEL")
+    )
+    cache_broadcast_timeout_seconds: float = Field(
+        5.0, gt=0, le=120, validation_alias=_alias("CACHE_BROADCAST_TIMEOUT_SECONDS")
+    )
+
+    @field_validator("cache_redis_prefix", "session_redis_prefix")
+    @classmethod
+    def _no_empty_prefix(cls, value: list[str]) -> list[str]:
+        if not value or any(not prefix for prefix in value):
+            raise ValueError(
+                "an empty prefix would match every key in Redis: set the application's "
+                "prefix, e.g. cache:"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _caches_stay_apart(self) -> Settings:
+        for cache in self.cache_redis_prefix:
+            for session in self.session_redis_prefix:
+                if cache.startswith(session) or session.startswith(cache):
+                    raise ValueError(
+                        f"LUMBUNG_CACHE_REDIS_PREFIX {cache!r} and LUMBUNG_SESSION_REDIS_PREFIX "
+                        f"{session!r} overlap: clearing one kind would clear the other"
+                    )
+        folders = [Path(folder) for folder in self.file_cache_dirs]
+        if self.session_dir is not None:
+            folders.append(self.session_dir)
+        own = {"LUMBUNG_DATA_DIR": self.data_dir, "LUMBUNG_BACKUP_DIR": self.backup_dir}
+        for folder in folders:
+            resolved = folder.resolve()
+            if resolved == resolved.parent:
+                raise ValueError(f"cache folder {folder} is the root of the file system")
+            for variable, path in own.items():
+                inner = path.resolve()
+                if inner == resolved or resolved in inner.parents:
+                    raise ValueError(
+                        f"cache folder {folder} holds {variable} ({path}): clearing it would "
+                        "delete Lumbung's own files; give caches a folder of their own"
+                    )
+        return self
 
     # --- the GraphQL surface ---------------------------------------------------------------
     graphiql: bool | None = Field(None, validation_alias=_alias("GRAPHIQL"))
@@ -120,10 +177,21 @@ class Settings(BaseSettings):
     max_aliases: int = Field(30, ge=1, validation_alias=_alias("MAX_ALIASES"))
     max_tokens: int = Field(2000, ge=1, validation_alias=_alias("MAX_TOKENS"))
     max_body_bytes: int = Field(64 * 1024, ge=1024, validation_alias=_alias("MAX_BODY_BYTES"))
-
-    _split = field_validator("core_tables", "jwt_algorithms", "cors_origins", mode="before")(
-        _split_commas
+    max_subscriptions_per_connection: int = Field(
+        20, ge=1, le=1000, validation_alias=_alias("MAX_SUBSCRIPTIONS_PER_CONNECTION")
     )
+    # The legacy `graphql-ws` protocol (subscriptions-transport-ws); off unless asked for.
+    graphql_ws_legacy: bool = Field(False, validation_alias=_alias("GRAPHQL_WS_LEGACY"))
+
+    _split = field_validator(
+        "core_tables",
+        "jwt_algorithms",
+        "cors_origins",
+        "cache_redis_prefix",
+        "session_redis_prefix",
+        "file_cache_dirs",
+        mode="before",
+    )(_split_commas)
 
     @field_validator("jwt_algorithms")
     @classmethod

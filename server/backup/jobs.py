@@ -23,7 +23,8 @@ from server.backup.manifest import Manifest, write_manifest
 from server.backup.sections import SectionWriter
 from server.db.models import Backup, JobStatus, RestoreLog
 from server.errors import Conflict, LumbungError
-from server.events.progress import ProgressBus, ProgressTracker
+from server.events.bus import ProgressBus
+from server.events.progress import ProgressTracker
 from server.settings import Settings
 from server.system.tables import LUMBUNG_TABLES
 

@@ -1,16 +1,16 @@
-"""Progress events of backups and restores, and the in-process bus that fans them out.
-
-The bus keeps the latest event of every job, so a follower that arrives late (or reconnects)
-starts from the current state, and the final event is never missed. A subscriber's queue holds
-only the newest event: a slow consumer skips intermediate states, its memory never grows.
-"""
+"""Progress events of backups and restores, and the tracker that makes them from a job's
+raw progress (SQL bytes through the pipeline, table sections as they pass)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from server.events.bus import ProgressBus
 
 FINAL_STATUSES = ("completed", "failed")
 
@@ -30,54 +30,18 @@ class ProgressEvent:
     elapsed_seconds: float
     eta_seconds: float | None
     message: str | None
+    emitted_at: float = 0.0  # Unix time of publication
 
     @property
     def final(self) -> bool:
         return self.status in FINAL_STATUSES
 
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
 
-class ProgressBus:
-    def __init__(self) -> None:
-        self._latest: dict[str, ProgressEvent] = {}
-        self._subscribers: dict[str, set[asyncio.Queue[ProgressEvent]]] = {}
-        self._listeners: list[Callable[[ProgressEvent], None]] = []
-
-    def latest(self, job_id: str) -> ProgressEvent | None:
-        return self._latest.get(job_id)
-
-    def add_listener(self, listener: Callable[[ProgressEvent], None]) -> None:
-        """Call `listener` with every event (the CLI's progress bar)."""
-        self._listeners.append(listener)
-
-    def publish(self, event: ProgressEvent) -> None:
-        self._latest[event.job_id] = event
-        for listener in self._listeners:
-            listener(event)
-        for queue in self._subscribers.get(event.job_id, ()):
-            if queue.full():  # keep only the newest: a slow reader skips, never piles up
-                queue.get_nowait()
-            queue.put_nowait(event)
-
-    async def follow(self, job_id: str) -> AsyncIterator[ProgressEvent]:
-        """The current state at once, then each new event, until the final one."""
-        queue: asyncio.Queue[ProgressEvent] = asyncio.Queue(maxsize=1)
-        self._subscribers.setdefault(job_id, set()).add(queue)
-        try:
-            last = self._latest.get(job_id)
-            if last is not None:
-                yield last
-                if last.final:
-                    return
-            while True:
-                event = await queue.get()
-                if last is not None and event.sequence <= last.sequence:
-                    continue
-                last = event
-                yield event
-                if event.final:
-                    return
-        finally:
-            self._subscribers[job_id].discard(queue)
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> ProgressEvent:
+        return cls(**json.loads(raw))
 
 
 class ProgressTracker:
@@ -100,6 +64,8 @@ class ProgressTracker:
         self._started = time.monotonic()
         self._phase_started = self._started
         self._last_sent = 0.0
+        self._published = 0
+        self._flush_pending = False
         self._seen_tables: set[str] = set()
         self._event = ProgressEvent(
             job_id=job_id,
@@ -123,21 +89,28 @@ class ProgressTracker:
 
     def _send(self, event: ProgressEvent, *, force: bool) -> None:
         now = time.monotonic()
-        event = replace(
+        self._event = replace(
             event, sequence=self._event.sequence + 1, elapsed_seconds=round(now - self._started, 3)
         )
-        self._event = event
-        if not force and now - self._last_sent < self.MIN_INTERVAL:
-            return
-        self._last_sent = now
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self._loop:
-            self._bus.publish(event)
-        else:
-            self._loop.call_soon_threadsafe(self._bus.publish, event)
+        # Events may come from the job's worker thread: publishing happens on the loop.
+        if force:
+            self._loop.call_soon_threadsafe(self._flush)
+        elif not self._flush_pending:
+            self._flush_pending = True
+            self._loop.call_soon_threadsafe(self._arm)
+
+    def _arm(self) -> None:
+        wait = self._last_sent + self.MIN_INTERVAL - time.monotonic()
+        self._loop.call_later(max(wait, 0.0), self._flush)
+
+    def _flush(self) -> None:
+        """Publish the newest event, at most every MIN_INTERVAL unless forced (a phase change,
+        the end): a trailing edge, so the latest state always goes out."""
+        self._flush_pending = False
+        if self._event.sequence > self._published:
+            self._published = self._event.sequence
+            self._last_sent = time.monotonic()
+            self._bus.publish(replace(self._event, emitted_at=time.time()))
 
     def phase(
         self, phase: str, message: str | None = None, *, bytes_total: int | None = -1

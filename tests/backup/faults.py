@@ -30,7 +30,7 @@ def child(name: str) -> psutil.Process | None:
 
 async def wait_for_phase(api: Api, job_id: str, phase: str, min_bytes: int = 1) -> None:
     async def reached() -> bool | None:
-        event = api.resources.progress.latest(job_id)
+        event = await api.resources.progress.latest(job_id)
         if event is not None and event.final:
             raise AssertionError(f"{job_id} ended before {phase}: {event.message}")
         ok = event is not None and event.phase == phase and event.bytes_done >= min_bytes

@@ -96,7 +96,9 @@ async def test_zstd_dc_piped_into_mariadb_restores_a_backup(
             backup = await backup_and_wait(rich, backupType="FULL", compression="GZIP")
         file = rich.settings.backup_dir / backup["filename"]
         head = subprocess.run(
-            ["zstd" if compression == "zstd" else "gzip", "-dc", str(file)], capture_output=True, check=True
+            ["zstd" if compression == "zstd" else "gzip", "-dc", str(file)],
+            capture_output=True,
+            check=True,
         ).stdout[:200]
         # MariaDB's sandbox line would stop MySQL and older clients at line 1.
         assert not head.startswith(b"/*M!999999")

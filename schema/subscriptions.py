@@ -1,0 +1,131 @@
+"""Subscriptions (graphql-transport-ws): live progress of backups and restores, and system
+information pushed at an interval."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+from typing import Annotated
+
+import strawberry
+from strawberry.permission import BasePermission
+
+from schema.context import Info
+from schema.enums import JobStatus
+from schema.permissions import IsAdmin
+from schema.scalars import BigInt
+from schema.system import SystemInfo
+from server.backup.progress import backup_state, restore_state
+from server.errors import BadUserInput
+from server.events.follow import follow_job
+from server.events.progress import ProgressEvent
+from server.system.info import collect_system_info
+
+ADMIN: list[type[BasePermission]] = [IsAdmin]
+MIN_INTERVAL_SECONDS = 1
+MAX_INTERVAL_SECONDS = 3600
+
+
+@strawberry.type(description="Where a backup or restore stands: one event of its progress.")
+class JobProgress:
+    job_id: str = strawberry.field(description="`backup:<id>` or `restore:<id>`.")
+    sequence: int = strawberry.field(description="Grows with every event of the job.")
+    status: JobStatus = strawberry.field(description="IN_PROGRESS, then COMPLETED or FAILED.")
+    phase: str = strawberry.field(
+        description="queued, safety-backup, verifying, dumping, restoring, writing, "
+        "rolling-back, running (state read from the catalog), or done."
+    )
+    percent: float = strawberry.field(description="Of the current phase, against its estimate.")
+    bytes_done: BigInt = strawberry.field(description="SQL bytes through the pipeline so far.")
+    bytes_total: BigInt | None = strawberry.field(description="The phase's estimated SQL bytes.")
+    tables_done: int = strawberry.field(description="Tables finished in this phase.")
+    tables_total: int = strawberry.field(description="Tables the job covers.")
+    current_table: str | None = strawberry.field(description="The table being worked on.")
+    elapsed_seconds: float = strawberry.field(description="Since the job started.")
+    eta_seconds: float | None = strawberry.field(description="Estimated time left in the phase.")
+    message: str | None = strawberry.field(description="What is happening, or why it failed.")
+    emitted_at: datetime = strawberry.field(description="When the event was published.")
+
+    @classmethod
+    def of(cls, event: ProgressEvent) -> JobProgress:
+        return cls(
+            job_id=event.job_id,
+            sequence=event.sequence,
+            status=JobStatus(event.status),
+            phase=event.phase,
+            percent=event.percent,
+            bytes_done=BigInt(event.bytes_done),
+            bytes_total=None if event.bytes_total is None else BigInt(event.bytes_total),
+            tables_done=event.tables_done,
+            tables_total=event.tables_total,
+            current_table=event.current_table,
+            elapsed_seconds=event.elapsed_seconds,
+            eta_seconds=event.eta_seconds,
+            message=event.message,
+            emitted_at=datetime.fromtimestamp(event.emitted_at, UTC),
+        )
+
+
+JobId = Annotated[int, strawberry.argument(description="The backup's (or restore log's) id.")]
+
+
+@strawberry.type(description="Live updates over the graphql-transport-ws protocol.")
+class Subscription:
+    @strawberry.subscription(
+        permission_classes=ADMIN,
+        description=(
+            "A backup's progress: its current state at once, then events as it moves (a few "
+            "per second at most), then the final event, then the end of the stream."
+        ),
+    )
+    async def backup_progress(self, info: Info, id: JobId) -> AsyncGenerator[JobProgress, None]:
+        resources = info.context.resources
+        state = functools.partial(backup_state, resources.sessions, id)
+        await state()  # an unknown id is NOT_FOUND before anything streams
+        async for event in follow_job(resources.progress, f"backup:{id}", state):
+            yield JobProgress.of(event)
+
+    @strawberry.subscription(
+        permission_classes=ADMIN,
+        description="A restore's progress, like `backupProgress`; `id` is the restore log's id.",
+    )
+    async def restore_progress(self, info: Info, id: JobId) -> AsyncGenerator[JobProgress, None]:
+        resources = info.context.resources
+        state = functools.partial(restore_state, resources.sessions, id)
+        await state()
+        async for event in follow_job(resources.progress, f"restore:{id}", state):
+            yield JobProgress.of(event)
+
+    @strawberry.subscription(
+        permission_classes=ADMIN, description="System information, pushed every `intervalSeconds`."
+    )
+    async def system_info(
+        self,
+        info: Info,
+        interval_seconds: Annotated[
+            int,
+            strawberry.argument(
+                description=f"Seconds between pushes, {MIN_INTERVAL_SECONDS} "
+                f"to {MAX_INTERVAL_SECONDS}."
+            ),
+        ] = 5,
+    ) -> AsyncGenerator[SystemInfo, None]:
+        if not MIN_INTERVAL_SECONDS <= interval_seconds <= MAX_INTERVAL_SECONDS:
+            raise BadUserInput(
+                f"intervalSeconds must be between {MIN_INTERVAL_SECONDS} "
+                f"and {MAX_INTERVAL_SECONDS}."
+            )
+        resources = info.context.resources
+        while True:
+            async with resources.sessions() as session:
+                value = await collect_system_info(
+                    session,
+                    resources.settings,
+                    resources.users,
+                    started_at=resources.started_at,
+                    redis=resources.redis,
+                )
+            yield SystemInfo.of(value)
+            await asyncio.sleep(interval_seconds)

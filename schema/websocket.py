@@ -1,0 +1,90 @@
+"""The graphql-transport-ws handler, with the same admin gate as HTTP.
+
+The token travels in the `connection_init` payload (`{"Authorization": "Bearer <token>"}`,
+or `{"token": "<token>"}`) and is verified exactly as an HTTP request's header: a missing or
+bad token closes the socket with 4401, a non-admin's with 4403, before anything runs. When
+the token expires, the connection is closed with 4401. Errors leave with `extensions.code`,
+as they do over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+
+from schema.context import Context
+from schema.errors import public_error
+from server.auth.tokens import Principal
+from server.errors import Forbidden, Unauthenticated
+
+
+def bearer_from(params: Any) -> str | None:
+    """The `Authorization` value a client put in its connection_init payload."""
+    if not isinstance(params, dict):
+        return None
+    for key in ("Authorization", "authorization"):
+        if isinstance(params.get(key), str):
+            return str(params[key])
+    headers = params.get("headers")
+    if isinstance(headers, dict):
+        return bearer_from(headers)
+    token = params.get("token")
+    return f"Bearer {token}" if isinstance(token, str) else None
+
+
+def authenticate(context: Context, params: Any) -> Principal:
+    return context.resources.tokens.authenticate_header(bearer_from(params), client=context.client)
+
+
+class AuthenticatedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
+    _expiry: asyncio.Task[None] | None = None
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        if not self.connection_init_received:
+            try:
+                principal = authenticate(self.context, message.get("payload"))
+            except Unauthenticated:
+                await self.websocket.close(code=4401, reason="Unauthorized")
+                return
+            except Forbidden:
+                await self.websocket.close(code=4403, reason="Forbidden")
+                return
+            self.context.principal = principal
+            self._expiry = asyncio.create_task(self._close_when_expired(principal))
+        await super().handle_connection_init(message)
+
+    async def _close_when_expired(self, principal: Principal) -> None:
+        leeway = self.context.resources.settings.jwt_leeway_seconds
+        remaining = (principal.expires_at - datetime.now(UTC)).total_seconds() + leeway
+        await asyncio.sleep(max(remaining, 0))
+        await self.websocket.close(code=4401, reason="Token expired")
+
+    async def shutdown(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._expiry
+        await super().shutdown()
+
+    async def _send_result_stream(self, operation: Any, result_source: Any) -> None:
+        mask = bool(getattr(self.view, "mask_unexpected_errors", True))
+
+        async def coded() -> AsyncGenerator[Any, None]:
+            async for result in result_source:
+                if getattr(result, "errors", None):
+                    result.errors = [public_error(e, mask_unexpected=mask) for e in result.errors]
+                yield result
+
+        stream: AsyncIterator[Any] = coded()
+        try:
+            await super()._send_result_stream(operation, stream)  # type: ignore[arg-type]
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]

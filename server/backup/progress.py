@@ -1,0 +1,84 @@
+"""A backup's or a restore's state read back from its catalog row, as a progress event: what
+a follower gets when the job ended before it arrived, or when its events were lost."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.db.models import Backup, JobStatus, RestoreLog
+from server.errors import NotFound
+from server.events.progress import ProgressEvent
+
+# Above any sequence a live job reaches: the catalog's final word wins over stale events.
+CATALOG_SEQUENCE = 2**31 - 1
+
+
+def _event(
+    job_id: str,
+    status: str,
+    started: datetime,
+    ended: datetime | None,
+    message: str | None,
+    tables: int,
+    size: int | None,
+) -> ProgressEvent:
+    final = status != JobStatus.IN_PROGRESS.value
+    elapsed = ((ended or datetime.now(UTC)) - started).total_seconds()
+    return ProgressEvent(
+        job_id=job_id,
+        sequence=CATALOG_SEQUENCE if final else 0,
+        status=status,
+        phase="done" if final else "running",
+        percent=100.0 if status == JobStatus.COMPLETED.value else 0.0,
+        bytes_done=size or 0,
+        bytes_total=size,
+        tables_done=tables if status == JobStatus.COMPLETED.value else 0,
+        tables_total=tables,
+        current_table=None,
+        elapsed_seconds=round(max(elapsed, 0.0), 3),
+        eta_seconds=0.0 if status == JobStatus.COMPLETED.value else None,
+        message=message,
+        emitted_at=time.time(),
+    )
+
+
+async def backup_state(sessions: async_sessionmaker[AsyncSession], backup_id: int) -> ProgressEvent:
+    async with sessions() as session:
+        row = await session.get(Backup, backup_id)
+    if row is None:
+        raise NotFound(f"No backup has id {backup_id}; list them with the `backups` query.")
+    message = row.error_message or (
+        f"Backup {row.filename} completed." if row.status == JobStatus.COMPLETED.value else None
+    )
+    size = row.file_size if row.status == JobStatus.COMPLETED.value else None
+    return _event(
+        f"backup:{row.id}",
+        row.status,
+        row.created_at,
+        row.completed_at,
+        message,
+        len(row.tables or []),
+        size,
+    )
+
+
+async def restore_state(sessions: async_sessionmaker[AsyncSession], log_id: int) -> ProgressEvent:
+    async with sessions() as session:
+        row = await session.get(RestoreLog, log_id)
+    if row is None:
+        raise NotFound(f"No restore has id {log_id}; list them with the `restoreLogs` query.")
+    message = row.error_message or (
+        "Restore completed." if row.status == JobStatus.COMPLETED.value else None
+    )
+    return _event(
+        f"restore:{row.id}",
+        row.status,
+        row.created_at,
+        row.completed_at,
+        message,
+        len(row.tables or []),
+        None,
+    )
