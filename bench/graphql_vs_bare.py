@@ -69,6 +69,7 @@ QUERY = (
     "restoreLogs { id status createdAt restorer { name } } } } }"
 )
 READY_TIMEOUT = 60.0
+WRK_TIMEOUT = 30
 STOP_TIMEOUT = 15.0
 LOG_TAIL = 3000
 
@@ -493,6 +494,9 @@ def run_wrk(target: Target, index: int, duration: int, connections: int) -> Run:
             "-t1",
             f"-c{connections}",
             f"-d{duration}s",
+            # wrk's default of 2 s would drop slow answers from the latency figures (as
+            # "timeouts"): a saturated server may take that long and must still be measured.
+            f"--timeout={WRK_TIMEOUT}s",
             "--latency",
             "-s",
             str(target.script),
@@ -500,7 +504,7 @@ def run_wrk(target: Target, index: int, duration: int, connections: int) -> Run:
         ],
         capture_output=True,
         check=False,
-        timeout=duration + 60,
+        timeout=duration + WRK_TIMEOUT + 60,
     )
     elapsed = time.monotonic() - started
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -687,8 +691,8 @@ def render_section(
         f"- Source: {facts['source']}",
         f"- Command: `{facts['command']}`",
         f"- Load: {args.runs} runs per target of `wrk -t1 -c{args.connections} -d{args.duration}s "
-        f"--latency`, interleaved GraphQL, bare, GraphQL, bare, ...; one unrecorded "
-        f"{args.warmup} s warm-up run each first (run 0 below).",
+        f"--timeout={WRK_TIMEOUT}s --latency`, interleaved GraphQL, bare, GraphQL, bare, ...; "
+        f"one unrecorded {args.warmup} s warm-up run each first (run 0 below).",
         f"- Data: {facts['backups']} backups (all on the page; `total` counted too), "
         f"{facts['restore_logs']} restore logs on them; answer size {facts['graphql_bytes']} B "
         f"(GraphQL) / {facts['bare_bytes']} B (bare, compact separators).",

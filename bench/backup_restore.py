@@ -1,0 +1,1513 @@
+"""Lumbung's FULL backup and restore against the native pipelines, on a ~1 GB MariaDB database.
+
+Starts a private MariaDB (tests.servers.MariaDBServer), generates the database inside it
+(bench/bigdb.py: the seed application's tables, 1.2 M messages, ~50 MB of BLOBs; ~1.03 GB of
+SQL), lets Lumbung create its catalog (`lumbung migrate`), starts `lumbung serve` (production
+settings), then runs, interleaved run by run:
+
+1. native backup:   mariadb-dump <Lumbung's flags> DB | zstd -3 -q > file
+2. Lumbung backup:  createBackup(input: {backupType: FULL}), polled every 50 ms
+3. native restore:  zstd -dc -q file | mariadb <Lumbung's client flags> DB
+4. Lumbung restore: restoreBackup(id, confirm, safetyBackup: false), polled every 50 ms
+
+It samples the server's RSS every 50 ms during each Lumbung job, accounts every process's CPU
+(the tools, the server, mariadbd, this harness and everything else on the machine), checks
+once that `CHECKSUM TABLE` is unchanged by a round trip, measures one default restore (with
+its safety backup) for information, and writes its section of bench/RESULTS.md.
+
+    /tmp/venv/bin/python bench/backup_restore.py [--runs 3] [--rows 1200000] [--keep DIR]
+
+Everything it starts and every temp dir goes away at the end, also on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import platform
+import re
+import resource
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+RESULTS = BENCH / "RESULTS.md"
+SECTION = "## Backup and restore (~1 GB MariaDB)"
+PROFILE_HEADING = "### Where the time goes"  # hand-written; kept when the section is rewritten
+sys.path.insert(0, str(REPO))  # tests.servers lives in the repo, not in the venv
+
+import bigdb  # noqa: E402  (bench/ is on sys.path: it is this script's folder)
+
+from tests.servers import MariaDBServer, ensure_binaries  # noqa: E402
+
+HOST = "127.0.0.1"
+DATABASE = "lumbung_bench"
+BACKUP_TARGET = 1.0  # Lumbung's backup time / the native pipeline's, at most
+RESTORE_TARGET = 1.05
+RSS_TARGET_MB = 100.0  # server peak RSS during a backup minus its idle RSS, at most (10^6 B)
+POLL_SECONDS = 0.05
+SAMPLE_SECONDS = 0.05
+JOB_TIMEOUT = 1800.0
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 15.0
+LOG_TAIL = 3000
+MIB = 2**20
+MB = 10**6
+POLL_COST_REQUESTS = 100
+
+# Settings the children must not inherit from this shell: env vars beat their .env.
+_SCRUBBED_PREFIXES = ("LUMBUNG_", "DATABASE_")
+_SCRUBBED = ("MYSQL_PWD", "MYSQL_HOST", "MYSQL_TCP_PORT", "MYSQL_UNIX_PORT", "MYSQL_HOME")
+
+CREATE_BACKUP = "mutation { createBackup(input: {backupType: FULL}) { backup { id filename } } }"
+BACKUP_STATUS = (
+    "query ($id: Int!) { backup(id: $id) { status fileSize durationSeconds errorMessage } }"
+)
+BACKUP_FILENAME = "query ($id: Int!) { backup(id: $id) { filename status fileSize } }"
+RESTORE = (
+    "mutation ($id: Int!, $confirm: String!) { restoreBackup(id: $id, confirm: $confirm, "
+    "safetyBackup: false) { restoreLog { id } } }"
+)
+RESTORE_WITH_SAFETY = (
+    "mutation ($id: Int!, $confirm: String!) { restoreBackup(id: $id, confirm: $confirm) "
+    "{ restoreLog { id } } }"
+)
+RESTORE_STATUS = (
+    "query ($id: Int!) { restoreLogs(backupId: $id) { items { id status errorMessage "
+    "durationSeconds safetyBackupId } } }"
+)
+DELETE_BACKUP = (
+    "mutation ($id: Int!, $confirm: String!) { deleteBackup(id: $id, confirm: $confirm) "
+    "{ removedFiles } }"
+)
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class BenchmarkError(RuntimeError):
+    """The benchmark cannot give a valid figure; the message says why."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def child_env() -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(_SCRUBBED_PREFIXES) and key not in _SCRUBBED
+    }
+    env["MYSQL_HISTFILE"] = os.devnull
+    return env
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only we can read (it holds the database password or a token)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(text)
+
+
+def write_dotenv(directory: Path, values: dict[str, str]) -> None:
+    lines = [f"{key}={json.dumps(value)}" for key, value in values.items()]  # double-quoted
+    write_private(directory / ".env", "\n".join(lines) + "\n")
+
+
+def die_with_parent() -> list[str]:
+    """setpriv prefix: the child is SIGKILLed if this process dies without cleaning up.
+    setpriv execs the tool, so the pid we hold is the tool's own."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or threading.current_thread() is not threading.main_thread():
+        return []
+    return [setpriv, "--pdeathsig", "KILL", "--"]
+
+
+def tail(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return ""
+    return data[-LOG_TAIL:].decode("utf-8", "replace")
+
+
+def binary(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise BenchmarkError(f"{name} is not installed")
+    return found
+
+
+def lumbung_binary() -> str:
+    beside = Path(sys.executable).with_name("lumbung")
+    found = str(beside) if beside.exists() else shutil.which("lumbung")
+    if found is None:
+        raise BenchmarkError("`lumbung` is not installed: pip install -e . in the venv first")
+    return found
+
+
+# Every process we start, so that `finally` can end the ones still running (ours only).
+CHILDREN: list[subprocess.Popen[bytes]] = []
+
+
+def spawn(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [*die_with_parent(), *argv],
+        env=child_env(),
+        close_fds=True,
+        # Own session: a Ctrl-C reaches us only, and we stop the children in order.
+        start_new_session=True,
+        **kwargs,
+    )
+    CHILDREN.append(process)
+    return process
+
+
+def reap(process: subprocess.Popen[bytes]) -> resource.struct_rusage:
+    """Wait for `process` and return its own resource usage (CPU, peak RSS)."""
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return usage
+
+
+def end_children() -> None:
+    for process in CHILDREN:
+        if process.returncode is None and process.poll() is None:
+            with contextlib.suppress(OSError):
+                process.terminate()
+            try:
+                process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    CHILDREN.clear()
+
+
+def cpu_seconds(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
+# --------------------------------------------------------------------------- CPU accounting
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (all cores), since boot."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    machine: float
+    harness: float
+    mariadbd: float
+    server: float
+    server_children: float
+
+    @classmethod
+    def take(cls, mariadbd: psutil.Process, server: psutil.Process | None) -> CpuSnapshot:
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        db = mariadbd.cpu_times()
+        own = server.cpu_times() if server is not None else None
+        return cls(
+            machine=machine_busy(),
+            harness=cpu_seconds(me),
+            mariadbd=db.user + db.system,
+            server=0.0 if own is None else own.user + own.system,
+            server_children=0.0 if own is None else own.children_user + own.children_system,
+        )
+
+
+# --------------------------------------------------------------------------- RSS sampling
+
+
+@dataclass
+class Samples:
+    peak: dict[str, int] = field(default_factory=dict)  # process label -> peak RSS bytes
+    threads: dict[int, float] = field(default_factory=dict)  # server tid -> CPU s (last seen)
+    threads_before: dict[int, float] = field(default_factory=dict)
+    count: int = 0
+
+    def thread_cpu(self, main: int) -> list[tuple[str, float]]:
+        """(kind, CPU seconds during the job), busiest first. Kinds: `loop` (the main thread:
+        the event loop, so the GraphQL requests), `new` (started during the job: zstd's
+        workers) and `pool` (older threads: the one running the job's pipeline is one)."""
+        rows = [
+            (
+                "loop" if tid == main else ("new" if tid not in self.threads_before else "pool"),
+                seconds - self.threads_before.get(tid, 0.0),
+            )
+            for tid, seconds in self.threads.items()
+        ]
+        return sorted(rows, key=lambda row: -row[1])
+
+
+class Sampler:
+    """Every 50 ms: the RSS of the server (and of its children, by name) or of given
+    processes, and the CPU time of each of the server's threads."""
+
+    def __init__(self, server: psutil.Process | None, watched: Sequence[tuple[str, int]] = ()):
+        self._server = server
+        self._watched = [(label, psutil.Process(pid)) for label, pid in watched]
+        self._children: dict[int, psutil.Process] = {}
+        self._stop = threading.Event()
+        self.samples = Samples()
+        if server is not None:
+            self.samples.threads_before = {
+                t.id: t.user_time + t.system_time for t in server.threads()
+            }
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def __enter__(self) -> Samples:
+        self._sample()
+        self._thread.start()
+        return self.samples
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_SECONDS):
+            self._sample()
+
+    def _note(self, label: str, rss: int) -> None:
+        if rss > self.samples.peak.get(label, 0):
+            self.samples.peak[label] = rss
+
+    def _sample(self) -> None:
+        self.samples.count += 1
+        if self._server is not None:
+            with contextlib.suppress(psutil.Error):
+                self._note("server", self._server.memory_info().rss)
+                for t in self._server.threads():
+                    self.samples.threads[t.id] = t.user_time + t.system_time
+            for pid in child_pids(self._server.pid):
+                with contextlib.suppress(psutil.Error):
+                    child = self._children.get(pid) or psutil.Process(pid)
+                    self._children[pid] = child
+                    self._note(child.name(), child.memory_info().rss)
+        for label, process in self._watched:
+            with contextlib.suppress(psutil.Error):
+                self._note(label, process.memory_info().rss)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of `pid`, from each of its threads' `children` file: far cheaper
+    than psutil's children(), which reads every process's stat file, 20 times a second."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.scandir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):
+                found += [int(word) for word in Path(task.path, "children").read_text().split()]
+    return found
+
+
+# --------------------------------------------------------------------------- native pipelines
+
+
+@dataclass
+class PipeResult:
+    seconds: float
+    cpu: dict[str, float]  # tool -> CPU seconds
+    peak_rss: dict[str, int]  # tool -> bytes, sampled every 50 ms
+
+
+def run_pipeline(
+    first: Sequence[str],
+    second: Sequence[str],
+    stdout: IO[bytes] | int,
+    errors: Path,
+    labels: tuple[str, str],
+) -> PipeResult:
+    """`first | second > stdout`, timed wall-clock from the first fork to the last exit.
+
+    RSS is sampled, not taken from ru_maxrss: a child's ru_maxrss also counts this (large)
+    Python process's pages, which the child shares between fork and exec."""
+    err_first = errors.with_suffix(".first")
+    err_second = errors.with_suffix(".second")
+    with err_first.open("wb") as e1, err_second.open("wb") as e2:
+        started = time.monotonic()
+        producer = spawn(first, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=e1)
+        assert producer.stdout is not None
+        consumer = spawn(second, stdin=producer.stdout, stdout=stdout, stderr=e2)
+        producer.stdout.close()  # only the consumer reads the pipe now
+        sampler = Sampler(None, [(labels[0], producer.pid), (labels[1], consumer.pid)])
+        with sampler as samples:
+            usage_first = reap(producer)
+            usage_second = reap(consumer)
+            seconds = time.monotonic() - started
+    for process, path, argv in ((producer, err_first, first), (consumer, err_second, second)):
+        if process.returncode != 0:
+            raise BenchmarkError(
+                f"{Path(argv[0]).name} exited with code {process.returncode}: {tail(path)}"
+            )
+    return PipeResult(
+        seconds=seconds,
+        cpu={labels[0]: cpu_seconds(usage_first), labels[1]: cpu_seconds(usage_second)},
+        peak_rss=samples.peak,
+    )
+
+
+# --------------------------------------------------------------------------- Lumbung
+
+
+@dataclass
+class Server:
+    """`lumbung serve`, in its own working dir (which holds its 0600 .env)."""
+
+    port: int
+    workdir: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "output.log"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def run_cli(self, *args: str) -> str:
+        """A `lumbung` command in the server's working dir (so it reads the same .env)."""
+        result = subprocess.run(
+            [lumbung_binary(), *args],
+            cwd=self.workdir,
+            env=child_env(),
+            capture_output=True,
+            check=False,
+            timeout=300,
+        )
+        if result.returncode != 0:
+            raise BenchmarkError(
+                f"lumbung {args[0]} failed: {result.stderr.decode(errors='replace')}"
+            )
+        return result.stdout.decode().strip()
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as output:
+            self.proc = spawn(
+                [lumbung_binary(), "serve", "--host", HOST, "--port", str(self.port)],
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            self.check_alive()
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                conn = http.client.HTTPConnection(HOST, self.port, timeout=5)
+                try:
+                    conn.request("GET", "/readyz")
+                    if conn.getresponse().status == 200:
+                        return
+                finally:
+                    conn.close()
+            time.sleep(0.1)
+        raise BenchmarkError(f"lumbung serve did not get ready\n{tail(self.log_path)}")
+
+    def check_alive(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            code = None if self.proc is None else self.proc.returncode
+            raise BenchmarkError(
+                f"lumbung serve exited (code {code})\n--- {self.log_path} ---\n"
+                f"{tail(self.log_path)}"
+            )
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        proc.wait()
+
+
+class GraphQL:
+    """A client on one keep-alive connection, as a polling UI would hold it."""
+
+    def __init__(self, server: Server, token: str) -> None:
+        self._server = server
+        self._headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        self._conn: http.client.HTTPConnection | None = None
+
+    def _post(self, body: bytes) -> tuple[int, bytes]:
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection(HOST, self._server.port, timeout=120)
+        self._conn.request("POST", "/graphql", body=body, headers=self._headers)
+        response = self._conn.getresponse()
+        return response.status, response.read()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __call__(self, query: str, **variables: object) -> dict[str, Any]:
+        body = json.dumps({"query": query, "variables": variables}).encode()
+        try:
+            try:
+                status, raw = self._post(body)
+            except (OSError, http.client.HTTPException):
+                # The server closed the idle keep-alive connection: once more, on a new one.
+                self.close()
+                status, raw = self._post(body)
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            self._server.check_alive()
+            raise BenchmarkError(f"GraphQL request failed: {exc}") from exc
+        if status != 200:
+            raise BenchmarkError(f"GraphQL answered HTTP {status}: {raw[:500]!r}")
+        answer = json.loads(raw)
+        if answer.get("errors"):
+            raise BenchmarkError(f"GraphQL errors: {answer['errors']}")
+        data: dict[str, Any] = answer["data"]
+        return data
+
+
+def poll_until_done(
+    fetch: Any, started: float, what: str, interval: float
+) -> tuple[float, dict[str, Any], int]:
+    """Call `fetch()` every `interval` s (on a fixed grid from `started`) until its status is
+    no longer IN_PROGRESS; returns (seconds from `started`, the last answer, polls made)."""
+    polls = 0
+    while True:
+        polls += 1
+        now = time.monotonic()
+        next_tick = started + interval * (int((now - started) / interval) + 1)
+        time.sleep(max(0.0, next_tick - now))
+        item: dict[str, Any] = fetch()
+        if item["status"] != "IN_PROGRESS":
+            seconds = time.monotonic() - started
+            if item["status"] != "COMPLETED":
+                raise BenchmarkError(f"{what} {item['status']}: {item.get('errorMessage')}")
+            return seconds, item, polls
+        if time.monotonic() - started > JOB_TIMEOUT:
+            raise BenchmarkError(f"{what} still running after {JOB_TIMEOUT:.0f} s")
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+@dataclass
+class Measure:
+    tool: str  # "native" | "Lumbung"
+    work: str  # "backup" | "restore"
+    run: int
+    seconds: float
+    file_bytes: int = 0
+    reported_seconds: float | None = None  # Lumbung's own durationSeconds
+    polls: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)
+    rss: dict[str, int] = field(default_factory=dict)  # label -> peak bytes
+    idle_rss: int = 0  # the server's, just before the job
+    threads: list[tuple[str, float]] = field(default_factory=list)
+
+    @property
+    def rss_growth(self) -> int:
+        return self.rss.get("server", 0) - self.idle_rss
+
+
+@dataclass
+class Context:
+    db: MariaDBServer
+    mariadbd: psutil.Process
+    server: Server
+    server_process: psutil.Process
+    graphql: GraphQL
+    options: Path  # the 0600 client option file
+    work: Path
+    ignored: list[str]
+
+
+def dump_argv(ctx: Context) -> list[str]:
+    """mariadb-dump as Lumbung runs it for a FULL backup (server/backup/mysql.py)."""
+    return [
+        binary("mariadb-dump"),
+        f"--defaults-file={ctx.options}",
+        "--single-transaction",
+        "--quick",
+        "--hex-blob",
+        "--default-character-set=utf8mb4",
+        "--max-allowed-packet=1G",
+        "--triggers",
+        "--routines",
+        "--events",
+        *(f"--ignore-table={DATABASE}.{name}" for name in ctx.ignored),
+        "--",
+        DATABASE,
+    ]
+
+
+def client_argv(ctx: Context) -> list[str]:
+    """The mariadb client as Lumbung runs it for a restore, the database named in argv."""
+    return [
+        binary("mariadb"),
+        f"--defaults-file={ctx.options}",
+        "--default-character-set=utf8mb4",
+        "--binary-mode",
+        "--max-allowed-packet=1G",
+        DATABASE,
+    ]
+
+
+def cpu_split(before: CpuSnapshot, after: CpuSnapshot, named: dict[str, float]) -> dict[str, float]:
+    cpu = dict(named)
+    cpu["mariadbd"] = after.mariadbd - before.mariadbd
+    cpu["harness"] = after.harness - before.harness
+    cpu["other"] = max(0.0, (after.machine - before.machine) - sum(cpu.values()))
+    return cpu
+
+
+def native_backup(ctx: Context, run: int, target: Path) -> Measure:
+    before = CpuSnapshot.take(ctx.mariadbd, None)
+    with target.open("xb") as out:
+        os.fchmod(out.fileno(), 0o600)
+        result = run_pipeline(
+            dump_argv(ctx),
+            [binary("zstd"), "-3", "-q"],
+            out,
+            ctx.work / f"native-backup-{run}.err",
+            ("mariadb-dump", "zstd"),
+        )
+    after = CpuSnapshot.take(ctx.mariadbd, None)
+    return Measure(
+        "native",
+        "backup",
+        run,
+        result.seconds,
+        file_bytes=target.stat().st_size,
+        cpu=cpu_split(before, after, result.cpu),
+        rss=result.peak_rss,
+    )
+
+
+def native_restore(ctx: Context, run: int, source: Path) -> Measure:
+    before = CpuSnapshot.take(ctx.mariadbd, None)
+    result = run_pipeline(
+        [binary("zstd"), "-dc", "-q", str(source)],
+        client_argv(ctx),
+        subprocess.DEVNULL,
+        ctx.work / f"native-restore-{run}.err",
+        ("zstd -d", "mariadb"),
+    )
+    after = CpuSnapshot.take(ctx.mariadbd, None)
+    return Measure(
+        "native",
+        "restore",
+        run,
+        result.seconds,
+        file_bytes=source.stat().st_size,
+        cpu=cpu_split(before, after, result.cpu),
+        rss=result.peak_rss,
+    )
+
+
+def lumbung_cpu(before: CpuSnapshot, after: CpuSnapshot, child: str) -> dict[str, float]:
+    return cpu_split(
+        before,
+        after,
+        {
+            "server": after.server - before.server,
+            child: after.server_children - before.server_children,
+        },
+    )
+
+
+def lumbung_backup(ctx: Context, run: int, poll: float = POLL_SECONDS) -> tuple[Measure, int, str]:
+    ctx.server.check_alive()
+    idle = ctx.server_process.memory_info().rss
+    before = CpuSnapshot.take(ctx.mariadbd, ctx.server_process)
+    sampler = Sampler(ctx.server_process)
+    with sampler as samples:
+        started = time.monotonic()
+        created = ctx.graphql(CREATE_BACKUP)["createBackup"]["backup"]
+        backup_id, filename = int(created["id"]), str(created["filename"])
+        seconds, item, polls = poll_until_done(
+            lambda: ctx.graphql(BACKUP_STATUS, id=backup_id)["backup"],
+            started,
+            f"backup #{backup_id}",
+            poll,
+        )
+    after = CpuSnapshot.take(ctx.mariadbd, ctx.server_process)
+    measure = Measure(
+        "Lumbung",
+        "backup",
+        run,
+        seconds,
+        file_bytes=int(item["fileSize"]),
+        reported_seconds=item["durationSeconds"],
+        polls=polls,
+        cpu=lumbung_cpu(before, after, "mariadb-dump"),
+        rss=samples.peak,
+        idle_rss=idle,
+        threads=samples.thread_cpu(ctx.server.pid),
+    )
+    return measure, backup_id, filename
+
+
+def lumbung_restore(
+    ctx: Context,
+    run: int,
+    backup_id: int,
+    filename: str,
+    *,
+    safety: bool = False,
+    poll: float = POLL_SECONDS,
+) -> tuple[Measure, dict[str, Any]]:
+    ctx.server.check_alive()
+    idle = ctx.server_process.memory_info().rss
+    before = CpuSnapshot.take(ctx.mariadbd, ctx.server_process)
+    with Sampler(ctx.server_process) as samples:
+        started = time.monotonic()
+        answer = ctx.graphql(
+            RESTORE_WITH_SAFETY if safety else RESTORE, id=backup_id, confirm=filename
+        )
+        log_id = int(answer["restoreBackup"]["restoreLog"]["id"])
+
+        def fetch() -> dict[str, Any]:
+            items = ctx.graphql(RESTORE_STATUS, id=backup_id)["restoreLogs"]["items"]
+            found: dict[str, Any] = next(i for i in items if int(i["id"]) == log_id)
+            return found
+
+        seconds, item, polls = poll_until_done(fetch, started, f"restore #{log_id}", poll)
+    after = CpuSnapshot.take(ctx.mariadbd, ctx.server_process)
+    measure = Measure(
+        "Lumbung",
+        "restore",
+        run,
+        seconds,
+        reported_seconds=item["durationSeconds"],
+        polls=polls,
+        cpu=lumbung_cpu(before, after, "mariadb"),
+        rss=samples.peak,
+        idle_rss=idle,
+        threads=samples.thread_cpu(ctx.server.pid),
+    )
+    return measure, item
+
+
+def delete_backup(ctx: Context, backup_id: int, filename: str) -> None:
+    ctx.graphql(DELETE_BACKUP, id=backup_id, confirm=filename)
+
+
+def poll_cost(ctx: Context, query: str, backup_id: int) -> float:
+    """Server CPU seconds one poll costs (measured idle, back to back)."""
+    before = ctx.server_process.cpu_times()
+    for _ in range(POLL_COST_REQUESTS):
+        ctx.graphql(query, id=backup_id)
+    after = ctx.server_process.cpu_times()
+    return ((after.user + after.system) - (before.user + before.system)) / POLL_COST_REQUESTS
+
+
+def dump_size(ctx: Context) -> tuple[int, float]:
+    """Bytes of SQL mariadb-dump writes (uncompressed) and how long the dump alone takes."""
+    out = ctx.work / "dump-size.txt"
+    with out.open("wb") as handle:
+        result = run_pipeline(
+            dump_argv(ctx),
+            [binary("wc"), "-c"],
+            handle,
+            ctx.work / "dump-size.err",
+            ("mariadb-dump", "wc"),
+        )
+    return int(out.read_text().strip()), result.seconds
+
+
+def one_round(
+    ctx: Context,
+    run: int,
+    label: str,
+    native_dir: Path,
+    poll: float,
+    expected: dict[str, int] | None,
+    checks: dict[str, Any],
+) -> tuple[list[Measure], int, str]:
+    """Native backup, Lumbung backup, native restore, Lumbung restore. With `expected`, also
+    checks CHECKSUM TABLE after each restore and measures what one poll costs. Returns the
+    measures and the Lumbung backup (still in the catalog, for the caller to delete)."""
+    native_file = native_dir / f"run{run}.sql.zst"
+    nb = native_backup(ctx, run, native_file)
+    log(f"{label}: native backup   {nb.seconds:7.2f} s  {mb(nb.file_bytes)} MB")
+    lb, backup_id, filename = lumbung_backup(ctx, run, poll)
+    log(
+        f"{label}: Lumbung backup  {lb.seconds:7.2f} s  {mb(lb.file_bytes)} MB  "
+        f"RSS {mib(lb.idle_rss)} -> {mib(lb.rss.get('server', 0))} MiB; "
+        f"server threads CPU s: {thread_line(lb)}"
+    )
+    nr = native_restore(ctx, run, native_file)
+    native_file.unlink()
+    log(f"{label}: native restore  {nr.seconds:7.2f} s")
+    after_native = bigdb.checksums(ctx.db, DATABASE) if expected is not None else None
+    lr, _ = lumbung_restore(ctx, run, backup_id, filename, poll=poll)
+    log(f"{label}: Lumbung restore {lr.seconds:7.2f} s; server threads CPU s: {thread_line(lr)}")
+    if expected is not None:
+        after_lumbung = bigdb.checksums(ctx.db, DATABASE)
+        if after_native != expected or after_lumbung != expected:
+            raise BenchmarkError(
+                f"CHECKSUM TABLE changed: before {expected}, after the native restore "
+                f"{after_native}, after Lumbung's {after_lumbung}"
+            )
+        checks["checksums_ok"] = (
+            "yes (" + ", ".join(f"{name} {value}" for name, value in expected.items()) + ")"
+        )
+        log(f"checksums unchanged by both restores: {checks['checksums_ok']}")
+        checks["poll_cpu_ms"] = 1000 * poll_cost(ctx, BACKUP_STATUS, backup_id)
+        checks["restore_poll_cpu_ms"] = 1000 * poll_cost(ctx, RESTORE_STATUS, backup_id)
+        log(
+            f"server CPU per poll: backup(id) {checks['poll_cpu_ms']:.2f} ms, "
+            f"restoreLogs(backupId) {checks['restore_poll_cpu_ms']:.2f} ms"
+        )
+    return [nb, lb, nr, lr], backup_id, filename
+
+
+# --------------------------------------------------------------------------- the database
+
+
+def start_database(
+    tmp: Path, keep: Path | None, rows: int
+) -> tuple[MariaDBServer, dict[str, int], bool]:
+    """MariaDB with the generated database; returns the server, the tables' checksums and
+    whether an earlier run's data (in `keep`) was reused."""
+    db = MariaDBServer(base_dir=tmp)
+    marker: Path | None = None
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        db.datadir = keep / "mariadb"  # survives cleanup(), which removes db.tmp_dir only
+        marker = keep / "dataset.json"
+    db.start()
+    expected = {"rows": rows, "format": 1}
+    if marker is not None and marker.exists():
+        saved = json.loads(marker.read_text())
+        exists = db.root_sql(f"SHOW DATABASES LIKE '{DATABASE}';").strip() == DATABASE
+        if exists and {k: saved.get(k) for k in expected} == expected:
+            log("checking the kept database (CHECKSUM TABLE) ...")
+            sums = bigdb.checksums(db, DATABASE)
+            if sums == saved["checksums"]:
+                return db, sums, True
+            log("the kept database changed since it was generated: generating it again")
+        marker.unlink()
+    db.drop_database(DATABASE)
+    url = db.create_database(DATABASE)
+    log(f"generating the database ({rows:,} messages) ...")
+    bigdb.generate(db, DATABASE, url, rows, log)
+    sums = bigdb.checksums(db, DATABASE)
+    if marker is not None:
+        marker.write_text(json.dumps({**expected, "checksums": sums}) + "\n")
+    return db, sums, False
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def mib(value: int) -> str:
+    return f"{value / MIB:.1f}"
+
+
+def mb(value: int) -> str:
+    return f"{value / MB:.1f}"
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    nproc = len(os.sched_getaffinity(0))
+    memory = psutil.virtual_memory().total / 2**30
+    return f"{nproc} CPUs (nproc), {model}, {memory:.1f} GiB RAM, Linux {platform.release()}"
+
+
+def tool_version(*argv: str) -> str:
+    result = subprocess.run(argv, capture_output=True, check=False, env=child_env())
+    text = (result.stdout or result.stderr).decode(errors="replace").strip()
+    return " ".join(text.split())
+
+
+def versions(mariadb: str, zstd_level: int, zstd_threads: int) -> str:
+    import zstandard
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "?"
+
+    zstd_cli = re.search(r"v(\d+\.\d+\.\d+)", tool_version(binary("zstd"), "--version"))
+    return (
+        f"MariaDB {mariadb}; {tool_version(binary('mariadb-dump'), '--version')}; "
+        f"{tool_version(binary('mariadb'), '--version')}; "
+        f"zstd CLI {zstd_cli.group(1) if zstd_cli else '?'}; Python {platform.python_version()}; "
+        f"Lumbung {version('lumbung')} with python-zstandard {zstandard.__version__} "
+        f"(libzstd {zstandard.ZSTD_VERSION[0]}.{zstandard.ZSTD_VERSION[1]}."
+        f"{zstandard.ZSTD_VERSION[2]}), LUMBUNG_ZSTD_LEVEL={zstd_level}, "
+        f"LUMBUNG_ZSTD_THREADS={zstd_threads} (its defaults)"
+    )
+
+
+def source_state() -> str:
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, check=False)
+        return result.stdout.decode().strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "server", "schema")
+    return f"commit {commit}" + (" + uncommitted changes in server/ or schema/" if dirty else "")
+
+
+def command_line() -> str:
+    script = Path(sys.argv[0]).resolve()
+    with contextlib.suppress(ValueError):
+        script = script.relative_to(Path.cwd())
+    return shlex.join([sys.executable, str(script), *sys.argv[1:]])
+
+
+def pick(measures: Sequence[Measure], tool: str, work: str) -> list[Measure]:
+    return [m for m in measures if m.tool == tool and m.work == work]
+
+
+@dataclass
+class Summary:
+    native_backup: float
+    lumbung_backup: float
+    native_restore: float
+    lumbung_restore: float
+    rss_growth: int  # max over runs of peak - idle, bytes
+    rss_peak: int
+    rss_idle: int  # at that run
+
+    @property
+    def backup_ratio(self) -> float:
+        return self.lumbung_backup / self.native_backup
+
+    @property
+    def restore_ratio(self) -> float:
+        return self.lumbung_restore / self.native_restore
+
+
+def summarize(measures: Sequence[Measure]) -> Summary:
+    backups = pick(measures, "Lumbung", "backup")
+    worst = max(backups, key=lambda m: m.rss_growth)
+    return Summary(
+        native_backup=median([m.seconds for m in pick(measures, "native", "backup")]),
+        lumbung_backup=median([m.seconds for m in backups]),
+        native_restore=median([m.seconds for m in pick(measures, "native", "restore")]),
+        lumbung_restore=median([m.seconds for m in pick(measures, "Lumbung", "restore")]),
+        rss_growth=worst.rss_growth,
+        rss_peak=worst.rss["server"],
+        rss_idle=worst.idle_rss,
+    )
+
+
+def verdict(ok: bool) -> str:
+    return "**met**" if ok else "**NOT met**"
+
+
+def run_rows(measures: Sequence[Measure]) -> list[str]:
+    rows = [
+        "| run | native backup s | Lumbung backup s | ratio | native restore s "
+        "| Lumbung restore s | ratio | native file MB | Lumbung file MB "
+        "| server RSS idle → peak MiB (Δ MB) | mariadb-dump peak RSS MiB (native / Lumbung) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in sorted({m.run for m in measures}):
+        nb, lb, nr, lr = (
+            next(m for m in measures if m.run == run and m.tool == tool and m.work == work)
+            for tool, work in (
+                ("native", "backup"),
+                ("Lumbung", "backup"),
+                ("native", "restore"),
+                ("Lumbung", "restore"),
+            )
+        )
+        rows.append(
+            f"| {run} | {nb.seconds:.2f} | {lb.seconds:.2f} | {lb.seconds / nb.seconds:.2f} "
+            f"| {nr.seconds:.2f} | {lr.seconds:.2f} | {lr.seconds / nr.seconds:.2f} "
+            f"| {mb(nb.file_bytes)} | {mb(lb.file_bytes)} "
+            f"| {mib(lb.idle_rss)} → {mib(lb.rss.get('server', 0))} ({mb(lb.rss_growth)}) "
+            f"| {mib(nb.rss.get('mariadb-dump', 0))} / {mib(lb.rss.get('mariadb-dump', 0))} |"
+        )
+    return rows
+
+
+def cpu_rows(measures: Sequence[Measure]) -> list[str]:
+    rows = [
+        "| run | job | wall s | CPU s by process | busy cores |",
+        "|---:|---|---:|---|---:|",
+    ]
+    for m in sorted(measures, key=lambda m: (m.run, m.work, m.tool != "native")):
+        parts = ", ".join(f"{name} {seconds:.2f}" for name, seconds in m.cpu.items())
+        busy = sum(m.cpu.values()) / m.seconds
+        rows.append(f"| {m.run} | {m.tool} {m.work} | {m.seconds:.2f} | {parts} | {busy:.2f} |")
+    return rows
+
+
+def thread_line(m: Measure) -> str:
+    top = [f"{kind} {seconds:.2f}" for kind, seconds in m.threads if seconds >= 0.05]
+    return ", ".join(top) or "none"
+
+
+def info_rows(measures: Sequence[Measure], info: Sequence[Measure]) -> list[str]:
+    """The information round (Lumbung's jobs polled less often) beside its own native jobs."""
+    rows = [
+        "| job | native s | Lumbung s | ratio | polls | server CPU s | Lumbung s in the runs "
+        "(median) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for work in ("backup", "restore"):
+        native = next(m for m in info if m.tool == "native" and m.work == work)
+        ours = next(m for m in info if m.tool == "Lumbung" and m.work == work)
+        runs = median([m.seconds for m in pick(measures, "Lumbung", work)])
+        rows.append(
+            f"| {work} | {native.seconds:.2f} | {ours.seconds:.2f} "
+            f"| {ours.seconds / native.seconds:.2f} | {ours.polls} "
+            f"| {ours.cpu.get('server', 0.0):.2f} | {runs:.2f} |"
+        )
+    return rows
+
+
+def render_section(
+    args: argparse.Namespace,
+    measures: Sequence[Measure],
+    facts: dict[str, Any],
+) -> str:
+    s = summarize(measures)
+    backups = pick(measures, "Lumbung", "backup")
+    restores = pick(measures, "Lumbung", "restore")
+    natives = pick(measures, "native", "backup")
+    rss_ok = s.rss_growth <= RSS_TARGET_MB * MB
+    backup_ok = s.backup_ratio <= BACKUP_TARGET
+    restore_ok = s.restore_ratio <= RESTORE_TARGET
+    rows = facts["rows"]
+    safety: Measure | None = facts.get("safety")
+    lines = [
+        SECTION,
+        "",
+        "Lumbung's FULL backup and its restore, through the real API (`lumbung serve`, "
+        "production settings, one uvicorn worker), against the native pipelines on the same "
+        "database, in the same invocation, interleaved run by run: native backup, Lumbung "
+        "backup, native restore, Lumbung restore. Each restore overwrites the same database.",
+        "",
+        f"- Date: {facts['date']}",
+        f"- Machine: {machine()}; load average before the runs: {facts['load']}",
+        f"- Versions: {facts['versions']}",
+        f"- Source: {facts['source']}",
+        f"- Command: `{facts['command']}`",
+        "- Server settings: "
+        + (", ".join(f"`{x}`" for x in facts["settings"]) or "the defaults")
+        + " (plus the database URL, JWT secret, data and backup dirs, production, log level "
+        "WARNING, in a 0600 `.env`).",
+        f"- Data: database `{DATABASE}` of bench/bigdb.py, "
+        + ", ".join(f"`{name}` {count:,} rows" for name, count in rows.items())
+        + f"; InnoDB data + indexes {mb(facts['innodb_bytes'])} MB; mariadb-dump writes "
+        f"**{facts['sql_bytes']:,} bytes of SQL** ({mb(facts['sql_bytes'])} MB; the dump alone "
+        f"into `wc -c` takes {facts['dump_seconds']:.2f} s); compressed: native "
+        f"{mb(int(median([m.file_bytes for m in natives])))} MB, Lumbung "
+        f"{mb(int(median([m.file_bytes for m in backups])))} MB (medians; "
+        f"{facts['sql_bytes'] / median([m.file_bytes for m in natives]):.2f}x and "
+        f"{facts['sql_bytes'] / median([m.file_bytes for m in backups]):.2f}x).",
+        f"- MariaDB: tests.servers.MariaDBServer (innodb_buffer_pool_size 128M, "
+        f"innodb_flush_log_at_trx_commit 2), datadir {facts['datadir_note']}; warm page cache.",
+        "- Native backup: `mariadb-dump --defaults-file=OPT --single-transaction --quick "
+        "--hex-blob --default-character-set=utf8mb4 --max-allowed-packet=1G --triggers "
+        "--routines --events "
+        + " ".join(f"--ignore-table={DATABASE}.{n}" for n in facts["ignored"])
+        + f" -- {DATABASE} | zstd -3 -q > FILE` (the flags Lumbung passes for a FULL backup, "
+        "and the same catalog tables left out).",
+        "- Native restore: `zstd -dc -q FILE | mariadb --defaults-file=OPT "
+        f"--default-character-set=utf8mb4 --binary-mode --max-allowed-packet=1G {DATABASE}` "
+        "(the client flags Lumbung passes).",
+        "- Lumbung backup: POST `mutation { createBackup(input: {backupType: FULL}) { backup "
+        "{ id filename } } }`, then `backup(id) { status fileSize durationSeconds errorMessage }` "
+        f"every {args.poll_ms} ms; timed from the POST to the poll that answers COMPLETED. Lumbung "
+        "also splits the dump into per-table zstd frames, hashes the file (SHA-256), fsyncs it "
+        "and writes a manifest; the native pipeline does none of that.",
+        "- Lumbung restore: `restoreBackup(id, confirm: FILENAME, safetyBackup: false)` (it "
+        "verifies the file's SHA-256 before answering and again before restoring), then "
+        "`restoreLogs(backupId) { items { id status errorMessage durationSeconds } }` every "
+        f"{args.poll_ms} ms; timed from the POST to the COMPLETED poll.",
+        f"- Server RSS: psutil on the uvicorn process every {SAMPLE_SECONDS * 1000:.0f} ms "
+        "during each Lumbung job; idle = just before the job's POST. The tools' RSS: sampled "
+        "the same way (psutil, 50 ms).",
+        "",
+        "### Per run",
+        "",
+        *run_rows(measures),
+        "",
+        "### Medians and ratios",
+        "",
+        "| work | native median s | Lumbung median s | ratio (Lumbung ÷ native) | target | |",
+        "|---|---:|---:|---:|---:|---|",
+        f"| FULL backup | {s.native_backup:.2f} | {s.lumbung_backup:.2f} | "
+        f"**{s.backup_ratio:.2f}x** | ≤ {BACKUP_TARGET:.2f}x | {verdict(backup_ok)} |",
+        f"| restore | {s.native_restore:.2f} | {s.lumbung_restore:.2f} | "
+        f"**{s.restore_ratio:.2f}x** | ≤ {RESTORE_TARGET:.2f}x | {verdict(restore_ok)} |",
+        "",
+        f"- Server RSS during a backup: idle {mib(s.rss_idle)} MiB → peak {mib(s.rss_peak)} MiB, "
+        f"**+{mb(s.rss_growth)} MB** (the largest growth over the runs; target ≤ "
+        f"{RSS_TARGET_MB:.0f} MB): {verdict(rss_ok)}. Right after start the server's RSS was "
+        f"{mib(facts['rss_start'])} MiB. Peak during a restore: "
+        f"{mib(max(m.rss.get('server', 0) for m in restores))} MiB (information).",
+        "- mariadb-dump's own peak RSS: native "
+        f"{mib(max(m.rss.get('mariadb-dump', 0) for m in natives))} MiB, Lumbung's child "
+        f"{mib(max(m.rss.get('mariadb-dump', 0) for m in backups))} MiB (sampled); zstd -3: "
+        f"{mib(max(m.rss.get('zstd', 0) for m in natives))} MiB.",
+        "- Lumbung's own `durationSeconds` (job start to end, inside the server): backups "
+        + ", ".join(f"{m.reported_seconds:.2f}" for m in backups if m.reported_seconds)
+        + "; restores "
+        + ", ".join(f"{m.reported_seconds:.2f}" for m in restores if m.reported_seconds)
+        + f". Polls per job: {median([m.polls for m in backups]):.0f} (backup), "
+        f"{median([m.polls for m in restores]):.0f} (restore); one poll costs the server "
+        f"{facts['poll_cpu_ms']:.2f} ms (`backup`) or {facts['restore_poll_cpu_ms']:.2f} ms "
+        f"(`restoreLogs`) of CPU (measured idle, {POLL_COST_REQUESTS} back to back).",
+        f"- Correctness: `CHECKSUM TABLE {', '.join(bigdb.CHECKSUMMED)}` after run 1's native "
+        f"restore and after its Lumbung restore equals the values before the first backup: "
+        f"{facts['checksums_ok']}.",
+    ]
+    if safety is not None:
+        lines.append(
+            f"- Default restore with its safety backup (`safetyBackup` omitted; once, "
+            f"information): {safety.seconds:.2f} s ({safety.seconds / s.lumbung_restore:.2f}x "
+            f"the median restore without it); safety backup {mb(facts['safety_bytes'])} MB; "
+            f"server peak RSS {mib(safety.rss.get('server', 0))} MiB."
+        )
+    lines += [
+        "",
+        "### Where the CPU goes",
+        "",
+        "CPU seconds of each process during each job (kernel accounting: `wait4` for the native "
+        "tools, psutil for the server, whose `mariadb-dump` or `mariadb` child is counted "
+        "separately, and for mariadbd); `harness` is this script (polling, sampling), `other` "
+        "is everything else the machine ran meanwhile. `busy cores` = all of it ÷ wall time "
+        f"(the machine has {len(os.sched_getaffinity(0))}).",
+        "",
+        *cpu_rows(measures),
+        "",
+        "Server threads during each Lumbung backup (CPU s, busiest first; `loop` = the main "
+        "thread, i.e. the event loop answering GraphQL; `pool` = an older worker thread, the one "
+        "running the dump pipeline (read, split, hash, write); `new` = started during the job: "
+        "zstd's two compression workers, and in run 1 the pipeline's thread too): "
+        + "; ".join(f"run {m.run}: {thread_line(m)}" for m in backups)
+        + ".",
+        "",
+    ]
+    info: list[Measure] = facts["info"]
+    if info:
+        polls_every = args.info_poll_ms / 1000
+        lines += [
+            f"### Information: the same jobs polled every {polls_every:g} s",
+            "",
+            f"One more round after the runs, with Lumbung's jobs polled every {polls_every:g} s "
+            f"instead of every {args.poll_ms} ms (native jobs beside them as usual); a single "
+            "sample, so only a hint of what the polling itself costs.",
+            "",
+            *info_rows(measures, info),
+            "",
+        ]
+    if facts.get("profile_note"):
+        lines += [facts["profile_note"], ""]
+    return "\n".join(lines)
+
+
+def write_results(section: str) -> None:
+    """Replace our section of RESULTS.md (or append it), keeping every other section, and
+    keeping our hand-written profiling notes (PROFILE_HEADING, at the section's end)."""
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n\n"
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
+    if start is None:
+        new = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if re.match(r"#{1,2} ", lines[i])), len(lines)
+        )
+        notes = next((i for i in range(start, end) if lines[i].rstrip() == PROFILE_HEADING), None)
+        if notes is not None:
+            kept = "".join(lines[notes:end]).rstrip("\n")
+            section = section.rstrip("\n") + "\n\n" + kept + "\n"
+        after = "".join(lines[end:])
+        new = "".join(lines[:start]) + section + ("\n" + after if after else "")
+    RESULTS.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def print_report(measures: Sequence[Measure]) -> None:
+    s = summarize(measures)
+    print()
+    print("\n".join(run_rows(measures)))
+    print()
+    print("\n".join(cpu_rows(measures)))
+    print()
+    print(
+        f"backup:  native {s.native_backup:.2f} s, Lumbung {s.lumbung_backup:.2f} s, "
+        f"ratio {s.backup_ratio:.2f}x (target <= {BACKUP_TARGET}x: "
+        f"{'met' if s.backup_ratio <= BACKUP_TARGET else 'NOT met'})"
+    )
+    print(
+        f"restore: native {s.native_restore:.2f} s, Lumbung {s.lumbung_restore:.2f} s, "
+        f"ratio {s.restore_ratio:.2f}x (target <= {RESTORE_TARGET}x: "
+        f"{'met' if s.restore_ratio <= RESTORE_TARGET else 'NOT met'})"
+    )
+    print(
+        f"server RSS during backup: idle {mib(s.rss_idle)} MiB, peak {mib(s.rss_peak)} MiB, "
+        f"+{mb(s.rss_growth)} MB (target <= {RSS_TARGET_MB:.0f} MB: "
+        f"{'met' if s.rss_growth <= RSS_TARGET_MB * MB else 'NOT met'})"
+    )
+
+
+# --------------------------------------------------------------------------- profiling
+
+
+def profile_backup(ctx: Context, out_dir: Path, rate: int) -> str:
+    """One extra Lumbung backup under `py-spy record` (not counted in the figures); returns a
+    summary of where the server's sampled time went."""
+    py_spy = Path(sys.executable).with_name("py-spy")
+    if not py_spy.exists():
+        return "py-spy is not installed in the venv: no profile taken."
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Counter[str]] = {}
+    for mode, extra in (("cpu", []), ("gil", ["--gil"])):
+        raw = out_dir / f"backup-{mode}.txt"
+        with (out_dir / f"py-spy-{mode}.log").open("wb") as spy_log:
+            recorder = spawn(
+                [
+                    str(py_spy),
+                    "record",
+                    "--pid",
+                    str(ctx.server.pid),
+                    "--rate",
+                    str(rate),
+                    "--format",
+                    "raw",
+                    "--threads",
+                    "--nonblocking",
+                    "--output",
+                    str(raw),
+                    *extra,
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=spy_log,
+                stderr=subprocess.STDOUT,
+            )
+        time.sleep(1.0)  # attached
+        measure, backup_id, filename = lumbung_backup(ctx, 0)
+        recorder.send_signal(signal.SIGINT)
+        try:
+            recorder.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            recorder.kill()
+            recorder.wait()
+        delete_backup(ctx, backup_id, filename)
+        log(f"profiled backup ({mode}): {measure.seconds:.2f} s -> {raw}")
+        results[mode] = collapse(raw)
+    lines = []
+    for mode, counter in results.items():
+        total = sum(counter.values()) or 1
+        lines.append(f"{mode}: {total} samples")
+        for frame, count in counter.most_common(12):
+            lines.append(f"  {100 * count / total:5.1f}%  {frame}")
+    return "\n".join(lines)
+
+
+def collapse(raw: Path) -> Counter[str]:
+    """py-spy's raw (collapsed-stack) output -> samples per innermost frame."""
+    counter: Counter[str] = Counter()
+    if not raw.exists():
+        return counter
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        counter[f"{frames[0].split(' ')[0]} :: {frames[-1]}"] += int(count)
+    return counter
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def interrupts_on_termination() -> Iterator[None]:
+    """SIGTERM and SIGHUP unwind like Ctrl-C, so every `finally` runs."""
+    previous = {
+        sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Lumbung's FULL backup and restore vs mariadb-dump | zstd and zstd -dc | "
+        "mariadb, on a ~1 GB MariaDB database.",
+    )
+    parser.add_argument("--runs", type=int, default=3, help="interleaved runs (default 3)")
+    parser.add_argument(
+        "--rows",
+        type=int,
+        default=bigdb.ROWS_DEFAULT,
+        help=f"Message rows (default {bigdb.ROWS_DEFAULT:,}: ~1.03 GB of SQL)",
+    )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="keep MariaDB's datadir in DIR and reuse it next time (generation is skipped "
+        "when its tables still have the recorded checksums)",
+    )
+    parser.add_argument(
+        "--tmp",
+        type=Path,
+        default=Path("/tmp"),  # noqa: S108 - a parent for mkdtemp(), on the big disk
+        help="where the temp dir goes (MariaDB when not --keep, backup files; default /tmp)",
+    )
+    parser.add_argument(
+        "--no-safety", action="store_true", help="skip the one restore with a safety backup"
+    )
+    parser.add_argument(
+        "--poll-ms",
+        type=int,
+        default=int(POLL_SECONDS * 1000),
+        help="how often the Lumbung jobs are polled (default 50)",
+    )
+    parser.add_argument(
+        "--info-poll-ms",
+        type=int,
+        default=1000,
+        help="after the runs, one more round (information) with Lumbung's jobs polled this "
+        "often, to show what polling costs; 0 skips it (default 1000)",
+    )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="LUMBUNG_X=VALUE",
+        help="an extra server setting for its .env, e.g. LUMBUNG_ZSTD_LEVEL=1 (repeatable; "
+        "recorded in the results)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="afterwards, profile one extra Lumbung backup with py-spy (must be in the venv) "
+        "into DIR; not counted in the figures",
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone"
+    )
+    args = parser.parse_args(argv)
+    if args.runs < 3:
+        parser.error("--runs must be at least 3: medians of fewer runs say little")
+    if args.rows < 1000:
+        parser.error("--rows must be at least 1000")
+    if args.poll_ms < 1 or args.info_poll_ms < 0:
+        parser.error("--poll-ms must be positive and --info-poll-ms at least 0")
+    for setting in args.setting:
+        key, sep, _ = setting.partition("=")
+        if not sep or not key.startswith("LUMBUNG_") or key == "LUMBUNG_DATABASE_URL":
+            parser.error(f"--setting takes LUMBUNG_NAME=VALUE (not the database URL): {setting}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    ensure_binaries()
+    for tool in ("mariadb-dump", "zstd", "wc"):
+        binary(tool)
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    command = command_line()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    tmp = Path(tempfile.mkdtemp(prefix="lumbung-bench-br-", dir=args.tmp))
+    db: MariaDBServer | None = None
+    server: Server | None = None
+    try:
+        with interrupts_on_termination():
+            log(f"starting MariaDB (temp dir {tmp}) ...")
+            db, sums_before, reused = start_database(tmp, args.keep, args.rows)
+            assert db.pid is not None
+            mariadbd = psutil.Process(db.pid)
+            mariadb_version = db.root_sql("SELECT VERSION();").strip()
+            if reused:
+                log(f"reusing the database kept in {args.keep}")
+
+            from server.settings import Settings
+            from server.system.tables import LUMBUNG_TABLES
+
+            workdir = tmp / "lumbung"
+            workdir.mkdir(mode=0o700)
+            backup_dir = tmp / "lumbung-backups"
+            native_dir = tmp / "native"
+            native_dir.mkdir(mode=0o700)
+            jwt_secret = secrets.token_urlsafe(48)
+            dotenv = {
+                "LUMBUNG_DATABASE_URL": db.url(DATABASE),
+                "LUMBUNG_JWT_SECRET": jwt_secret,
+                "LUMBUNG_DATA_DIR": str(workdir / "data"),
+                "LUMBUNG_BACKUP_DIR": str(backup_dir),
+                "LUMBUNG_ENVIRONMENT": "production",
+                "LUMBUNG_LOG_LEVEL": "WARNING",
+            }
+            dotenv.update(setting.split("=", 1) for setting in args.setting)
+            write_dotenv(workdir, dotenv)
+            settings = Settings(_env_file=str(workdir / ".env"))
+            server = Server(free_port(), workdir)
+            log("lumbung migrate ...")
+            server.run_cli("migrate")
+            log("starting lumbung serve ...")
+            server.start()
+            token = server.run_cli("token", "--sub", "1", "--ttl", "12h")
+            options = db.write_client_option_file(tmp / "client.cnf")
+            ctx = Context(
+                db=db,
+                mariadbd=mariadbd,
+                server=server,
+                server_process=psutil.Process(server.pid),
+                graphql=GraphQL(server, token),
+                options=options,
+                work=tmp,
+                ignored=sorted(LUMBUNG_TABLES),
+            )
+            rss_start = ctx.server_process.memory_info().rss
+            rows = bigdb.table_rows(db, DATABASE)
+            innodb_bytes = bigdb.data_bytes(db, DATABASE)
+            log(
+                "data: "
+                + ", ".join(f"{name} {count:,}" for name, count in rows.items())
+                + f"; InnoDB {mb(innodb_bytes)} MB"
+            )
+            log("measuring the uncompressed dump once (mariadb-dump | wc -c) ...")
+            sql_bytes, dump_seconds = dump_size(ctx)
+            log(f"mariadb-dump writes {sql_bytes:,} bytes of SQL ({dump_seconds:.2f} s)")
+
+            measures: list[Measure] = []
+            info: list[Measure] = []
+            checks: dict[str, Any] = {"checksums_ok": "not checked"}
+            safety: Measure | None = None
+            safety_bytes = 0
+            poll = args.poll_ms / 1000
+            rounds = [(run, poll) for run in range(1, args.runs + 1)]
+            if args.info_poll_ms:
+                rounds.append((0, args.info_poll_ms / 1000))
+            for run, interval in rounds:
+                label = f"run {run}" if run else f"info round (polls every {interval:g} s)"
+                done, backup_id, filename = one_round(
+                    ctx, run, label, native_dir, interval, sums_before if run == 1 else None, checks
+                )
+                (measures if run else info).extend(done)
+                if run == args.runs and not args.no_safety:
+                    log("default restore with its safety backup (once, information) ...")
+                    safety, item = lumbung_restore(ctx, 0, backup_id, filename, safety=True)
+                    safety.work = "restore+safety"
+                    log(f"restore with safety backup: {safety.seconds:.2f} s")
+                    if item.get("safetyBackupId"):
+                        safety_id = int(item["safetyBackupId"])
+                        row = ctx.graphql(BACKUP_FILENAME, id=safety_id)["backup"]
+                        safety_bytes = int(row["fileSize"])
+                        delete_backup(ctx, safety_id, str(row["filename"]))
+                delete_backup(ctx, backup_id, filename)
+
+            print_report(measures)
+            if info:
+                print("\n".join(info_rows(measures, info)))
+            profile_note = ""
+            if args.profile is not None:
+                summary = profile_backup(ctx, args.profile, rate=200)
+                print(summary)
+                profile_note = f"py-spy profile of one extra backup: see {args.profile}"
+            facts: dict[str, Any] = {
+                "date": date,
+                "load": load,
+                "versions": versions(mariadb_version, settings.zstd_level, settings.zstd_threads),
+                "source": source_state(),
+                "command": command,
+                "rows": rows,
+                "innodb_bytes": innodb_bytes,
+                "sql_bytes": sql_bytes,
+                "dump_seconds": dump_seconds,
+                "ignored": ctx.ignored,
+                "datadir_note": "kept in --keep DIR (reused)"
+                if reused
+                else ("kept in --keep DIR (generated now)" if args.keep else "in the temp dir"),
+                "rss_start": rss_start,
+                **checks,
+                "info": info,
+                "settings": args.setting,
+                "safety": safety,
+                "safety_bytes": safety_bytes,
+                "profile_note": profile_note,
+            }
+            if not args.no_write:
+                write_results(render_section(args, measures, facts))
+                log(f"wrote the section '{SECTION[3:]}' of {RESULTS.relative_to(REPO)}")
+            return 0
+    finally:
+        if server is not None:
+            with contextlib.suppress(Exception):
+                server.stop()
+        end_children()
+        if db is not None:
+            with contextlib.suppress(Exception):
+                db.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchmarkError as exc:
+        log(f"benchmark failed: {exc}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        log("interrupted; everything started was stopped and temp dirs removed")
+        sys.exit(130)

@@ -1,0 +1,1311 @@
+"""1,000 websocket subscribers on one running backup: delivery latency and server memory.
+
+Starts a private Redis (tests.servers.RedisServer) and real Lumbung servers (`python -m server
+serve`: production settings, one uvicorn worker, SQLite demo database, zstd level 19 with one
+thread), then, run by run:
+
+1. starts a fresh server (every run starts from the same idle RSS) and samples its idle RSS;
+2. starts a FULL backup (`createBackup` over HTTP);
+3. opens N graphql-transport-ws connections from 2 client processes (this script in `--client`
+   mode), ~100 at a time, each subscribing to `backupProgress(id)`; a subscriber counts as
+   subscribed when its first `next` (the job's current state) arrives;
+4. records, for every `next` message, the receipt wall time minus the event's `emittedAt` (its
+   publication time); only events published after the last subscriber is subscribed count;
+5. checks that every subscriber got the final event, and how long after its publication the
+   last one got it; samples the server's RSS and CPU (and the clients' CPU) every 100 ms.
+
+Runs alternate between a 1-subscriber baseline and N subscribers. The SQLite engine reports
+progress when it starts a table, not within one, so two database layouts are measured:
+
+* `stream`: the added messages spread over `Message` and 499 copies of it, so events flow at
+  the tracker's cap (~5/s) for the whole backup;
+* `one-table`: all of them in `Message` (as tests/events/test_subscriptions.py grows it): a
+  few events at the table boundaries, and in between each follower checks the catalog every
+  2 s.
+
+It prints and writes (to its section of bench/RESULTS.md) p50/p95/p99/max latency, events
+per subscriber, messages, the final event's fan-out, RSS (idle, peak, per extra subscriber),
+and the medians over runs.
+
+    /tmp/venv/bin/python bench/subscribers.py [--subscribers 1000] [--runs 3]
+
+`--profile PATH` adds one unrecorded N-subscriber run at the end with `py-spy record --gil`
+attached to the server for 10 s of the fan-out (PATH ending in .svg: a flame graph; anything
+else: py-spy's raw collapsed stacks).
+
+Everything it starts (Redis, servers, clients, py-spy) and every temp dir goes away at the end,
+also on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import queue
+import re
+import resource
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+RESULTS = BENCH / "RESULTS.md"
+SECTION = "## Live progress: 1,000 websocket subscribers"
+sys.path.insert(0, str(REPO))  # tests.servers lives in the repo, not the venv
+
+HOST = "127.0.0.1"
+PROTOCOL = "graphql-transport-ws"
+TARGET_P99_MS = 100.0
+# Messages added to the demo database. A FULL backup of 60,000 takes ~20 s at level 19 with
+# nobody watching, but connecting 1,000 subscribers while its events flow takes about a minute
+# on 2 cores, and the fan-out slows the backup down: this many leave a window of 20-40 s
+# after the last subscriber is in.
+DEFAULT_ROWS = 120_000
+DEFAULT_TABLES = 500  # "stream": a table starts every ~0.1 s, so events flow at the ~5/s cap
+PROFILE_HEADING = "### Where the time goes"  # hand-written; kept when the section is rewritten
+SCENARIOS = ("stream", "one-table")
+ZSTD_LEVEL = 19
+SUBSCRIPTION = (
+    "subscription ($id: Int!) { backupProgress(id: $id) { sequence status phase emittedAt } }"
+)
+CREATE_BACKUP = "mutation { createBackup(input: {backupType: FULL}) { backup { id } } }"
+FINAL_STATUSES = ("COMPLETED", "FAILED")
+SAMPLE_SECONDS = 0.1
+READY_TIMEOUT = 60.0
+SUBSCRIBE_TIMEOUT = 300.0  # all N subscribed
+JOB_TIMEOUT = 900.0  # the backup's end reaching every subscriber
+STOP_TIMEOUT = 15.0
+LOG_TAIL = 3000
+PROFILE_SECONDS = 10
+
+_SCRUBBED_PREFIXES = ("LUMBUNG_", "DATABASE_")
+_SCRUBBED = ("MYSQL_PWD", "MYSQL_HOST", "MYSQL_TCP_PORT", "MYSQL_UNIX_PORT", "REDISCLI_AUTH")
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def child_env() -> dict[str, str]:
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(_SCRUBBED_PREFIXES) and key not in _SCRUBBED
+    }
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only we can read (it holds the token secret or a token)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(text)
+
+
+def write_dotenv(directory: Path, values: dict[str, str]) -> None:
+    lines = [f"{key}={json.dumps(value)}" for key, value in values.items()]  # double-quoted
+    write_private(directory / ".env", "\n".join(lines) + "\n")
+
+
+def die_with_parent() -> list[str]:
+    """setpriv prefix: the child is SIGKILLed if this process dies without cleaning up."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or threading.current_thread() is not threading.main_thread():
+        return []
+    return [setpriv, "--pdeathsig", "KILL", "--"]
+
+
+def tail(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return ""
+    return data[-LOG_TAIL:].decode("utf-8", "replace")
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raise RLIMIT_NOFILE's soft limit (children inherit it); return the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return int(soft)
+
+
+def percentile(ordered: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending sequence."""
+    if not ordered:
+        return float("nan")
+    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
+    return ordered[rank - 1]
+
+
+class BenchmarkError(RuntimeError):
+    """The benchmark cannot give a valid figure; the message says why."""
+
+
+# =========================================================================== client mode
+#
+# `subscribers.py --client` reads one JSON line from stdin (url, token, backup id, how many
+# subscribers, batch size, where to write), opens its subscribers, prints
+# {"event": "subscribed", ...} once all of them have their first `next`, and
+# {"event": "done", ...} once every stream has completed; the raw records go to a JSON file.
+
+
+@dataclass
+class Subscriber:
+    first_at: float = 0.0  # receipt time of the first `next` (the subscription is live)
+    # (sequence, emittedAt as Unix time, receipt time, status), in receipt order
+    events: list[tuple[int, float, float, str]] = field(default_factory=list)
+    completed: bool = False
+
+
+async def _subscribe_one(
+    config: dict[str, Any], record: Subscriber, subscribed: asyncio.Event
+) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.typing import Subprotocol
+
+    init = json.dumps(
+        {"type": "connection_init", "payload": {"Authorization": f"Bearer {config['token']}"}}
+    )
+    subscribe = json.dumps(
+        {
+            "id": "1",
+            "type": "subscribe",
+            "payload": {"query": SUBSCRIPTION, "variables": {"id": config["backup_id"]}},
+        }
+    )
+    async with connect(
+        config["url"],
+        subprotocols=[Subprotocol(PROTOCOL)],
+        compression="deflate" if config["deflate"] else None,
+        open_timeout=60,
+        ping_interval=None,  # browsers send no websocket pings either
+        close_timeout=10,
+    ) as connection:
+        await connection.send(init)
+        ack = json.loads(await connection.recv())
+        if ack.get("type") != "connection_ack":
+            raise BenchmarkError(f"connection_init answered {ack}")
+        await connection.send(subscribe)
+        while True:
+            raw = await connection.recv()
+            received = time.time()  # first thing after the frame is handed over
+            message = json.loads(raw)
+            kind = message.get("type")
+            if kind == "next":
+                payload = message["payload"]
+                if payload.get("errors"):
+                    raise BenchmarkError(f"subscription errors: {payload['errors']}")
+                event = payload["data"]["backupProgress"]
+                emitted = datetime.fromisoformat(event["emittedAt"]).timestamp()
+                record.events.append((event["sequence"], emitted, received, event["status"]))
+                if not subscribed.is_set():
+                    record.first_at = received
+                    subscribed.set()
+            elif kind == "complete":
+                if not subscribed.is_set():
+                    raise BenchmarkError("the stream completed before its first event")
+                record.completed = True
+                return
+            elif kind == "ping":
+                await connection.send(json.dumps({"type": "pong"}))
+            elif kind == "error":
+                raise BenchmarkError(f"subscription refused: {message.get('payload')}")
+
+
+def _emit(out: IO[str], **fields: Any) -> None:
+    out.write(json.dumps(fields) + "\n")
+    out.flush()
+
+
+async def _until_subscribed(
+    flags: list[asyncio.Event], tasks: list[asyncio.Task[None]], deadline: float
+) -> None:
+    """Wait until every flag is set; a subscriber failing meanwhile ends the whole ramp."""
+    everyone = asyncio.ensure_future(asyncio.gather(*(flag.wait() for flag in flags)))
+    try:
+        while not everyone.done():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                missing = sum(not flag.is_set() for flag in flags)
+                raise BenchmarkError(f"{missing} subscribers not subscribed in time")
+            watched: list[asyncio.Future[Any]] = [everyone, *(t for t in tasks if not t.done())]
+            await asyncio.wait(watched, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    raise BenchmarkError(f"a subscriber failed: {task.exception()!r}")
+    finally:
+        everyone.cancel()
+
+
+async def run_client(config: dict[str, Any], out: IO[str]) -> None:
+    count: int = config["count"]
+    batch: int = config["batch"]
+    records = [Subscriber() for _ in range(count)]
+    tasks: list[asyncio.Task[None]] = []
+    started = time.time()
+    failures: list[BaseException] = []
+    pending: set[asyncio.Task[None]] = set()
+    try:
+        deadline = time.monotonic() + SUBSCRIBE_TIMEOUT
+        for begin in range(0, count, batch):
+            flags = []
+            for index in range(begin, min(begin + batch, count)):
+                flag = asyncio.Event()
+                flags.append(flag)
+                tasks.append(asyncio.create_task(_subscribe_one(config, records[index], flag)))
+            await _until_subscribed(flags, tasks, deadline)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        _emit(
+            out,
+            event="subscribed",
+            count=count,
+            at=max(r.first_at for r in records),
+            ramp_seconds=time.time() - started,
+            cpu=usage.ru_utime + usage.ru_stime,
+        )
+        _, pending = await asyncio.wait(tasks, timeout=JOB_TIMEOUT)
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                failures.append(task.exception())  # type: ignore[arg-type]
+    finally:
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.gather(*tasks, return_exceptions=True)
+    result = {
+        "subscribers": [
+            {"first_at": r.first_at, "completed": r.completed, "events": r.events} for r in records
+        ],
+        "errors": [f"{type(e).__name__}: {e}" for e in failures[:5]],
+        "failed": len(failures),
+        "timed_out": len(pending),
+    }
+    await asyncio.to_thread(Path(config["results"]).write_text, json.dumps(result), "utf-8")
+    _emit(out, event="done", failed=len(failures), timed_out=len(pending))
+
+
+def client_main() -> int:
+    config = json.loads(sys.stdin.readline())
+    raise_fd_limit(config["count"] + 256)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings it
+        pass
+    try:
+        asyncio.run(run_client(config, sys.stdout))
+    except Exception as exc:  # the parent reports it
+        _emit(sys.stdout, event="error", message=f"{type(exc).__name__}: {exc}")
+        return 1
+    return 0
+
+
+# =========================================================================== parent mode
+
+
+@dataclass
+class Server:
+    """A `lumbung serve` process in its own working dir (which holds its 0600 .env)."""
+
+    workdir: Path
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "serve.log"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def base(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://{HOST}:{self.port}/graphql"
+
+    def start(self) -> None:
+        import httpx
+
+        self.port = free_port()
+        with self.log_path.open("ab") as output:
+            self.proc = subprocess.Popen(
+                [
+                    *die_with_parent(),
+                    *(sys.executable, "-m", "server", "serve"),
+                    *("--host", HOST, "--port", str(self.port)),
+                ],
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=child_env(),
+                close_fds=True,
+                start_new_session=True,  # a Ctrl-C reaches us, and we stop the child in order
+            )
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            self.check_alive()
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise BenchmarkError(f"the server did not answer /healthz\n{tail(self.log_path)}")
+
+    def check_alive(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            code = None if self.proc is None else self.proc.returncode
+            raise BenchmarkError(
+                f"the server exited (code {code})\n--- {self.log_path} ---\n{tail(self.log_path)}"
+            )
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self.proc = None
+
+
+def stop_process(proc: subprocess.Popen[Any] | None) -> None:
+    if proc is None:
+        return
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    proc.wait()
+
+
+def graphql(server: Server, token: str, query: str) -> dict[str, Any]:
+    import httpx
+
+    response = httpx.post(
+        f"{server.base}/graphql",
+        json={"query": query},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    body: dict[str, Any] = response.json()
+    if response.status_code != 200 or body.get("errors"):
+        raise BenchmarkError(f"{query[:60]}... answered {response.status_code}: {body}")
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+def grow(database: Path, rows: int, tables: int) -> None:
+    """Add `rows` messages like tests/events/test_subscriptions.py's `_grow`, spread evenly over
+    `Message` and `tables - 1` copies of it (`Message_0001`, ...: same definition)."""
+    names = ["Message"] + [f"Message_{k:04d}" for k in range(1, tables)]
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        (create,) = connection.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'Message'"
+        ).fetchone()
+        for name in names[1:]:
+            ddl, found = re.subn(
+                r"^CREATE TABLE\s+(\"Message\"|`Message`|\[Message\]|Message)(?=[\s(])",
+                f'CREATE TABLE "{name}"',
+                create,
+                count=1,
+            )
+            if not found:
+                raise BenchmarkError(f"unexpected definition of Message: {create[:80]}")
+            connection.execute(ddl)
+        for k, name in enumerate(names):
+            count = rows // tables + (1 if k < rows % tables else 0)
+            connection.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+                f'INSERT INTO "{name}" (userId, content, createdAt) '
+                "SELECT 2, hex(randomblob(60)) || ' pesan nomor ' || i, '2024-01-02 08:00:00' "
+                "FROM n",
+                (count,),
+            )
+        connection.commit()
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def mint_token(workdir: Path, ttl_minutes: int) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "token", "--sub", "1", "--ttl", f"{ttl_minutes}m"],
+        cwd=workdir,
+        env=child_env(),
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        raise BenchmarkError(f"lumbung token failed: {result.stderr.decode(errors='replace')}")
+    token = result.stdout.decode().strip()
+    if not token or len(token.split()) != 1:
+        raise BenchmarkError("lumbung token printed no token")
+    return token
+
+
+class Sampler:
+    """Every 100 ms: the server's RSS and CPU time, and the clients' CPU time."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server = psutil.Process(server_pid)
+        self.clients: list[psutil.Process] = []
+        # (wall time, server RSS, server CPU seconds, clients' CPU seconds)
+        self.samples: list[tuple[float, int, float, float]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._client_cpu: dict[int, float] = {}  # last reading: kept once a client exits
+        self._thread = threading.Thread(target=self._loop, name="sampler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def add_client(self, pid: int) -> None:
+        with self._lock:
+            self.clients.append(psutil.Process(pid))
+
+    def _clients_cpu(self) -> float:
+        for process in self.clients:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                self._client_cpu[process.pid] = times.user + times.system
+        return sum(self._client_cpu.values())
+
+    def sample(self) -> None:
+        with self._lock:
+            memory = self.server.memory_info().rss
+            times = self.server.cpu_times()
+            self.samples.append(
+                (time.time(), memory, times.user + times.system, self._clients_cpu())
+            )
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(psutil.Error):
+                self.sample()
+            self._stop.wait(SAMPLE_SECONDS)
+
+    def stop(self) -> None:
+        with contextlib.suppress(psutil.Error):
+            self.sample()  # the clients are still there: the last CPU reading counts them
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def at(self, moment: float) -> tuple[float, int, float, float]:
+        """The sample nearest to `moment`."""
+        return min(self.samples, key=lambda s: abs(s[0] - moment))
+
+
+@dataclass
+class ClientProcess:
+    proc: subprocess.Popen[str]
+    results: Path
+    log_path: Path
+    lines: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
+
+    def pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with contextlib.suppress(json.JSONDecodeError):
+                self.lines.put(json.loads(line))
+        self.lines.put({"event": "exit"})
+
+    def expect(self, event: str, timeout: float) -> dict[str, Any]:
+        try:
+            message = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise BenchmarkError(f"a client process sent no '{event}' in {timeout:.0f} s") from None
+        if message.get("event") != event:
+            detail = message.get("message") or tail(self.log_path)
+            raise BenchmarkError(f"a client process failed (expected '{event}'): {detail}")
+        return message
+
+
+def start_clients(
+    tmp: Path, run: str, count: int, processes: int, batch: int, config: dict[str, Any]
+) -> list[ClientProcess]:
+    clients: list[ClientProcess] = []
+    per = [count // processes + (1 if i < count % processes else 0) for i in range(processes)]
+    per = [n for n in per if n]
+    for index, n in enumerate(per):
+        results = tmp / f"{run}-client{index}.json"
+        log_path = tmp / f"{run}-client{index}.log"
+        with log_path.open("ab") as errors:
+            proc = subprocess.Popen(
+                [*die_with_parent(), sys.executable, str(Path(__file__).resolve()), "--client"],
+                cwd=REPO,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                env=child_env(),
+                text=True,
+                close_fds=True,
+                start_new_session=True,
+            )
+        client = ClientProcess(proc, results, log_path)
+        clients.append(client)
+        assert proc.stdin is not None
+        # The token goes over a pipe: never in argv or the environment.
+        proc.stdin.write(
+            json.dumps(
+                {
+                    **config,
+                    "count": n,
+                    "batch": max(1, -(-batch // len(per))),  # ~`batch` at a time in all
+                    "results": str(results),
+                }
+            )
+            + "\n"
+        )
+        proc.stdin.close()
+        threading.Thread(target=client.pump, daemon=True).start()
+    return clients
+
+
+# --------------------------------------------------------------------------- one run
+
+
+@dataclass
+class Run:
+    scenario: str
+    label: str  # "baseline" or "N"
+    index: int
+    subscribers: int
+    ramp_seconds: float = 0.0
+    window_seconds: float = 0.0  # all subscribed -> final event published
+    backup_seconds: float = 0.0  # createBackup answered -> final event published
+    published: int = 0  # distinct events published in the window (seen by anyone)
+    events_median: float = 0.0
+    events_min: int = 0
+    events_max: int = 0
+    skipped_median: float = 0.0  # events of the window a subscriber never got (queue of one)
+    messages: int = 0  # `next` messages counted (in the window)
+    p50: float = 0.0
+    p95: float = 0.0
+    p99: float = 0.0
+    max: float = 0.0
+    final_received: int = 0
+    final_fanout_ms: float = 0.0  # final event published -> the last subscriber has it
+    server_cpu: float = 0.0  # % of one core over the window (the dump + zstd thread included)
+    client_cpu: float = 0.0  # all client processes, % of one core over the window
+    rss_idle: float = 0.0  # MiB
+    rss_subscribed: float = 0.0
+    rss_peak: float = 0.0
+
+    @property
+    def per_subscriber_kib(self) -> float:
+        return (self.rss_peak - self.rss_idle) * 1024 / self.subscribers
+
+
+@dataclass
+class Summary:
+    runs: list[Run] = field(default_factory=list)
+
+    def median(self, name: str) -> float:
+        return statistics.median(float(getattr(r, name)) for r in self.runs)
+
+    @property
+    def subscribers(self) -> int:
+        return self.runs[0].subscribers
+
+
+@dataclass
+class Scenario:
+    """One database layout, served by its own server (and measured by its own runs)."""
+
+    name: str
+    tables: int
+    server: Server
+    db_mib: float = 0.0
+    backup_seconds: float = 0.0  # a FULL backup with nobody watching
+    base: Summary = field(default_factory=Summary)
+    many: Summary = field(default_factory=Summary)
+
+    @property
+    def describe(self) -> str:
+        if self.tables == 1:
+            return "all rows in `Message`"
+        return f"rows spread over `Message` and {self.tables - 1} copies of it"
+
+
+def measure(
+    args: argparse.Namespace,
+    tmp: Path,
+    scenario: Scenario,
+    token: str,
+    label: str,
+    index: int,
+    subscribers: int,
+    profile: Path | None = None,
+) -> Run:
+    run_name = f"{scenario.name}-{label}-{index}"
+    server = scenario.server
+    server.start()
+    clients: list[ClientProcess] = []
+    spy: subprocess.Popen[bytes] | None = None
+    sampler: Sampler | None = None
+    try:
+        graphql(server, token, "{ me { subject } }")  # the schema and the token path are warm
+        time.sleep(1.0)
+        sampler = Sampler(server.pid)
+        sampler.sample()
+        idle = sampler.samples[-1][1]
+        sampler.start()
+        created = time.time()
+        backup_id = graphql(server, token, CREATE_BACKUP)["createBackup"]["backup"]["id"]
+        clients = start_clients(
+            tmp,
+            run_name,
+            subscribers,
+            args.client_processes,
+            args.batch,
+            {
+                "url": server.ws,
+                "token": token,
+                "backup_id": backup_id,
+                "deflate": not args.no_deflate,
+            },
+        )
+        for client in clients:
+            sampler.add_client(client.proc.pid)
+        ready = [client.expect("subscribed", SUBSCRIBE_TIMEOUT + 30) for client in clients]
+        subscribed_at = max(message["at"] for message in ready)
+        log(
+            f"  {subscribers} subscribed in {max(m['ramp_seconds'] for m in ready):.1f} s "
+            f"(backup {backup_id})"
+        )
+        if profile is not None:
+            spy = start_profiler(server.pid, profile)
+        for client in clients:
+            finished = client.expect("done", JOB_TIMEOUT + 30)
+            if finished["failed"] or finished["timed_out"]:
+                detail = json.loads(client.results.read_text())["errors"]
+                raise BenchmarkError(
+                    f"{finished['failed']} subscribers failed, {finished['timed_out']} timed "
+                    f"out: {detail}"
+                )
+        sampler.stop()
+        if spy is not None:
+            finish_profiler(spy)
+            spy = None
+        for client in clients:
+            client.proc.wait(timeout=STOP_TIMEOUT)
+        records: list[dict[str, Any]] = []
+        for client in clients:
+            records += json.loads(client.results.read_text())["subscribers"]
+        run = analyse(scenario.name, label, index, records, subscribed_at, created, sampler, idle)
+        run.ramp_seconds = max(m["ramp_seconds"] for m in ready)
+        return run
+    finally:
+        if sampler is not None:
+            sampler.stop()
+        stop_process(spy)
+        for client in clients:
+            stop_process(client.proc)
+        server.stop()
+
+
+def analyse(
+    scenario: str,
+    label: str,
+    index: int,
+    records: list[dict[str, Any]],
+    subscribed_at: float,
+    created: float,
+    sampler: Sampler,
+    idle: int,
+) -> Run:
+    n = len(records)
+    run = Run(scenario, label, index, n)
+    latencies: list[float] = []
+    counts: list[int] = []
+    published: set[int] = set()
+    mine: list[set[int]] = []
+    final_emitted: float | None = None
+    final_receipts: list[float] = []
+    for record in records:
+        sequences = set()
+        for sequence, emitted, received, _status in record["events"]:
+            if emitted > subscribed_at:
+                latencies.append((received - emitted) * 1000)
+                sequences.add(sequence)
+        counts.append(len(sequences))
+        published |= sequences
+        mine.append(sequences)
+        if record["events"]:
+            _, emitted, received, status = record["events"][-1]
+            if status in FINAL_STATUSES and record["completed"]:
+                if status != "COMPLETED":
+                    raise BenchmarkError(f"the backup ended {status}")
+                final_emitted = emitted
+                final_receipts.append(received)
+    if final_emitted is None:
+        raise BenchmarkError("no subscriber received the final event")
+    if final_emitted <= subscribed_at:
+        raise BenchmarkError(
+            "the backup ended before every subscriber was subscribed: raise --rows"
+        )
+    latencies.sort()
+    run.published = len(published)
+    run.events_median = statistics.median(counts)
+    run.events_min, run.events_max = min(counts), max(counts)
+    run.skipped_median = statistics.median(len(published - s) for s in mine)
+    run.messages = len(latencies)
+    run.p50, run.p95 = percentile(latencies, 50), percentile(latencies, 95)
+    run.p99, run.max = percentile(latencies, 99), latencies[-1]
+    run.final_received = len(final_receipts)
+    run.final_fanout_ms = (max(final_receipts) - final_emitted) * 1000
+    run.window_seconds = final_emitted - subscribed_at
+    run.backup_seconds = final_emitted - created
+    begin, end = sampler.at(subscribed_at), sampler.at(max(final_receipts))
+    span = max(end[0] - begin[0], 1e-9)
+    run.server_cpu = 100 * (end[2] - begin[2]) / span
+    run.client_cpu = 100 * (end[3] - begin[3]) / span
+    mib = 2**20
+    run.rss_idle = idle / mib
+    run.rss_subscribed = begin[1] / mib
+    run.rss_peak = max(s[1] for s in sampler.samples) / mib
+    return run
+
+
+def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    spy = Path(sys.executable).with_name("py-spy")
+    binary = str(spy) if spy.exists() else shutil.which("py-spy")
+    if binary is None:
+        raise BenchmarkError("py-spy is not installed (pip install py-spy)")
+    kind = "flamegraph" if output.suffix == ".svg" else "raw"
+    log(f"  py-spy record {PROFILE_SECONDS} s -> {output} ({kind})")
+    return subprocess.Popen(
+        [
+            *die_with_parent(),
+            *(binary, "record", "-p", str(pid), "-d", str(PROFILE_SECONDS)),
+            # --gil: only the thread holding the GIL, i.e. where the Python time goes.
+            *("-r", "200", "--gil", "--threads", "-f", kind, "-o", str(output)),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def finish_profiler(spy: subprocess.Popen[bytes]) -> None:
+    """Let py-spy finish its recording (it writes the file on exit); SIGINT makes it stop early."""
+    try:
+        spy.wait(timeout=PROFILE_SECONDS + 30)
+    except subprocess.TimeoutExpired:
+        spy.send_signal(signal.SIGINT)
+        stop_process(spy)
+    if spy.returncode:
+        log(f"  py-spy exited with code {spy.returncode}")
+
+
+# --------------------------------------------------------------------------- the report
+
+
+RUN_HEADER = [
+    "| scenario | run | subscribers | subscribed in s | window s | events | "
+    "events/subscriber median (min-max) | messages | p50 ms | p95 ms | p99 ms | max ms "
+    "| final received by | final fan-out ms | server CPU % | clients CPU % "
+    "| RSS idle / subscribed / peak MiB | backup s |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+]
+
+
+def run_rows(runs: Sequence[Run]) -> list[str]:
+    rows = list(RUN_HEADER)
+    for r in runs:
+        rows.append(
+            f"| {r.scenario} | {r.index} | {r.subscribers} | {r.ramp_seconds:.1f} "
+            f"| {r.window_seconds:.1f} | {r.published} "
+            f"| {r.events_median:g} ({r.events_min}-{r.events_max}) "
+            f"| {r.messages} | {r.p50:.1f} | {r.p95:.1f} | {r.p99:.1f} | {r.max:.1f} "
+            f"| {r.final_received}/{r.subscribers} | {r.final_fanout_ms:.1f} "
+            f"| {r.server_cpu:.0f} | {r.client_cpu:.0f} "
+            f"| {r.rss_idle:.1f} / {r.rss_subscribed:.1f} / {r.rss_peak:.1f} "
+            f"| {r.backup_seconds:.1f} |"
+        )
+    return rows
+
+
+def summary_rows(scenarios: Sequence[Scenario]) -> list[str]:
+    rows = [
+        "| scenario | subscribers | p50 ms | p95 ms | p99 ms | max ms | events/subscriber "
+        "| messages | final fan-out ms | server CPU % | RSS idle MiB | RSS peak MiB "
+        "| RSS per extra subscriber KiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for scenario in scenarios:
+        for s in (scenario.base, scenario.many):
+            per = f"{marginal_kib(scenario):.1f}" if s is scenario.many else "-"
+            rows.append(
+                f"| {scenario.name} | {s.subscribers} | {s.median('p50'):.1f} "
+                f"| {s.median('p95'):.1f} | {s.median('p99'):.1f} | {s.median('max'):.1f} "
+                f"| {s.median('events_median'):g} | {s.median('messages'):g} "
+                f"| {s.median('final_fanout_ms'):.1f} | {s.median('server_cpu'):.0f} "
+                f"| {s.median('rss_idle'):.1f} | {s.median('rss_peak'):.1f} | {per} |"
+            )
+    return rows
+
+
+def marginal_kib(scenario: Scenario) -> float:
+    """RSS growth per extra subscriber: median (peak - idle) of the N runs minus that of the
+    1-subscriber runs, so the backup's own memory (zstd level 19: ~90 MiB) cancels out."""
+    many, base = scenario.many, scenario.base
+    grow_many = statistics.median(r.rss_peak - r.rss_idle for r in many.runs)
+    grow_base = statistics.median(r.rss_peak - r.rss_idle for r in base.runs)
+    return (grow_many - grow_base) * 1024 / max(many.subscribers - base.subscribers, 1)
+
+
+def verdict(scenarios: Sequence[Scenario]) -> str:
+    parts = []
+    for scenario in scenarios:
+        p99 = scenario.many.median("p99")
+        ok = "met" if p99 <= TARGET_P99_MS else "**not met**"
+        parts.append(f"{scenario.name}: median p99 {p99:.1f} ms, {ok}")
+    met = all(s.many.median("p99") <= TARGET_P99_MS for s in scenarios)
+    n = scenarios[0].many.subscribers
+    head = "**Target met**" if met else "**Target not met**"
+    all_final = all(r.final_received == r.subscribers for s in scenarios for r in s.many.runs)
+    final = (
+        "Every subscriber received the final event in every run."
+        if all_final
+        else "**Some subscribers missed the final event** (see the table)."
+    )
+    return (
+        f"{head} (p99 <= {TARGET_P99_MS:.0f} ms with {n} subscribers): "
+        + "; ".join(parts)
+        + f". {final}"
+    )
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    nproc = len(os.sched_getaffinity(0))
+    memory = psutil.virtual_memory().total / 2**30
+    return f"{nproc} CPUs (nproc), {model}, {memory:.1f} GiB RAM, Linux {platform.release()}"
+
+
+def versions(redis_version: str) -> str:
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "?"
+
+    packages = ", ".join(
+        f"{name} {version(name)}"
+        for name in (
+            "graphql-core",
+            "starlette",
+            "uvicorn",
+            "uvloop",
+            "websockets",
+            "redis",
+            "hiredis",
+            "zstandard",
+        )
+    )
+    return (
+        f"Python {platform.python_version()}, strawberry-graphql "
+        f"{version('strawberry-graphql')}; {packages}; Redis server {redis_version}; "
+        f"SQLite {sqlite3.sqlite_version}"
+    )
+
+
+def redis_server_version() -> str:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return "?"
+    out = subprocess.run([binary, "--version"], capture_output=True, check=False).stdout.decode()
+    match = re.search(r"v=(\S+)", out)
+    return match.group(1) if match else "?"
+
+
+def source_state() -> str:
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, check=False)
+        return result.stdout.decode().strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "server", "schema")
+    return f"commit {commit}" + (" + uncommitted changes in server/ or schema/" if dirty else "")
+
+
+def command_line() -> str:
+    script = Path(sys.argv[0]).resolve()
+    with contextlib.suppress(ValueError):
+        script = script.relative_to(Path.cwd())
+    return shlex.join([sys.executable, str(script), *sys.argv[1:]])
+
+
+def render_section(
+    args: argparse.Namespace, scenarios: Sequence[Scenario], facts: dict[str, Any]
+) -> str:
+    n = args.subscribers
+    compression = (
+        "no compression" if args.no_deflate else "permessage-deflate offered, as browsers do"
+    )
+    all_runs = [r for s in scenarios for r in (*s.base.runs, *s.many.runs)]
+    all_runs.sort(key=lambda r: (r.scenario, r.index, r.subscribers))
+    lines = [
+        SECTION,
+        "",
+        f"{n} graphql-transport-ws subscribers to `backupProgress(id)` on one running FULL "
+        "backup of the SQLite demo database (zstd level 19, one compression thread), against "
+        "one `lumbung serve` (production settings, one uvicorn worker, Redis fan-out on). "
+        "Latency = receipt wall time at the client - the event's `emittedAt` (its publication "
+        "time), counted only for events published after the last subscriber had its first "
+        f"event. Runs alternate between 1 subscriber (the baseline) and {n}; each run starts "
+        "a fresh server process.",
+        "",
+        f"- Date: {facts['date']}",
+        f"- Machine: {machine()}",
+        f"- Versions: {facts['versions']}",
+        f"- Source: {facts['source']}",
+        f"- Command: `{facts['command']}`",
+        f"- Load: {args.runs} runs per scenario and subscriber count; {n} subscribers from "
+        f"{args.client_processes} client processes (websockets {facts['websockets']} on "
+        f"uvloop, {compression}), connecting ~{args.batch} at a time; selection "
+        "`sequence status phase emittedAt`.",
+        "- Scenarios (the SQLite engine reports progress when it starts a table, not within "
+        "one, so the table layout sets the event rate):",
+    ]
+    for scenario in scenarios:
+        lines.append(
+            f"  - **{scenario.name}**: demo database + {args.rows} messages, "
+            f"{scenario.describe} ({scenario.db_mib:.1f} MiB file); a FULL backup with "
+            f"nobody watching took {scenario.backup_seconds:.1f} s."
+        )
+    lines += [
+        "",
+        "### Per run",
+        "",
+        *run_rows(all_runs),
+        "",
+        "### Medians",
+        "",
+        *summary_rows(scenarios),
+        "",
+    ]
+    for scenario in scenarios:
+        cost = scenario.many.median("p99") - scenario.base.median("p99")
+        lines.append(
+            f"- {scenario.name}: fan-out cost (median p99, {n} subscribers - 1) "
+            f"**{cost:+.1f} ms**; RSS per extra subscriber **{marginal_kib(scenario):.1f} KiB**"
+        )
+    lines += [
+        "",
+        verdict(scenarios),
+        "",
+        "Events: distinct events published in the window (from the last subscriber's first "
+        "event to the final event's publication) that reached anyone; a subscriber that falls "
+        "behind skips states (each follower's queue keeps only the newest event), so it may "
+        "get fewer. Final fan-out: from the final event's publication to the last subscriber "
+        "receiving it. Server CPU (% of one core, over the window) includes the backup's dump "
+        "and zstd thread. RSS per extra subscriber: the median peak-minus-idle growth of the "
+        f"{n}-subscriber runs minus that of the 1-subscriber runs, over {n - 1}. The clients "
+        "run on the same 2 cores, so their receive processing is part of the latencies: the "
+        "figures are an upper bound of the server's own delivery time.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_results(section: str) -> None:
+    """Replace our section of RESULTS.md (or append it), keeping every other section, and
+    keeping our hand-written profiling notes (PROFILE_HEADING, at the section's end)."""
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n\n"
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
+    if start is None:
+        new = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if re.match(r"#{1,2} ", lines[i])), len(lines)
+        )
+        notes = next((i for i in range(start, end) if lines[i].rstrip() == PROFILE_HEADING), None)
+        if notes is not None:
+            kept = "".join(lines[notes:end]).rstrip("\n")
+            section = section.rstrip("\n") + "\n\n" + kept + "\n"
+        after = "".join(lines[end:])
+        new = "".join(lines[:start]) + section + ("\n" + after if after else "")
+    RESULTS.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def print_report(scenarios: Sequence[Scenario]) -> None:
+    all_runs = [r for s in scenarios for r in (*s.base.runs, *s.many.runs)]
+    print()
+    print("\n".join(run_rows(all_runs)))
+    print()
+    print("\n".join(summary_rows(scenarios)))
+    print()
+    for scenario in scenarios:
+        cost = scenario.many.median("p99") - scenario.base.median("p99")
+        print(
+            f"{scenario.name}: fan-out cost (median p99) {cost:+.1f} ms; "
+            f"RSS per extra subscriber {marginal_kib(scenario):.1f} KiB"
+        )
+    print(verdict(scenarios).replace("**", ""))
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def interrupts_on_termination() -> Iterator[None]:
+    """SIGTERM and SIGHUP unwind like Ctrl-C, so every `finally` runs."""
+    previous = {
+        sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="N websocket subscribers on one running backup: latency and server RSS.",
+    )
+    parser.add_argument("--subscribers", type=int, default=1000, help="N (default 1000)")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="runs with N and with 1 subscriber (default 3)"
+    )
+    parser.add_argument(
+        "--rows",
+        type=int,
+        default=DEFAULT_ROWS,
+        help=f"messages added to the demo database (default {DEFAULT_ROWS})",
+    )
+    parser.add_argument(
+        "--tables",
+        type=int,
+        default=DEFAULT_TABLES,
+        help=f"tables the 'stream' scenario spreads them over (default {DEFAULT_TABLES})",
+    )
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated, from {', '.join(SCENARIOS)} (default: both)",
+    )
+    parser.add_argument(
+        "--batch", type=int, default=100, help="connections opened at a time (default 100)"
+    )
+    parser.add_argument(
+        "--client-processes", type=int, default=2, help="client processes (default 2)"
+    )
+    parser.add_argument(
+        "--no-deflate",
+        action="store_true",
+        help="clients do not offer permessage-deflate (browsers do; the default offers it)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="PATH",
+        help="one more (unrecorded) N-subscriber run of the first scenario with py-spy on "
+        "the server: .svg = flame graph, else raw collapsed stacks",
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone"
+    )
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.client:
+        return args
+    if args.runs < 1 or args.subscribers < 2 or args.batch < 1 or args.client_processes < 1:
+        parser.error("--runs and --batch must be positive, --subscribers at least 2")
+    if args.rows < 0 or args.tables < 2:
+        parser.error("--rows must not be negative, --tables at least 2")
+    args.scenarios = [name.strip() for name in args.scenarios.split(",") if name.strip()]
+    unknown = [name for name in args.scenarios if name not in SCENARIOS]
+    if unknown or not args.scenarios:
+        parser.error(f"--scenarios: choose from {', '.join(SCENARIOS)}")
+    return args
+
+
+def prepare(
+    name: str, tables: int, tmp: Path, redis_url: str, secret: str, args: argparse.Namespace
+) -> Scenario:
+    """The scenario's own database and server dir: migrated, seeded, grown."""
+    workdir = tmp / name
+    workdir.mkdir(mode=0o700)
+    database = workdir / "app.db"
+    write_dotenv(
+        workdir,
+        {
+            "LUMBUNG_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+            "LUMBUNG_DEMO_DATA": "true",
+            "LUMBUNG_REDIS_URL": redis_url,
+            "LUMBUNG_JWT_SECRET": secret,
+            "LUMBUNG_ENVIRONMENT": "production",
+            "LUMBUNG_MIGRATE_ON_START": "true",
+            "LUMBUNG_LOG_LEVEL": "WARNING",
+            "LUMBUNG_ZSTD_LEVEL": str(ZSTD_LEVEL),
+            "LUMBUNG_ZSTD_THREADS": "0",
+            "LUMBUNG_DATA_DIR": str(workdir / "data"),
+            "LUMBUNG_BACKUP_DIR": str(workdir / "backups"),
+        },
+    )
+    scenario = Scenario(name, tables, Server(workdir))
+    scenario.server.start()  # migrations and demo data
+    scenario.server.stop()
+    grow(database, args.rows, tables)
+    scenario.db_mib = database.stat().st_size / 2**20
+    return scenario
+
+
+def time_backup(scenario: Scenario, token: str) -> None:
+    """A FULL backup with nobody watching: how long a run's window can be."""
+    server = scenario.server
+    server.start()
+    try:
+        started = time.time()
+        backup_id = graphql(server, token, CREATE_BACKUP)["createBackup"]["backup"]["id"]
+        while True:
+            time.sleep(0.2)
+            status = graphql(server, token, f"{{ backup(id: {backup_id}) {{ status }} }}")
+            if status["backup"]["status"] != "IN_PROGRESS":
+                break
+        scenario.backup_seconds = time.time() - started
+    finally:
+        server.stop()
+    if status["backup"]["status"] != "COMPLETED":
+        raise BenchmarkError(f"the timing backup ended {status['backup']['status']}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.client:
+        return client_main()
+    from tests.servers import RedisServer
+
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    command = command_line()
+    limit = raise_fd_limit(args.subscribers + 1024)  # the server inherits it
+    if limit < args.subscribers + 64:
+        raise BenchmarkError(f"RLIMIT_NOFILE is {limit}: too low for {args.subscribers} sockets")
+    tmp = Path(tempfile.mkdtemp(prefix="lumbung-bench-subs-"))
+    redises: list[RedisServer] = []
+    scenarios: list[Scenario] = []
+    try:
+        with interrupts_on_termination():
+            secret = secrets.token_urlsafe(64)
+            for name in args.scenarios:
+                # Its own Redis: both databases number their backups 1, 2, ..., and a job's
+                # latest state lives in Redis under `backup:<id>`.
+                redis = RedisServer()
+                redises.append(redis)
+                redis.start()
+                tables = args.tables if name == "stream" else 1
+                log(f"{name}: building the database ({args.rows} messages in {tables} tables)")
+                scenarios.append(prepare(name, tables, tmp, redis.url, secret, args))
+            token = mint_token(scenarios[0].server.workdir, ttl_minutes=60 + 30 * args.runs)
+            for scenario in scenarios:
+                time_backup(scenario, token)
+                log(
+                    f"{scenario.name}: {scenario.db_mib:.1f} MiB; a FULL backup alone takes "
+                    f"{scenario.backup_seconds:.1f} s"
+                )
+
+            for index in range(1, args.runs + 1):
+                for scenario in scenarios:
+                    for summary, n in ((scenario.base, 1), (scenario.many, args.subscribers)):
+                        label = "baseline" if n == 1 else "N"
+                        log(f"run {index}/{args.runs} {scenario.name}: {n} subscriber(s)")
+                        run = measure(args, tmp, scenario, token, label, index, n)
+                        summary.runs.append(run)
+                        log(
+                            f"  p50 {run.p50:.1f} ms  p99 {run.p99:.1f} ms  max {run.max:.1f} ms"
+                            f"  events {run.published}, per subscriber {run.events_median:g}  "
+                            f"final {run.final_received}/{run.subscribers} in "
+                            f"{run.final_fanout_ms:.0f} ms  RSS {run.rss_idle:.0f} -> "
+                            f"{run.rss_peak:.0f} MiB  server CPU {run.server_cpu:.0f}%"
+                        )
+            print_report(scenarios)
+            if args.profile is not None:
+                scenario = scenarios[0]
+                log(f"profiled run (not counted): {scenario.name}, {args.subscribers} subscribers")
+                run = measure(
+                    args, tmp, scenario, token, "profile", 0, args.subscribers, args.profile
+                )
+                log(f"  profiled: p50 {run.p50:.1f} ms  p99 {run.p99:.1f} ms (py-spy attached)")
+            if not args.no_write:
+                facts: dict[str, Any] = {
+                    "date": date,
+                    "versions": versions(redis_server_version()),
+                    "websockets": metadata.version("websockets"),
+                    "source": source_state(),
+                    "command": command,
+                }
+                write_results(render_section(args, scenarios, facts))
+                log(f"wrote the section '{SECTION[3:]}' of {RESULTS.relative_to(REPO)}")
+            return 0
+    finally:
+        for scenario in scenarios:
+            with contextlib.suppress(Exception):
+                scenario.server.stop()
+        for redis in redises:
+            with contextlib.suppress(Exception):
+                redis.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchmarkError as exc:
+        log(f"benchmark failed: {exc}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        log("interrupted; servers and clients stopped, temp dirs removed")
+        sys.exit(130)
