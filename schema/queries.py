@@ -17,7 +17,6 @@ from server.backup import history
 from server.cache.history import list_cache_logs
 from server.db import models
 from server.db.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
-from server.system.info import collect_system_info
 from server.system.tables import list_tables
 
 ADMIN: list[type[BasePermission]] = [IsAdmin]
@@ -140,16 +139,7 @@ class Query:
         permission_classes=ADMIN, description="Application, database and system figures."
     )
     async def system_info(self, info: Info) -> SystemInfo:
-        resources = info.context.resources
-        async with resources.sessions() as session:
-            value = await collect_system_info(
-                session,
-                resources.settings,
-                resources.users,
-                started_at=resources.started_at,
-                redis=resources.redis,
-            )
-        return SystemInfo.of(value)
+        return await SystemInfo.now(info.context.resources)
 
     @strawberry.field(
         permission_classes=ADMIN, description="The caller, as its token describes it."

@@ -21,7 +21,6 @@ from server.backup.progress import backup_state, restore_state
 from server.errors import BadUserInput
 from server.events.follow import follow_job
 from server.events.progress import ProgressEvent
-from server.system.info import collect_system_info
 
 ADMIN: list[type[BasePermission]] = [IsAdmin]
 MIN_INTERVAL_SECONDS = 1
@@ -117,15 +116,6 @@ class Subscription:
                 f"intervalSeconds must be between {MIN_INTERVAL_SECONDS} "
                 f"and {MAX_INTERVAL_SECONDS}."
             )
-        resources = info.context.resources
         while True:
-            async with resources.sessions() as session:
-                value = await collect_system_info(
-                    session,
-                    resources.settings,
-                    resources.users,
-                    started_at=resources.started_at,
-                    redis=resources.redis,
-                )
-            yield SystemInfo.of(value)
+            yield await SystemInfo.now(info.context.resources)
             await asyncio.sleep(interval_seconds)

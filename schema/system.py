@@ -11,6 +11,7 @@ from schema.enums import TableKind
 from schema.scalars import BigInt
 from schema.types import User
 from server.auth.tokens import Principal
+from server.resources import Resources
 from server.system import info as service
 from server.system.info import format_bytes, format_uptime
 from server.system.tables import TableInfo
@@ -102,6 +103,18 @@ class SystemInfo:
     redis: RedisInfo | None = strawberry.field(
         description="Redis status (null when not configured)."
     )
+
+    @classmethod
+    async def now(cls, resources: Resources) -> SystemInfo:
+        async with resources.sessions() as session:
+            value = await service.collect_system_info(
+                session,
+                resources.settings,
+                resources.users,
+                started_at=resources.started_at,
+                redis=resources.redis,
+            )
+        return cls.of(value)
 
     @classmethod
     def of(cls, value: service.SystemInfo) -> SystemInfo:
