@@ -20,6 +20,7 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 
+from schema.audit import AuditMutations
 from schema.backup_mutations import BackupMutation
 from schema.cache_mutations import CacheMutation
 from schema.enums import ErrorCode
@@ -68,6 +69,7 @@ def build_schema(settings: Settings | None = None) -> LumbungSchema:
         production = settings.is_production
         depth, aliases, tokens = settings.max_query_depth, settings.max_aliases, settings.max_tokens
         extensions = [
+            AuditMutations,
             lambda: QueryDepthLimiter(max_depth=depth),
             lambda: MaxAliasesLimiter(max_alias_count=aliases),
             lambda: MaxTokensLimiter(max_token_count=tokens),

@@ -21,6 +21,7 @@ from schema.caches import register_graphql_caches
 from schema.view import LumbungGraphQL
 from server.auth.keys import TokenKeys, resolve_token_keys
 from server.errors import BackendUnavailable
+from server.limits import BodySizeLimit
 from server.resources import Resources, open_resources
 from server.settings import Settings, load_settings
 
@@ -96,7 +97,7 @@ def create_app(
         allowed_origins=settings.cors_origins,
         mask_unexpected_errors=settings.is_production,
     )
-    middleware = []
+    middleware = [Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)]
     if settings.cors_origins:
         middleware.append(
             Middleware(

@@ -94,6 +94,8 @@ def serve(
         workers=workers,
         log_config=None,
         proxy_headers=False,
+        # A GraphQL message over a websocket is small; a huge frame is an attack.
+        ws_max_size=settings.max_body_bytes,
         server_header=False,
     )
 

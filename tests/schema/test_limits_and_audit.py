@@ -1,0 +1,64 @@
+"""Request size limits and the audit trail of mutations."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Api, make_settings, open_api
+
+
+async def test_an_oversized_body_is_refused_with_one_short_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(
+        f"sqlite+aiosqlite:///{tmp_path / 'a.db'}", tmp_path, max_body_bytes=4096
+    )
+    caplog.set_level(logging.DEBUG)
+    async with open_api(settings) as api:
+        caplog.clear()
+        query = "{ me { subject } } # " + "x" * 15_000
+        response = await api.post(query)
+        assert response.status_code == 413
+        assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert len(caplog.text) < 2000  # 15 KB in, not a flood of log out
+
+        # Without a Content-Length (chunked), the cap holds as the bytes arrive.
+        async def chunks():  # type: ignore[no-untyped-def]
+            for _ in range(10):
+                yield b"x" * 1000
+
+        chunked = await api.client.post(
+            "/graphql",
+            content=chunks(),
+            headers={"Authorization": f"Bearer {api.token()}", "Content-Type": "application/json"},
+        )
+        assert chunked.status_code == 413
+
+
+async def test_every_mutation_leaves_one_audit_record(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="lumbung.audit")
+    await api.query(
+        "mutation ($i: CreateBackupInput!) { createBackup(input: $i) { backup { id } } }",
+        {"i": {"backupType": "PARTIAL", "description": "line one\nline two"}},
+    )
+    await api.error(
+        'mutation { createBackup(input: {backupType: SELECTIVE, tables: ["nope"]}) '
+        "{ backup { id } } }"
+    )
+    records = [r for r in caplog.records if r.name == "lumbung.audit"]
+    assert len(records) == 2
+    accepted, rejected = records
+    assert (accepted.outcome, accepted.sub, accepted.fields) == ("ok", "1", ["createBackup"])  # type: ignore[attr-defined]
+    assert accepted.variables == {
+        "i": {"backupType": "PARTIAL", "description": "line one\nline two"}
+    }  # type: ignore[attr-defined]
+    assert (rejected.outcome, rejected.codes) == ("rejected", ["BAD_USER_INPUT"])  # type: ignore[attr-defined]
+    # The JSON log escapes CR/LF: a value cannot forge a second line.
+    from server.logs import JsonFormatter
+
+    assert "\n" not in JsonFormatter().format(accepted)
