@@ -119,12 +119,12 @@ async def run_restore(
             safety = await take_safety_backup(runner, plan, actor, tracker, cancel)
             if safety is not None:
                 await _set_log(runner, log_id, safety_backup_id=safety.id)
-        # Checked again right before use: the file may have changed since the request.
-        tracker.phase("verifying", "Verifying the backup file")
-        verification = await asyncio.to_thread(
-            verify_file, runner.folder, plan.backup.filename, plan.backup.checksum
-        )
-        require_intact(verification, plan.backup.filename)
+            # The safety backup took time: check the file again right before using it.
+            tracker.phase("verifying", "Verifying the backup file")
+            verification = await asyncio.to_thread(
+                verify_file, runner.folder, plan.backup.filename, plan.backup.checksum
+            )
+            require_intact(verification, plan.backup.filename)
         live_before = set(await runner.engine.table_names())
         script = restore_script(
             runner, plan.backup.filename, plan.manifest, plan.tables, plan.everything
