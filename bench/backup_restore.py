@@ -1025,6 +1025,8 @@ def render_section(
     restore_ok = s.restore_ratio <= RESTORE_TARGET
     rows = facts["rows"]
     safety: Measure | None = facts.get("safety")
+    everything = [*measures, *facts["info"], *([safety] if safety is not None else [])]
+    highest = max(m.rss.get("server", 0) for m in everything)
     lines = [
         SECTION,
         "",
@@ -1091,8 +1093,11 @@ def render_section(
         f"- Server RSS during a backup: idle {mib(s.rss_idle)} MiB → peak {mib(s.rss_peak)} MiB, "
         f"**+{mb(s.rss_growth)} MB** (the largest growth over the runs; target ≤ "
         f"{RSS_TARGET_MB:.0f} MB): {verdict(rss_ok)}. Right after start the server's RSS was "
-        f"{mib(facts['rss_start'])} MiB. Peak during a restore: "
-        f"{mib(max(m.rss.get('server', 0) for m in restores))} MiB (information).",
+        f"{mib(facts['rss_start'])} MiB; its idle RSS before each backup: "
+        + ", ".join(mib(m.idle_rss) for m in backups)
+        + f" MiB; the highest peak of any job here, {mib(highest)} MiB, is "
+        f"+{mb(highest - facts['rss_start'])} MB over the RSS right after start. Peak during a "
+        f"restore: {mib(max(m.rss.get('server', 0) for m in restores))} MiB (information).",
         "- mariadb-dump's own peak RSS: native "
         f"{mib(max(m.rss.get('mariadb-dump', 0) for m in natives))} MiB, Lumbung's child "
         f"{mib(max(m.rss.get('mariadb-dump', 0) for m in backups))} MiB (sampled); zstd -3: "
@@ -1367,6 +1372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         binary(tool)
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = command_line()
+    source = source_state()  # now: the server runs the code as it is when it starts
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     tmp = Path(tempfile.mkdtemp(prefix="lumbung-bench-br-", dir=args.tmp))
     db: MariaDBServer | None = None
@@ -1469,7 +1475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "date": date,
                 "load": load,
                 "versions": versions(mariadb_version, settings.zstd_level, settings.zstd_threads),
-                "source": source_state(),
+                "source": source,
                 "command": command,
                 "rows": rows,
                 "innodb_bytes": innodb_bytes,

@@ -17,11 +17,13 @@ thread), then, run by run:
 Runs alternate between a 1-subscriber baseline and N subscribers. The SQLite engine reports
 progress when it starts a table, not within one, so two database layouts are measured:
 
-* `stream`: the added messages spread over `Message` and 499 copies of it, so events flow at
-  the tracker's cap (~5/s) for the whole backup;
-* `one-table`: all of them in `Message` (as tests/events/test_subscriptions.py grows it): a
-  few events at the table boundaries, and in between each follower checks the catalog every
-  2 s.
+* `stream`: 100,000 messages in `Message`, dumped first: a quiet head (no events; each
+  follower checks the catalog every 2 s) in which the subscribers connect; then 120,000 spread
+  over 500 copies of `Message`, so events flow at the tracker's cap (~5/s). (Connecting 1,000
+  subscribers while events flow takes 80-100 s on 2 cores: the fan-out starves the
+  handshakes.)
+* `one-table`: 120,000 messages in `Message` (as tests/events/test_subscriptions.py grows
+  it): a few events at the table boundaries, and catalog checks in between.
 
 It prints and writes (to its section of bench/RESULTS.md) p50/p95/p99/max latency, events
 per subscriber, messages, the final event's fan-out, RSS (idle, peak, per extra subscriber),
@@ -79,12 +81,13 @@ sys.path.insert(0, str(REPO))  # tests.servers lives in the repo, not the venv
 HOST = "127.0.0.1"
 PROTOCOL = "graphql-transport-ws"
 TARGET_P99_MS = 100.0
-# Messages added to the demo database. A FULL backup of 60,000 takes ~20 s at level 19 with
-# nobody watching, but connecting 1,000 subscribers while its events flow takes about a minute
-# on 2 cores, and the fan-out slows the backup down: this many leave a window of 20-40 s
-# after the last subscriber is in.
+# Messages added to the demo database; a FULL backup of 120,000 takes ~30-45 s at level 19
+# with nobody watching. Stream: a quiet head first (`Message`, no events while it is dumped)
+# in which 1,000 subscribers connect in ~20 s (with events flowing it takes 80-100 s: the
+# fan-out starves the handshakes), then 500 tables, one event per table start, ~5/s.
 DEFAULT_ROWS = 120_000
-DEFAULT_TABLES = 500  # "stream": a table starts every ~0.1 s, so events flow at the ~5/s cap
+DEFAULT_HEAD_ROWS = 100_000
+DEFAULT_TABLES = 500
 PROFILE_HEADING = "### Where the time goes"  # hand-written; kept when the section is rewritten
 SCENARIOS = ("stream", "one-table")
 ZSTD_LEVEL = 19
@@ -434,15 +437,16 @@ def graphql(server: Server, token: str, query: str) -> dict[str, Any]:
     return data
 
 
-def grow(database: Path, rows: int, tables: int) -> None:
-    """Add `rows` messages like tests/events/test_subscriptions.py's `_grow`, spread evenly over
-    `Message` and `tables - 1` copies of it (`Message_0001`, ...: same definition)."""
-    names = ["Message"] + [f"Message_{k:04d}" for k in range(1, tables)]
+def grow(database: Path, head: int, rows: int, copies: int) -> None:
+    """Add messages like tests/events/test_subscriptions.py's `_grow`: `head` to `Message`,
+    and `rows` spread evenly over `copies` copies of it (`Message_0001`, ...: same definition,
+    dumped after `Message`: the engine dumps tables in name order)."""
+    names = [f"Message_{k:04d}" for k in range(1, copies + 1)]
     with contextlib.closing(sqlite3.connect(database)) as connection:
         (create,) = connection.execute(
             "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'Message'"
         ).fetchone()
-        for name in names[1:]:
+        for name in names:
             ddl, found = re.subn(
                 r"^CREATE TABLE\s+(\"Message\"|`Message`|\[Message\]|Message)(?=[\s(])",
                 f'CREATE TABLE "{name}"',
@@ -452,8 +456,10 @@ def grow(database: Path, rows: int, tables: int) -> None:
             if not found:
                 raise BenchmarkError(f"unexpected definition of Message: {create[:80]}")
             connection.execute(ddl)
-        for k, name in enumerate(names):
-            count = rows // tables + (1 if k < rows % tables else 0)
+        counts = [("Message", head)] + [
+            (name, rows // copies + (1 if k < rows % copies else 0)) for k, name in enumerate(names)
+        ]
+        for name, count in counts:
             connection.execute(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
                 f'INSERT INTO "{name}" (userId, content, createdAt) '
@@ -652,7 +658,9 @@ class Scenario:
     """One database layout, served by its own server (and measured by its own runs)."""
 
     name: str
-    tables: int
+    head: int  # messages in `Message`, dumped first: no progress event while it is dumped
+    rows: int  # messages spread over the copies
+    copies: int  # copies of `Message`, dumped after it: one progress event per table start
     server: Server
     db_mib: float = 0.0
     backup_seconds: float = 0.0  # a FULL backup with nobody watching
@@ -661,9 +669,12 @@ class Scenario:
 
     @property
     def describe(self) -> str:
-        if self.tables == 1:
-            return "all rows in `Message`"
-        return f"rows spread over `Message` and {self.tables - 1} copies of it"
+        if not self.copies:
+            return f"{self.head} messages in `Message`"
+        return (
+            f"{self.head} messages in `Message` (dumped first: a quiet head while the "
+            f"subscribers connect), then {self.rows} spread over {self.copies} copies of it"
+        )
 
 
 def measure(
@@ -1016,8 +1027,8 @@ def render_section(
     ]
     for scenario in scenarios:
         lines.append(
-            f"  - **{scenario.name}**: demo database + {args.rows} messages, "
-            f"{scenario.describe} ({scenario.db_mib:.1f} MiB file); a FULL backup with "
+            f"  - **{scenario.name}**: the demo database + {scenario.describe} "
+            f"({scenario.db_mib:.1f} MiB file); a FULL backup with "
             f"nobody watching took {scenario.backup_seconds:.1f} s."
         )
     lines += [
@@ -1124,13 +1135,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--rows",
         type=int,
         default=DEFAULT_ROWS,
-        help=f"messages added to the demo database (default {DEFAULT_ROWS})",
+        help=f"messages: one-table's `Message`, stream's copies (default {DEFAULT_ROWS})",
+    )
+    parser.add_argument(
+        "--head-rows",
+        type=int,
+        default=DEFAULT_HEAD_ROWS,
+        help=f"stream: messages in `Message`, dumped first (default {DEFAULT_HEAD_ROWS})",
     )
     parser.add_argument(
         "--tables",
         type=int,
         default=DEFAULT_TABLES,
-        help=f"tables the 'stream' scenario spreads them over (default {DEFAULT_TABLES})",
+        help=f"stream: copies of `Message` that --rows are spread over (default {DEFAULT_TABLES})",
     )
     parser.add_argument(
         "--scenarios",
@@ -1164,8 +1181,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         return args
     if args.runs < 1 or args.subscribers < 2 or args.batch < 1 or args.client_processes < 1:
         parser.error("--runs and --batch must be positive, --subscribers at least 2")
-    if args.rows < 0 or args.tables < 2:
-        parser.error("--rows must not be negative, --tables at least 2")
+    if args.rows < 0 or args.head_rows < 0 or args.tables < 1:
+        parser.error("--rows and --head-rows must not be negative, --tables at least 1")
     args.scenarios = [name.strip() for name in args.scenarios.split(",") if name.strip()]
     unknown = [name for name in args.scenarios if name not in SCENARIOS]
     if unknown or not args.scenarios:
@@ -1174,7 +1191,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def prepare(
-    name: str, tables: int, tmp: Path, redis_url: str, secret: str, args: argparse.Namespace
+    name: str, tmp: Path, redis_url: str, secret: str, args: argparse.Namespace
 ) -> Scenario:
     """The scenario's own database and server dir: migrated, seeded, grown."""
     workdir = tmp / name
@@ -1196,10 +1213,13 @@ def prepare(
             "LUMBUNG_BACKUP_DIR": str(workdir / "backups"),
         },
     )
-    scenario = Scenario(name, tables, Server(workdir))
+    if name == "stream":
+        scenario = Scenario(name, args.head_rows, args.rows, args.tables, Server(workdir))
+    else:
+        scenario = Scenario(name, args.rows, 0, 0, Server(workdir))
     scenario.server.start()  # migrations and demo data
     scenario.server.stop()
-    grow(database, args.rows, tables)
+    grow(database, scenario.head, scenario.rows, scenario.copies)
     scenario.db_mib = database.stat().st_size / 2**20
     return scenario
 
@@ -1246,9 +1266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 redis = RedisServer()
                 redises.append(redis)
                 redis.start()
-                tables = args.tables if name == "stream" else 1
-                log(f"{name}: building the database ({args.rows} messages in {tables} tables)")
-                scenarios.append(prepare(name, tables, tmp, redis.url, secret, args))
+                scenarios.append(prepare(name, tmp, redis.url, secret, args))
+                log(f"{name}: {scenarios[-1].describe}")
             token = mint_token(scenarios[0].server.workdir, ttl_minutes=60 + 30 * args.runs)
             for scenario in scenarios:
                 time_backup(scenario, token)

@@ -82,7 +82,7 @@ class DumpSplitter:
         return last.startswith(COMPLETED)
 
     def _process(self, work: bytes) -> None:
-        self._tail = (self._tail + work)[-512:]
+        self._tail = (self._tail + work[-512:])[-512:]
         position = 0
         search = 0
         while True:
