@@ -662,6 +662,7 @@ class Scenario:
     rows: int  # messages spread over the copies
     copies: int  # copies of `Message`, dumped after it: one progress event per table start
     server: Server
+    redis_url: str
     db_mib: float = 0.0
     backup_seconds: float = 0.0  # a FULL backup with nobody watching
     base: Summary = field(default_factory=Summary)
@@ -724,6 +725,8 @@ def measure(
             f"(backup {backup_id})"
         )
         if profile is not None:
+            if scenario.copies:
+                wait_for_stream(scenario.redis_url, backup_id)
             spy = start_profiler(server.pid, profile)
         for client in clients:
             finished = client.expect("done", JOB_TIMEOUT + 30)
@@ -815,6 +818,27 @@ def analyse(
     run.rss_subscribed = begin[1] / mib
     run.rss_peak = max(s[1] for s in sampler.samples) / mib
     return run
+
+
+def wait_for_stream(redis_url: str, backup_id: int) -> None:
+    """Return once the backup dumps the copies of `Message` (events flow), as the job's latest
+    state in Redis says: the profile is of the fan-out, not of the quiet head."""
+    from redis import Redis
+
+    client = Redis.from_url(redis_url)
+    deadline = time.monotonic() + JOB_TIMEOUT
+    try:
+        while time.monotonic() < deadline:
+            raw = client.get(f"lumbung:progress:backup:{backup_id}")
+            state = json.loads(raw) if raw else {}
+            if str(state.get("current_table") or "").startswith("Message_"):
+                return
+            if state.get("status") in ("completed", "failed"):
+                raise BenchmarkError("the backup ended before its events flowed")
+            time.sleep(0.2)
+    finally:
+        client.close()
+    raise BenchmarkError("the backup's events never flowed")
 
 
 def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
@@ -1000,8 +1024,9 @@ def render_section(
     compression = (
         "no compression" if args.no_deflate else "permessage-deflate offered, as browsers do"
     )
+    order = {s.name: k for k, s in enumerate(scenarios)}
     all_runs = [r for s in scenarios for r in (*s.base.runs, *s.many.runs)]
-    all_runs.sort(key=lambda r: (r.scenario, r.index, r.subscribers))
+    all_runs.sort(key=lambda r: (order[r.scenario], r.index, r.subscribers))
     lines = [
         SECTION,
         "",
@@ -1214,9 +1239,11 @@ def prepare(
         },
     )
     if name == "stream":
-        scenario = Scenario(name, args.head_rows, args.rows, args.tables, Server(workdir))
+        scenario = Scenario(
+            name, args.head_rows, args.rows, args.tables, Server(workdir), redis_url
+        )
     else:
-        scenario = Scenario(name, args.rows, 0, 0, Server(workdir))
+        scenario = Scenario(name, args.rows, 0, 0, Server(workdir), redis_url)
     scenario.server.start()  # migrations and demo data
     scenario.server.stop()
     grow(database, scenario.head, scenario.rows, scenario.copies)
