@@ -34,9 +34,12 @@ lint: $(VENV)/.installed
 schema: $(VENV)/.installed
 	$(BIN)/python -m schema
 
+## Every benchmark, each beside its reference tool (needs wrk: apt-get install wrk). ~30 min.
 bench: $(VENV)/.installed servers
 	$(BIN)/python bench/graphql_vs_bare.py
 	$(BIN)/python bench/cache_clear.py
+	$(BIN)/python bench/backup_restore.py
+	$(BIN)/python bench/subscribers.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
