@@ -745,6 +745,10 @@ def measure(
         records: list[dict[str, Any]] = []
         for client in clients:
             records += json.loads(client.results.read_text())["subscribers"]
+        if args.keep_raw is not None:
+            args.keep_raw.mkdir(parents=True, exist_ok=True)
+            raw = {"subscribed_at": subscribed_at, "rss": sampler.samples, "subscribers": records}
+            (args.keep_raw / f"{run_name}.json").write_text(json.dumps(raw), encoding="utf-8")
         run = analyse(scenario.name, label, index, records, subscribed_at, created, sampler, idle)
         run.ramp_seconds = max(m["ramp_seconds"] for m in ready)
         return run
@@ -1199,6 +1203,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone"
+    )
+    parser.add_argument(
+        "--keep-raw",
+        type=Path,
+        metavar="DIR",
+        help="also write each run's receipts and RSS samples to DIR/<run>.json",
     )
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

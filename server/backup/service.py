@@ -90,10 +90,8 @@ class BackupService:
             )
         return DumpPlan(False, wanted, [], request.include_schema, request.include_data)
 
-    async def _check_space(self, tables: list[str], compression: str) -> None:
-        estimate = int(
-            await self.runner.engine.estimate_bytes(tables) * COMPRESSION_RATIO[compression]
-        )
+    async def _check_space(self, sql_bytes: int, compression: str) -> None:
+        estimate = int(sql_bytes * COMPRESSION_RATIO[compression])
         folder = self.runner.folder.root
         folder.mkdir(parents=True, exist_ok=True)
         free = (await asyncio.to_thread(shutil.disk_usage, folder)).free
@@ -112,7 +110,9 @@ class BackupService:
         compression = (
             request.compression or Compression(self.runner.settings.backup_compression)
         ).value
-        await self._check_space(plan.tables, compression)
+        # One estimate serves the free-space check and the progress total.
+        estimate = await self.runner.engine.estimate_bytes(plan.tables)
+        await self._check_space(estimate, compression)
         lock = await self.runner.acquire()
         try:
             name, handle = self.runner.folder.reserve(
@@ -142,7 +142,6 @@ class BackupService:
             await lock.aclose()
             raise
         job_id = f"backup:{row.id}"
-        estimate = await self.runner.engine.estimate_bytes(plan.tables)
         tracker = ProgressTracker(
             self.runner.bus,
             asyncio.get_running_loop(),
