@@ -88,6 +88,21 @@ class _PlainFrame:
         return b""
 
 
+# zstd's multi-threaded jobs default to 4x its window (8 MiB at level 3), and it keeps several
+# jobs' input and output buffers in flight: tens of MB. 2 MiB jobs keep the server's memory
+# flat at no measurable cost in ratio on SQL dumps.
+ZSTD_JOB_BYTES = 2 << 20
+
+
+def _zstd_compressor(level: int, threads: int) -> zstandard.ZstdCompressor:
+    if threads == 0:
+        return zstandard.ZstdCompressor(level=level, write_checksum=True)
+    parameters = zstandard.ZstdCompressionParameters.from_level(
+        level, threads=threads, job_size=ZSTD_JOB_BYTES, write_checksum=1
+    )
+    return zstandard.ZstdCompressor(compression_params=parameters)
+
+
 class SectionWriter:
     """Writes sections one after another into an open file, hashing what it writes."""
 
@@ -96,11 +111,7 @@ class SectionWriter:
     ) -> None:
         self._out = out
         self._compression = compression
-        self._zstd = (
-            zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
-            if compression == "zstd"
-            else None
-        )
+        self._zstd = _zstd_compressor(level, threads) if compression == "zstd" else None
         self._file_hash = hashlib.sha256()
         self._section_hash = hashlib.sha256()
         self._frame: _Frame | None = None
