@@ -10,6 +10,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -67,17 +68,23 @@ def build_schema(settings: Settings | None = None) -> LumbungSchema:
     production = False
     if settings is not None:
         production = settings.is_production
-        depth, aliases, tokens = settings.max_query_depth, settings.max_aliases, settings.max_tokens
+        # The limiters' validation rules are classes made when a limiter is constructed. Made
+        # once here, every request validates with the same rules, so the validation cache (keyed
+        # by document and rules) hits; a limiter built per request would miss every time.
+        rules = [
+            *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+            *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+        ]
+        if not settings.introspection_enabled:
+            rules.extend(DisableIntrospection().validation_rules)
+        tokens = settings.max_tokens
         extensions = [
             AuditMutations,
-            lambda: QueryDepthLimiter(max_depth=depth),
-            lambda: MaxAliasesLimiter(max_alias_count=aliases),
+            lambda: AddValidationRules(rules),
             lambda: MaxTokensLimiter(max_token_count=tokens),
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
         ]
-        if not settings.introspection_enabled:
-            extensions.append(DisableIntrospection)
     return LumbungSchema(
         query=Query,
         mutation=_mutation_type(),
