@@ -22,6 +22,7 @@ from strawberry.types import ExecutionResult
 
 from schema.context import Context
 from schema.errors import public_error
+from schema.fanout import SharedStreams
 from schema.websocket import AuthenticatedTransportWS, authenticate
 from server.errors import ErrorCode, Forbidden, LumbungError, Unauthenticated
 from server.resources import Resources
@@ -46,6 +47,8 @@ class LumbungGraphQL(GraphQL[Context, None]):
     def __init__(self, *args: Any, mask_unexpected_errors: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.mask_unexpected_errors = mask_unexpected_errors
+        # Progress subscriptions shared by every socket of this process (schema/fanout.py).
+        self.shared_streams = SharedStreams()
 
     async def process_result(
         self, request: Request | WebSocket, result: ExecutionResult

@@ -5,6 +5,9 @@ or `{"token": "<token>"}`) and is verified exactly as an HTTP request's header: 
 bad token closes the socket with 4401, a non-admin's with 4403, before anything runs. When
 the token expires, the connection is closed with 4401. Errors leave with `extensions.code`,
 as they do over HTTP.
+
+Progress subscriptions (`backupProgress`, `restoreProgress`) run once per process and document
+however many sockets follow them (schema/fanout.py); everything else runs per operation.
 """
 
 from __future__ import annotations
@@ -15,13 +18,19 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+from starlette.websockets import WebSocketDisconnect
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    CompleteMessage,
+    ConnectionInitMessage,
+)
 
 from schema.context import Context
 from schema.errors import public_error
+from schema.fanout import SharedStream, SharedStreams, shared_key
 from server.auth.tokens import Principal
 from server.errors import Forbidden, Unauthenticated
 
@@ -88,3 +97,41 @@ class AuthenticatedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             await super()._send_result_stream(operation, stream)  # type: ignore[arg-type]
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        key = shared_key(operation.query, operation.variables, operation.operation_name)
+        if key is None:
+            await super().run_operation(operation)
+            return
+
+        def source() -> Any:
+            return self.schema.stream(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=self.context,
+                root_value=self.root_value,
+                operation_name=operation.operation_name,
+            )
+
+        mask = bool(getattr(self.view, "mask_unexpected_errors", True))
+        streams: SharedStreams = self.view.shared_streams  # type: ignore[attr-defined]
+        async with streams.join(key, source, mask=mask) as stream:
+            if not await self._send_shared(operation, stream):
+                return
+        await operation.send_operation_message(CompleteMessage(id=operation.id, type="complete"))
+
+    async def _send_shared(self, operation: Operation[Context, None], stream: SharedStream) -> bool:
+        """Send the shared stream's results as this operation's; False when it ended with an
+        `error` message (which completes the operation) or the socket went away."""
+        socket = self.websocket.ws  # type: ignore[attr-defined]
+        async for item in stream.follow():
+            if operation.completed:
+                return False
+            if item.kind == "error":
+                await operation.send_initial_errors(list(item.errors))
+                return False
+            try:
+                await socket.send_text(item.frame(operation.id))
+            except (WebSocketDisconnect, OSError):  # gone: the handler's shutdown cleans up
+                return False
+        return True

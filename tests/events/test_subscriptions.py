@@ -260,3 +260,75 @@ async def test_an_unknown_job_is_not_found(cluster: list[ServerProcess]) -> None
             async for _ in socket.stream(operation):
                 pass
         assert "NOT_FOUND" in str(failed.value)
+
+
+async def _follow_on(socket: Any, query: str, job_id: int) -> list[dict[str, Any]]:
+    operation = await socket.subscribe(query, {"id": job_id})
+    return [next(iter(payload["data"].values())) async for payload in socket.stream(operation)]
+
+
+async def test_many_subscribers_of_one_job_each_get_their_own_fields_and_the_end(
+    cluster: list[ServerProcess],
+) -> None:
+    # One process executes a progress subscription once for all its followers
+    # (schema/fanout.py): each must still see its own operation, fields and ending.
+    watcher, worker = cluster
+    backup = (await post(worker, CREATE))["createBackup"]["backup"]
+    narrow = "subscription ($id: Int!) { backupProgress(id: $id) { sequence phase } }"
+
+    async def two_on_one_socket() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        async with graphql_socket(watcher.ws) as socket:
+            await socket.init(auth())
+            first = await socket.subscribe(BACKUP_PROGRESS, {"id": backup["id"]})
+            second = await socket.subscribe(BACKUP_PROGRESS, {"id": backup["id"]})
+            streams: dict[str, list[dict[str, Any]]] = {first: [], second: []}
+            done: set[str] = set()
+            while done != {first, second}:
+                message = await socket.receive()
+                assert message["type"] in ("next", "complete"), message
+                if message["type"] == "complete":
+                    done.add(message["id"])
+                else:
+                    assert message["id"] not in done
+                    streams[message["id"]].append(message["payload"]["data"]["backupProgress"])
+            return streams[first], streams[second]
+
+    async def leaves_early() -> None:
+        async with graphql_socket(watcher.ws) as socket:
+            await socket.init(auth())
+            operation = await socket.subscribe(BACKUP_PROGRESS, {"id": backup["id"]})
+            async for _ in socket.stream(operation):
+                break
+
+    followers = [_follow(watcher, BACKUP_PROGRESS, backup["id"]) for _ in range(3)]
+    results = await asyncio.wait_for(
+        asyncio.gather(
+            *followers, _follow(watcher, narrow, backup["id"]), two_on_one_socket(), leaves_early()
+        ),
+        timeout=120,
+    )
+    *full, narrowed, (first, second), _ = results
+    for events in [*full, first, second]:
+        sequences = [event["sequence"] for event in events]
+        assert sequences == sorted(set(sequences))
+        assert (events[-1]["status"], events[-1]["phase"]) == ("COMPLETED", "done")
+        assert backup["filename"] in events[-1]["message"]
+    assert all(set(event) == {"sequence", "phase"} for event in narrowed)
+    assert narrowed[-1]["phase"] == "done"
+    # A late follower after everyone left: a fresh execution, the final state, the end.
+    late = await asyncio.wait_for(_follow(watcher, BACKUP_PROGRESS, backup["id"]), timeout=10)
+    assert [(e["status"], e["phase"]) for e in late] == [("COMPLETED", "done")]
+
+
+async def test_an_unknown_job_is_not_found_for_every_follower(
+    cluster: list[ServerProcess],
+) -> None:
+    async def refused() -> str:
+        async with graphql_socket(cluster[0].ws) as socket:
+            await socket.init(auth())
+            with pytest.raises(AssertionError) as failed:
+                await _follow_on(socket, BACKUP_PROGRESS, 998)
+            return str(failed.value)
+
+    for error in await asyncio.wait_for(asyncio.gather(*(refused() for _ in range(3))), 30):
+        assert "NOT_FOUND" in error
