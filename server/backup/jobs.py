@@ -4,6 +4,7 @@ each followed by progress events and recorded in the catalog however it ends."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import threading
@@ -237,7 +238,10 @@ class JobRunner:
                 setattr(row, key, value)
             return row
         except BaseException as exc:
-            handle.close()
+            # Closing flushes what the file still buffers: on a full disk that fails again,
+            # and must not keep the row from being marked FAILED (the file goes anyway).
+            with contextlib.suppress(OSError):
+                handle.close()
             await asyncio.to_thread(self.folder.remove, row.filename)
             failed = functools.partial(
                 self.update_backup,
