@@ -291,16 +291,11 @@ def _widen_pipe(fd: int) -> None:
 
 
 def _chunks(stream: io.BufferedReader) -> Iterator[bytes]:
-    """The stream in pieces of about READ_SIZE: the per-piece work (split, count, compress,
-    hash) is paid per megabyte, not per pipe read."""
-    buffer = bytearray()
-    while piece := stream.read1(READ_SIZE):
-        buffer += piece
-        if len(buffer) >= READ_SIZE:
-            yield bytes(buffer)
-            buffer.clear()
-    if buffer:
-        yield bytes(buffer)
+    """The stream in pieces of READ_SIZE (the last one shorter): the per-piece work (split,
+    count, compress, hash) is paid per megabyte, not per pipe read. `read(n)` fills one new
+    buffer straight from the pipe until it holds n bytes, without gathering copies."""
+    while piece := stream.read(READ_SIZE):
+        yield piece
 
 
 def _tail(path: Path) -> str:

@@ -34,21 +34,26 @@ def _identifier(text: bytes) -> str:
     return text.decode("utf-8", "surrogateescape")
 
 
-def _line_start(data: bytes, needle: bytes, start: int = 0) -> int:
-    """Offset of the first line (at or after `start`) that begins with `needle`, or -1."""
-    if start == 0 and data.startswith(needle):
-        return 0
-    found = data.find(b"\n" + needle, max(start - 1, 0))
+def _line_start(data: bytes, needle: bytes, start: int, end: int) -> int:
+    """Offset of the first line in data[start:end] that begins with `needle`, or -1 (`start`
+    is the beginning of a line)."""
+    if data.startswith(needle, start, end):
+        return start
+    found = data.find(b"\n" + needle, start, end)
     return -1 if found < 0 else found + 1
 
 
 class DumpSplitter:
+    """Cuts the stream at its marker lines without copying it: each chunk is searched and
+    handed to the writer in place (as memoryview slices); only a line split across two chunks
+    is joined."""
+
     def __init__(
         self, writer: SectionWriter, on_section: Callable[[str, str | None], None] | None = None
     ) -> None:
         self._writer = writer
         self._on_section = on_section
-        self._carry = b""
+        self._carry: list[bytes] = []  # the start of a line that the next chunk ends
         self._started = False
         self._counting: str | None = None
         self._tail = b""
@@ -57,49 +62,61 @@ class DumpSplitter:
 
     def feed(self, chunk: bytes) -> None:
         self.bytes_in += len(chunk)
-        data = self._carry + chunk if self._carry else chunk
-        cut = data.rfind(b"\n") + 1
-        if cut == 0:  # no complete line yet (a long row): wait for more
-            self._carry = data
+        start = 0
+        if self._carry:
+            first = chunk.find(b"\n") + 1
+            if first == 0:  # no complete line yet (a long row): wait for more
+                self._carry.append(chunk)
+                return
+            line = b"".join([*self._carry, chunk[:first]])
+            self._carry = []
+            self._lines(line, 0, len(line))
+            start = first
+        cut = chunk.rfind(b"\n", start) + 1
+        if cut <= start:
+            if start < len(chunk):
+                self._carry.append(chunk[start:])
             return
-        work, self._carry = data[:cut], data[cut:]
-        if not self._started:
-            self._started = True
-            if work.startswith(SANDBOX_LINE):
-                # MariaDB's sandbox line makes MySQL and older clients fail on line 1; our own
-                # restore verifies the file's checksum instead.
-                work = work[work.index(b"\n") + 1 :]
-            self._writer.begin("header", None)
-        self._process(work)
+        self._lines(chunk, start, cut)
+        if cut < len(chunk):
+            self._carry.append(chunk[cut:])
 
     def finish(self) -> bool:
         """Flush what is left; True when the dump ended with its completion line."""
         if self._carry:
-            self._process(self._carry + b"\n")
-            self._carry = b""
+            line = b"".join([*self._carry, b"\n"])
+            self._carry = []
+            self._lines(line, 0, len(line))
         self._writer.end()
         last = self._tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
         return last.startswith(COMPLETED)
 
-    def _process(self, work: bytes) -> None:
-        self._tail = (self._tail + work[-512:])[-512:]
-        position = 0
-        search = 0
+    def _lines(self, data: bytes, start: int, end: int) -> None:
+        """Whole lines: data[start:end] starts a line and ends with a newline."""
+        if not self._started:
+            self._started = True
+            if data.startswith(SANDBOX_LINE, start, end):
+                # MariaDB's sandbox line makes MySQL and older clients fail on line 1; our own
+                # restore verifies the file's checksum instead.
+                start = data.index(b"\n", start) + 1
+            self._writer.begin("header", None)
+        self._tail = (self._tail + data[max(start, end - 512) : end])[-512:]
+        position = search = start
         while True:
-            line = _line_start(work, b"-- ", search)
+            line = _line_start(data, b"-- ", search, end)
             if line < 0:
                 break
-            end = work.find(b"\n", line)
-            search = end + 1
-            marker = next(((p, kind) for p, kind in _MARKERS if work.startswith(p, line)), None)
+            line_end = data.find(b"\n", line, end)
+            search = line_end + 1
+            marker = next(((p, kind) for p, kind in _MARKERS if data.startswith(p, line)), None)
             if marker is None:
                 continue
             prefix, kind = marker
-            name = _identifier(work[line + len(prefix) : end])
-            self._emit(work[position:line])
+            name = _identifier(data[line + len(prefix) : line_end])
+            self._emit(data, position, line)
             position = line
             self._begin(kind, name)
-        self._emit(work[position:])
+        self._emit(data, position, end)
 
     def _begin(self, kind: str, name: str) -> None:
         current = self._writer.current
@@ -119,13 +136,15 @@ class DumpSplitter:
         if self._on_section is not None:
             self._on_section(kind, name_or_none)
 
-    def _emit(self, piece: bytes) -> None:
-        if not piece:
+    def _emit(self, data: bytes, start: int, end: int) -> None:
+        if start >= end:
             return
         if self._counting is not None:
-            unlock = _line_start(piece, b"UNLOCK TABLES;")
-            region = piece if unlock < 0 else piece[:unlock]
-            self.rows[self._counting] += region.count(b"\n(") + region.startswith(b"(")
+            unlock = _line_start(data, b"UNLOCK TABLES;", start, end)
+            stop = end if unlock < 0 else unlock
+            self.rows[self._counting] += data.count(b"\n(", start, stop) + data.startswith(
+                b"(", start, stop
+            )
             if unlock >= 0:
                 self._counting = None
-        self._writer.write(piece)
+        self._writer.write(memoryview(data)[start:end])

@@ -54,7 +54,7 @@ class Section:
 
 
 class _Frame(Protocol):
-    def compress(self, data: bytes) -> bytes: ...
+    def compress(self, data: bytes | memoryview) -> bytes | memoryview: ...
     def finish(self) -> bytes: ...
 
 
@@ -62,7 +62,7 @@ class _ZstdFrame:
     def __init__(self, compressor: zstandard.ZstdCompressor) -> None:
         self._obj = compressor.compressobj()
 
-    def compress(self, data: bytes) -> bytes:
+    def compress(self, data: bytes | memoryview) -> bytes:
         return self._obj.compress(data)
 
     def finish(self) -> bytes:
@@ -73,7 +73,7 @@ class _GzipFrame:
     def __init__(self) -> None:
         self._obj = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: a gzip member
 
-    def compress(self, data: bytes) -> bytes:
+    def compress(self, data: bytes | memoryview) -> bytes:
         return self._obj.compress(data)
 
     def finish(self) -> bytes:
@@ -81,7 +81,7 @@ class _GzipFrame:
 
 
 class _PlainFrame:
-    def compress(self, data: bytes) -> bytes:
+    def compress(self, data: bytes | memoryview) -> bytes | memoryview:
         return data
 
     def finish(self) -> bytes:
@@ -126,7 +126,7 @@ class SectionWriter:
             return _GzipFrame()
         return _PlainFrame()
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | memoryview) -> None:
         if not data:
             return
         try:
@@ -152,7 +152,7 @@ class SectionWriter:
     def current(self) -> Section | None:
         return self._current
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         assert self._frame is not None and self._current is not None, "begin() a section first"
         self._current.sql_bytes += len(data)
         self._write(self._frame.compress(data))

@@ -1,0 +1,95 @@
+"""The dump splitter cuts mariadb-dump's stream into sections wherever the chunks fall."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.backup.mysql_dump import DumpSplitter
+from server.backup.sections import SectionWriter, read_section
+
+DUMP = b"""/*M!999999\\- enable the sandbox mode */
+-- MariaDB dump 10.19  Distrib 10.11.6-MariaDB
+--
+/*!40101 SET NAMES utf8mb4 */;
+
+--
+-- Table structure for table `User`
+--
+
+CREATE TABLE `User` (`id` int);
+
+--
+-- Dumping data for table `User`
+--
+
+LOCK TABLES `User` WRITE;
+INSERT INTO `User` VALUES
+(1,'-- not a marker'),
+(2,'(x'),
+(3,'a\\n(b');
+UNLOCK TABLES;
+
+--
+-- Table structure for table `a``b`
+--
+
+CREATE TABLE `a``b` (`id` int);
+
+--
+-- Dumping data for table `a``b`
+--
+
+LOCK TABLES `a``b` WRITE;
+INSERT INTO `a``b` VALUES
+(7);
+UNLOCK TABLES;
+
+--
+-- Dumping routines for database 'db'
+--
+
+-- Dump completed on 2026-11-26 10:00:00
+"""
+
+
+def split(
+    path: Path, chunk_size: int
+) -> tuple[list[tuple[str, str | None, bytes]], dict[str, int], bool]:
+    with path.open("w+b") as out:
+        writer = SectionWriter(out, "zstd")
+        splitter = DumpSplitter(writer)
+        for start in range(0, len(DUMP), chunk_size):
+            splitter.feed(DUMP[start : start + chunk_size])
+        completed = splitter.finish()
+        writer.close()
+        sections = [
+            (s.kind, s.table, b"".join(read_section(out, s, "zstd"))) for s in writer.sections
+        ]
+    return sections, splitter.rows, completed
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 64, 4096, len(DUMP)])
+def test_sections_rows_and_completion_do_not_depend_on_chunk_boundaries(
+    tmp_path: Path, chunk_size: int
+) -> None:
+    sections, rows, completed = split(tmp_path / "dump.zst", chunk_size)
+    assert [(kind, table) for kind, table, _ in sections] == [
+        ("header", None),
+        ("table", "User"),
+        ("table", "a`b"),
+        ("routines", None),
+    ]
+    assert rows == {"User": 3, "a`b": 1}
+    assert completed
+    whole = b"".join(sql for _, _, sql in sections)
+    assert whole == DUMP.split(b"\n", 1)[1], "every byte but the sandbox line, in order"
+    assert sections[1][2].startswith(b"-- Table structure for table `User`\n")
+
+
+def test_a_truncated_dump_is_not_complete(tmp_path: Path) -> None:
+    with (tmp_path / "dump.sql").open("wb") as out:
+        splitter = DumpSplitter(SectionWriter(out, "none"))
+        splitter.feed(DUMP[: DUMP.index(b"-- Dump completed")])
+        assert not splitter.finish()
