@@ -1,8 +1,8 @@
 """1,000 websocket subscribers on one running backup: delivery latency and server memory.
 
 Starts a private Redis (tests.servers.RedisServer) and real Lumbung servers (`python -m server
-serve`: production settings, one uvicorn worker, SQLite demo database, zstd level 19 with one
-thread), then, run by run:
+serve`: production settings, one uvicorn worker or `--workers N`, SQLite demo database, zstd
+level 19 with one thread), then, run by run:
 
 1. starts a fresh server (every run starts from the same idle RSS) and samples its idle RSS;
 2. starts a FULL backup (`createBackup` over HTTP);
@@ -18,10 +18,9 @@ Runs alternate between a 1-subscriber baseline and N subscribers. The SQLite eng
 progress when it starts a table, not within one, so two database layouts are measured:
 
 * `stream`: 100,000 messages in `Message`, dumped first: a quiet head (no events; each
-  follower checks the catalog every 2 s) in which the subscribers connect; then 120,000 spread
-  over 500 copies of `Message`, so events flow at the tracker's cap (~5/s). (Connecting 1,000
-  subscribers while events flow takes 80-100 s on 2 cores: the fan-out starves the
-  handshakes.)
+  process's shared stream checks the catalog every 2 s) in which the subscribers connect;
+  then 120,000 spread over 500 copies of `Message`, so events flow at the tracker's cap
+  (~5/s).
 * `one-table`: 120,000 messages in `Message` (as tests/events/test_subscriptions.py grows
   it): a few events at the table boundaries, and catalog checks in between.
 
@@ -349,6 +348,7 @@ class Server:
     """A `lumbung serve` process in its own working dir (which holds its 0600 .env)."""
 
     workdir: Path
+    workers: int = 1
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
 
@@ -379,6 +379,7 @@ class Server:
                     *die_with_parent(),
                     *(sys.executable, "-m", "server", "serve"),
                     *("--host", HOST, "--port", str(self.port)),
+                    *("--workers", str(self.workers)),
                 ],
                 cwd=self.workdir,
                 stdin=subprocess.DEVNULL,
@@ -517,11 +518,15 @@ class Sampler:
 
     def sample(self) -> None:
         with self._lock:
-            memory = self.server.memory_info().rss
-            times = self.server.cpu_times()
-            self.samples.append(
-                (time.time(), memory, times.user + times.system, self._clients_cpu())
-            )
+            # With --workers N, uvicorn's supervisor and its N worker processes.
+            tree = [self.server, *self.server.children(recursive=True)]
+            memory = cpu = 0.0
+            for process in tree:
+                with contextlib.suppress(psutil.Error):
+                    times = process.cpu_times()
+                    memory += process.memory_info().rss
+                    cpu += times.user + times.system
+            self.samples.append((time.time(), int(memory), cpu, self._clients_cpu()))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -858,6 +863,7 @@ def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
             *(binary, "record", "-p", str(pid), "-d", str(PROFILE_SECONDS)),
             # --gil: only the thread holding the GIL, i.e. where the Python time goes.
             *("-r", "200", "--gil", "--threads", "-f", kind, "-o", str(output)),
+            "--subprocesses",  # uvicorn's workers, with --workers N
         ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -1032,11 +1038,12 @@ def render_section(
     all_runs = [r for s in scenarios for r in (*s.base.runs, *s.many.runs)]
     all_runs.sort(key=lambda r: (order[r.scenario], r.index, r.subscribers))
     lines = [
-        SECTION,
+        section_title(args),
         "",
         f"{n} graphql-transport-ws subscribers to `backupProgress(id)` on one running FULL "
         "backup of the SQLite demo database (zstd level 19, one compression thread), against "
-        "one `lumbung serve` (production settings, one uvicorn worker, Redis fan-out on). "
+        f"one `lumbung serve --workers {args.workers}` (production settings, Redis fan-out "
+        "on; subscribers spread over the workers by the kernel). "
         "Latency = receipt wall time at the client - the event's `emittedAt` (its publication "
         "time), counted only for events published after the last subscriber had its first "
         f"event. Runs alternate between 1 subscriber (the baseline) and {n}; each run starts "
@@ -1083,7 +1090,7 @@ def render_section(
         "",
         "Events: distinct events published in the window (from the last subscriber's first "
         "event to the final event's publication) that reached anyone; a subscriber that falls "
-        "behind skips states (each follower's queue keeps only the newest event), so it may "
+        "behind skips states (it only ever sends the newest event), so it may "
         "get fewer. Final fan-out: from the final event's publication to the last subscriber "
         "receiving it. Server CPU (% of one core, over the window) includes the backup's dump "
         "and zstd thread. RSS per extra subscriber: the median peak-minus-idle growth of the "
@@ -1095,12 +1102,16 @@ def render_section(
     return "\n".join(lines)
 
 
-def write_results(section: str) -> None:
+def section_title(args: argparse.Namespace) -> str:
+    return SECTION if args.workers == 1 else f"{SECTION} ({args.workers} workers)"
+
+
+def write_results(section: str, title: str) -> None:
     """Replace our section of RESULTS.md (or append it), keeping every other section, and
     keeping our hand-written profiling notes (PROFILE_HEADING, at the section's end)."""
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n\n"
     lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == title), None)
     if start is None:
         new = text.rstrip("\n") + "\n\n" + section
     else:
@@ -1157,6 +1168,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="N websocket subscribers on one running backup: latency and server RSS.",
     )
     parser.add_argument("--subscribers", type=int, default=1000, help="N (default 1000)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="uvicorn worker processes (`lumbung serve --workers`, default 1); not 1: "
+        "its own section of RESULTS.md",
+    )
     parser.add_argument(
         "--runs", type=int, default=3, help="runs with N and with 1 subscriber (default 3)"
     )
@@ -1250,12 +1268,13 @@ def prepare(
     )
     if name == "stream":
         scenario = Scenario(
-            name, args.head_rows, args.rows, args.tables, Server(workdir), redis_url
+            name, args.head_rows, args.rows, args.tables, Server(workdir, args.workers), redis_url
         )
     else:
-        scenario = Scenario(name, args.rows, 0, 0, Server(workdir), redis_url)
-    scenario.server.start()  # migrations and demo data
-    scenario.server.stop()
+        scenario = Scenario(name, args.rows, 0, 0, Server(workdir, args.workers), redis_url)
+    setup = Server(workdir)  # one process migrates and seeds
+    setup.start()
+    setup.stop()
     grow(database, scenario.head, scenario.rows, scenario.copies)
     scenario.db_mib = database.stat().st_size / 2**20
     return scenario
@@ -1343,8 +1362,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "source": source_state(),
                     "command": command,
                 }
-                write_results(render_section(args, scenarios, facts))
-                log(f"wrote the section '{SECTION[3:]}' of {RESULTS.relative_to(REPO)}")
+                title = section_title(args)
+                write_results(render_section(args, scenarios, facts), title)
+                log(f"wrote the section '{title[3:]}' of {RESULTS.relative_to(REPO)}")
             return 0
     finally:
         for scenario in scenarios:
