@@ -23,10 +23,15 @@ from strawberry.types import ExecutionResult
 from schema.context import Context
 from schema.errors import public_error
 from schema.websocket import AuthenticatedTransportWS, authenticate
-from server.errors import ErrorCode, Forbidden, LumbungError, Unauthenticated
+from server.errors import BackendUnavailable, ErrorCode, Forbidden, LumbungError, Unauthenticated
 from server.resources import Resources
 
-STATUS_BY_CODE = {ErrorCode.UNAUTHENTICATED: 401, ErrorCode.FORBIDDEN: 403}
+# BACKEND_UNAVAILABLE: the revocation list cannot be read, so no token can be trusted.
+STATUS_BY_CODE = {
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.BACKEND_UNAVAILABLE: 503,
+}
 
 
 def error_response(error: LumbungError, status: int) -> Response:
@@ -60,7 +65,7 @@ class LumbungGraphQL(GraphQL[Context, None]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
-        except (Unauthenticated, Forbidden) as error:
+        except (Unauthenticated, Forbidden, BackendUnavailable) as error:
             if scope["type"] != "http":
                 raise
             await error_response(error, STATUS_BY_CODE[error.code])(scope, receive, send)
@@ -70,7 +75,7 @@ class LumbungGraphQL(GraphQL[Context, None]):
         principal = None
         if isinstance(request, Request) and not self._is_ide_page(request):
             client = request.client.host if request.client else "-"
-            principal = resources.tokens.authenticate_header(
+            principal = await resources.tokens.authenticate_header(
                 request.headers.get("authorization"), client=client
             )
         return Context(request=request, response=response, resources=resources, principal=principal)
@@ -80,8 +85,8 @@ class LumbungGraphQL(GraphQL[Context, None]):
         # graphql-transport-ws handler has done it already, with 4401/4403 closes.
         if context.principal is None:
             try:
-                context.principal = authenticate(context, context.connection_params)
-            except (Unauthenticated, Forbidden) as exc:
+                context.principal = await authenticate(context, context.connection_params)
+            except (Unauthenticated, Forbidden, BackendUnavailable) as exc:
                 raise ConnectionRejectionError({"message": exc.message}) from None
         return await super().on_ws_connect(context)
 

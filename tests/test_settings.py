@@ -104,3 +104,26 @@ def test_development_creates_one_private_secret_and_keeps_it(tmp_path: Path) -> 
     assert first.generated_secret_file is not None
     assert first.generated_secret_file.stat().st_mode & 0o777 == 0o600
     assert first.signing_key is not None and first.signing_key not in repr(first)
+
+
+def test_revocation_is_on_exactly_when_redis_is_configured() -> None:
+    assert not load_settings(_env_file=None).revocation_enabled
+    with_redis = load_settings(_env_file=None, redis_url="redis://127.0.0.1:1/0")
+    assert with_redis.revocation_enabled
+    switched_off = load_settings(
+        _env_file=None, redis_url="redis://127.0.0.1:1/0", jwt_revocation=False
+    )
+    assert not switched_off.revocation_enabled
+
+
+def test_revocation_without_redis_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="set LUMBUNG_REDIS_URL too"):
+        load_settings(_env_file=None, jwt_revocation=True)
+
+
+@pytest.mark.parametrize("prefix", ["lumbung:", "lumbung:revoked-jti:", "lum"])
+def test_no_cache_prefix_may_reach_lumbungs_own_redis_keys(prefix: str) -> None:
+    with pytest.raises(ConfigurationError, match="covers Lumbung's own Redis keys"):
+        load_settings(_env_file=None, cache_redis_prefix=prefix)
+    with pytest.raises(ConfigurationError, match="covers Lumbung's own Redis keys"):
+        load_settings(_env_file=None, session_redis_prefix=prefix)
