@@ -67,9 +67,10 @@ def test_the_none_algorithm_is_never_allowed() -> None:
         load_settings(_env_file=None, jwt_algorithms="HS256,none")
 
 
-def test_production_turns_graphiql_and_introspection_off() -> None:
+def test_production_turns_graphiql_introspection_and_suggestions_off() -> None:
     settings = load_settings(_env_file=None, environment="production", jwt_secret=LONG_SECRET)
     assert not settings.graphiql_enabled and not settings.introspection_enabled
+    assert not settings.field_suggestions_enabled
     assert not settings.migrations_run_on_start
 
 
