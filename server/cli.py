@@ -182,7 +182,14 @@ def _token_from_stdin(settings: Settings) -> tuple[str, datetime]:
             token,
             keys.verifying_key,
             algorithms=list(keys.algorithms),
-            options={"verify_exp": False, "verify_aud": False, "verify_iss": False},
+            # Only the signature matters here: a token not valid yet, or for another
+            # audience, may still need revoking.
+            options={
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_aud": False,
+                "verify_iss": False,
+            },
         )
     except ConfigurationError as exc:
         fail(exc.message)
