@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,17 @@ SDL_PATH = Path(__file__).with_name("schema.graphql")
 # Each domain declares its mutations in its own module; they are merged into one Mutation type.
 MUTATIONS: tuple[type, ...] = (BackupMutation, CacheMutation)
 log = logging.getLogger("lumbung.graphql")
+# graphql-core's hints ("Did you mean 'page'?") on unknown fields, arguments, input fields,
+# enum values and types: with introspection off, they would still map the schema.
+SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 
 class LumbungSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        if self.config.disable_field_suggestions:
+            # Strawberry's own switch only trims "Cannot query field ..." messages.
+            for error in errors:
+                error.message = SUGGESTION.sub("", error.message)
         # Strawberry logs every error with its traceback: a client's bad request would flood
         # the log. One compact line per request instead; unexpected errors are logged, with
         # their traceback, by the ErrorCodes extension.
@@ -78,9 +86,9 @@ def build_schema(settings: Settings | None = None) -> LumbungSchema:
     # Factories, not instances: Strawberry builds fresh extensions for every request (the
     # parser and validation caches are module-level LRUs, shared across requests all the same).
     extensions: list[Callable[[], SchemaExtension]] = []
-    production = False
+    suggestions = True
     if settings is not None:
-        production = settings.is_production
+        suggestions = settings.field_suggestions_enabled
         # The limiters' validation rules are classes made when a limiter is constructed. Made
         # once here, every request validates with the same rules, so the validation cache (keyed
         # by document and rules) hits; a limiter built per request would miss every time.
@@ -105,7 +113,7 @@ def build_schema(settings: Settings | None = None) -> LumbungSchema:
         types=[ErrorCode],
         extensions=extensions,
         execution_context_class=PerEventMemoExecutor,
-        config=StrawberryConfig(disable_field_suggestions=production, scalar_map=SCALAR_MAP),
+        config=StrawberryConfig(disable_field_suggestions=not suggestions, scalar_map=SCALAR_MAP),
     )
 
 

@@ -24,10 +24,15 @@ from schema.context import Context
 from schema.errors import public_error
 from schema.fanout import SharedStreams
 from schema.websocket import AuthenticatedTransportWS, authenticate
-from server.errors import ErrorCode, Forbidden, LumbungError, Unauthenticated
+from server.errors import BackendUnavailable, ErrorCode, Forbidden, LumbungError, Unauthenticated
 from server.resources import Resources
 
-STATUS_BY_CODE = {ErrorCode.UNAUTHENTICATED: 401, ErrorCode.FORBIDDEN: 403}
+# BACKEND_UNAVAILABLE: the revocation list cannot be read, so no token can be trusted.
+STATUS_BY_CODE = {
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.BACKEND_UNAVAILABLE: 503,
+}
 
 
 def error_response(error: LumbungError, status: int) -> Response:
@@ -63,7 +68,7 @@ class LumbungGraphQL(GraphQL[Context, None]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
-        except (Unauthenticated, Forbidden) as error:
+        except (Unauthenticated, Forbidden, BackendUnavailable) as error:
             if scope["type"] != "http":
                 raise
             await error_response(error, STATUS_BY_CODE[error.code])(scope, receive, send)
@@ -73,7 +78,7 @@ class LumbungGraphQL(GraphQL[Context, None]):
         principal = None
         if isinstance(request, Request) and not self._is_ide_page(request):
             client = request.client.host if request.client else "-"
-            principal = resources.tokens.authenticate_header(
+            principal = await resources.tokens.authenticate_header(
                 request.headers.get("authorization"), client=client
             )
         return Context(request=request, response=response, resources=resources, principal=principal)
@@ -83,8 +88,8 @@ class LumbungGraphQL(GraphQL[Context, None]):
         # graphql-transport-ws handler has done it already, with 4401/4403 closes.
         if context.principal is None:
             try:
-                context.principal = authenticate(context, context.connection_params)
-            except (Unauthenticated, Forbidden) as exc:
+                context.principal = await authenticate(context, context.connection_params)
+            except (Unauthenticated, Forbidden, BackendUnavailable) as exc:
                 raise ConnectionRejectionError({"message": exc.message}) from None
         return await super().on_ws_connect(context)
 

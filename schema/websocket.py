@@ -32,7 +32,7 @@ from schema.context import Context
 from schema.errors import public_error
 from schema.fanout import SharedStream, SharedStreams, shared_key
 from server.auth.tokens import Principal
-from server.errors import Forbidden, Unauthenticated
+from server.errors import BackendUnavailable, Forbidden, Unauthenticated
 
 
 def bearer_from(params: Any) -> str | None:
@@ -49,8 +49,10 @@ def bearer_from(params: Any) -> str | None:
     return f"Bearer {token}" if isinstance(token, str) else None
 
 
-def authenticate(context: Context, params: Any) -> Principal:
-    return context.resources.tokens.authenticate_header(bearer_from(params), client=context.client)
+async def authenticate(context: Context, params: Any) -> Principal:
+    return await context.resources.tokens.authenticate_header(
+        bearer_from(params), client=context.client
+    )
 
 
 class AuthenticatedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
@@ -59,12 +61,15 @@ class AuthenticatedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         if not self.connection_init_received:
             try:
-                principal = authenticate(self.context, message.get("payload"))
+                principal = await authenticate(self.context, message.get("payload"))
             except Unauthenticated:
                 await self.websocket.close(code=4401, reason="Unauthorized")
                 return
             except Forbidden:
                 await self.websocket.close(code=4403, reason="Forbidden")
+                return
+            except BackendUnavailable:  # the revocation list is unreachable: fail closed
+                await self.websocket.close(code=1013, reason="Try again later")
                 return
             self.context.principal = principal
             self._expiry = asyncio.create_task(self._close_when_expired(principal))

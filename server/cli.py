@@ -1,4 +1,4 @@
-"""The `lumbung` command: serve, token, migrate, backup, restore, verify."""
+"""The `lumbung` command: serve, token, revoke, migrate, backup, restore, verify."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import asyncio
 import re
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
+import jwt
 import typer
 from rich.console import Console
 
@@ -117,6 +118,86 @@ def token(
     except ConfigurationError as exc:
         fail(exc.message)
     sys.stdout.write(value + "\n")
+    # What `lumbung revoke` needs, beside the token rather than in it: stdout stays the token.
+    claims = jwt.decode(value, options={"verify_signature": False})
+    err.print(f"jti {claims['jti']}, valid for {ttl}", markup=False, highlight=False)
+
+
+@cli.command()
+def revoke(
+    jti: Annotated[
+        str, typer.Argument(help="The token's jti, or - to read the whole token from stdin.")
+    ],
+    ttl: Annotated[
+        str | None,
+        typer.Option(
+            help="How much longer the token is valid (its exp minus now), e.g. 1h, 7d; "
+            "read from the token itself with -."
+        ),
+    ] = None,
+) -> None:
+    """Revoke a token: from now on every server process refuses it (needs Redis)."""
+    from server.auth.revocation import RevocationList
+
+    settings = _settings()
+    if settings.redis_url is None or not settings.revocation_enabled:
+        fail(
+            "revocation is off: the list of revoked tokens lives in Redis, so set "
+            "LUMBUNG_REDIS_URL (and leave LUMBUNG_JWT_REVOCATION on)"
+        )
+    if jti == "-":
+        jti, expires_at = _token_from_stdin(settings)
+    elif ttl is None:
+        fail("give --ttl: how much longer the token is valid (or pass the token itself, with -)")
+    else:
+        expires_at = datetime.now(UTC) + parse_ttl(ttl)
+
+    async def run() -> datetime | None:
+        assert settings.redis_url is not None
+        revocation = RevocationList.connect(
+            settings.redis_url.get_secret_value(), leeway_seconds=settings.jwt_leeway_seconds
+        )
+        try:
+            return await revocation.revoke(jti, expires_at=expires_at)
+        finally:
+            await revocation.close()
+
+    try:
+        until = asyncio.run(run())
+    except LumbungError as exc:
+        fail(exc.message, code=1)
+    if until is None:
+        err.print(f"jti {jti} has expired already: nothing to revoke", markup=False)
+    else:
+        err.print(f"revoked jti {jti} (until {until:%Y-%m-%d %H:%M:%S} UTC)", markup=False)
+
+
+def _token_from_stdin(settings: Settings) -> tuple[str, datetime]:
+    """The jti and expiry of a token read from stdin (never from argv, where others see it).
+    Its signature must verify; its expiry may have passed."""
+    token = sys.stdin.readline().strip()
+    try:
+        keys = resolve_token_keys(settings)
+        claims = jwt.decode(
+            token,
+            keys.verifying_key,
+            algorithms=list(keys.algorithms),
+            # Only the signature matters here: a token not valid yet, or for another
+            # audience, may still need revoking.
+            options={
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_aud": False,
+                "verify_iss": False,
+            },
+        )
+    except ConfigurationError as exc:
+        fail(exc.message)
+    except jwt.PyJWTError as exc:
+        fail(f"the token on stdin does not verify with the configured key ({exc})")
+    if not isinstance(claims.get("jti"), str) or not isinstance(claims.get("exp"), int | float):
+        fail("the token on stdin has no jti or no exp: it cannot be revoked by jti")
+    return claims["jti"], datetime.fromtimestamp(claims["exp"], UTC)
 
 
 @cli.command()

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.auth.keys import TokenKeys
+from server.auth.revocation import RevocationList
 from server.auth.tokens import TokenVerifier
 from server.backup.engine import backup_engine_for
 from server.backup.jobs import JobRunner
@@ -43,10 +44,13 @@ class Resources:
     progress: ProgressBus
     backups: BackupService
     caches: CacheService
+    revocation: RevocationList | None = None
     started_at: float = field(default_factory=time.time)
 
     async def close(self) -> None:
         await self.caches.close()
+        if self.revocation is not None:
+            await self.revocation.close()
         await self.backups.runner.shutdown()
         await self.progress.stop()
         if self.redis is not None:
@@ -83,17 +87,25 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
     progress = ProgressBus(redis)
     users = UserDirectory(settings.user_table)
     runner = JobRunner(settings, sessions, backup_engine_for(settings, engine), progress)
+    revocation = (
+        RevocationList.connect(
+            settings.redis_url.get_secret_value(), leeway_seconds=settings.jwt_leeway_seconds
+        )
+        if settings.redis_url is not None and settings.revocation_enabled
+        else None
+    )
     resources = Resources(
         settings=settings,
         engine=engine,
         sessions=sessions,
         token_keys=token_keys,
-        tokens=TokenVerifier(settings, token_keys),
+        tokens=TokenVerifier(settings, token_keys, revocation),
         users=users,
         redis=redis,
         progress=progress,
         backups=BackupService(runner),
         caches=CacheService(settings, engine=engine, sessions=sessions, users=users, redis=redis),
+        revocation=revocation,
     )
     try:
         await resources.check_database()

@@ -21,6 +21,9 @@ Environment = Literal["development", "production"]
 # Below this an HMAC key can be brute-forced offline from one captured token (RFC 7518 §3.2).
 MIN_HMAC_KEY_BYTES = 32
 MAX_LEEWAY_SECONDS = 30
+# Lumbung's own keys in Redis (revoked tokens, job progress) all start with this; no cache
+# prefix may reach them, or clearing a cache would quietly un-revoke tokens.
+OWN_REDIS_PREFIX = "lumbung:"
 
 
 def _alias(name: str, *seed_names: str) -> AliasChoices:
@@ -97,6 +100,8 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: int = Field(
         10, ge=0, le=MAX_LEEWAY_SECONDS, validation_alias=_alias("JWT_LEEWAY_SECONDS")
     )
+    # The list of revoked `jti`s lives in Redis: on by default when Redis is configured.
+    jwt_revocation: bool | None = Field(None, validation_alias=_alias("JWT_REVOCATION"))
 
     # --- backups ---------------------------------------------------------------------------
     backup_dir: Path = Field(Path("backups"), validation_alias=_alias("BACKUP_DIR"))
@@ -145,6 +150,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _caches_stay_apart(self) -> Settings:
+        for prefix in (*self.cache_redis_prefix, *self.session_redis_prefix):
+            if prefix.startswith(OWN_REDIS_PREFIX) or OWN_REDIS_PREFIX.startswith(prefix):
+                raise ValueError(
+                    f"the cache prefix {prefix!r} covers Lumbung's own Redis keys "
+                    f"({OWN_REDIS_PREFIX}...: revoked tokens, job progress); choose another"
+                )
         for cache in self.cache_redis_prefix:
             for session in self.session_redis_prefix:
                 if cache.startswith(session) or session.startswith(cache):
@@ -172,6 +183,8 @@ class Settings(BaseSettings):
     # --- the GraphQL surface ---------------------------------------------------------------
     graphiql: bool | None = Field(None, validation_alias=_alias("GRAPHIQL"))
     introspection: bool | None = Field(None, validation_alias=_alias("INTROSPECTION"))
+    # "Did you mean ...?" in validation errors: a map of the schema for whoever probes it.
+    field_suggestions: bool | None = Field(None, validation_alias=_alias("FIELD_SUGGESTIONS"))
     cors_origins: CommaList = Field([], validation_alias=_alias("CORS_ORIGINS"))
     max_query_depth: int = Field(12, ge=1, validation_alias=_alias("MAX_QUERY_DEPTH"))
     max_aliases: int = Field(30, ge=1, validation_alias=_alias("MAX_ALIASES"))
@@ -220,6 +233,15 @@ class Settings(BaseSettings):
             raise ValueError("; ".join(problems))
         return self
 
+    @model_validator(mode="after")
+    def _revocation_needs_redis(self) -> Settings:
+        if self.jwt_revocation and self.redis_url is None:
+            raise ValueError(
+                "LUMBUNG_JWT_REVOCATION is on, but the list of revoked tokens lives in Redis: "
+                "set LUMBUNG_REDIS_URL too"
+            )
+        return self
+
     # --- derived values ----------------------------------------------------------------------
     @property
     def is_production(self) -> bool:
@@ -232,6 +254,18 @@ class Settings(BaseSettings):
     @property
     def introspection_enabled(self) -> bool:
         return self.introspection if self.introspection is not None else not self.is_production
+
+    @property
+    def field_suggestions_enabled(self) -> bool:
+        if self.field_suggestions is not None:
+            return self.field_suggestions
+        return not self.is_production
+
+    @property
+    def revocation_enabled(self) -> bool:
+        if self.jwt_revocation is not None:
+            return self.jwt_revocation
+        return self.redis_url is not None
 
     @property
     def uses_default_database(self) -> bool:

@@ -67,9 +67,10 @@ def test_the_none_algorithm_is_never_allowed() -> None:
         load_settings(_env_file=None, jwt_algorithms="HS256,none")
 
 
-def test_production_turns_graphiql_and_introspection_off() -> None:
+def test_production_turns_graphiql_introspection_and_suggestions_off() -> None:
     settings = load_settings(_env_file=None, environment="production", jwt_secret=LONG_SECRET)
     assert not settings.graphiql_enabled and not settings.introspection_enabled
+    assert not settings.field_suggestions_enabled
     assert not settings.migrations_run_on_start
 
 
@@ -104,3 +105,26 @@ def test_development_creates_one_private_secret_and_keeps_it(tmp_path: Path) -> 
     assert first.generated_secret_file is not None
     assert first.generated_secret_file.stat().st_mode & 0o777 == 0o600
     assert first.signing_key is not None and first.signing_key not in repr(first)
+
+
+def test_revocation_is_on_exactly_when_redis_is_configured() -> None:
+    assert not load_settings(_env_file=None).revocation_enabled
+    with_redis = load_settings(_env_file=None, redis_url="redis://127.0.0.1:1/0")
+    assert with_redis.revocation_enabled
+    switched_off = load_settings(
+        _env_file=None, redis_url="redis://127.0.0.1:1/0", jwt_revocation=False
+    )
+    assert not switched_off.revocation_enabled
+
+
+def test_revocation_without_redis_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="set LUMBUNG_REDIS_URL too"):
+        load_settings(_env_file=None, jwt_revocation=True)
+
+
+@pytest.mark.parametrize("prefix", ["lumbung:", "lumbung:revoked-jti:", "lum"])
+def test_no_cache_prefix_may_reach_lumbungs_own_redis_keys(prefix: str) -> None:
+    with pytest.raises(ConfigurationError, match="covers Lumbung's own Redis keys"):
+        load_settings(_env_file=None, cache_redis_prefix=prefix)
+    with pytest.raises(ConfigurationError, match="covers Lumbung's own Redis keys"):
+        load_settings(_env_file=None, session_redis_prefix=prefix)

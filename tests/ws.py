@@ -1,12 +1,16 @@
-"""A small graphql-transport-ws client for tests."""
+"""A small graphql-transport-ws client for tests, and a real uvicorn to point it at."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import uvicorn
+from starlette.types import ASGIApp
 from websockets.asyncio.client import ClientConnection, connect
 
 PROTOCOL = "graphql-transport-ws"
@@ -59,3 +63,31 @@ class GraphQLSocket:
 async def graphql_socket(url: str, **options: Any) -> AsyncIterator[GraphQLSocket]:
     async with connect(url, subprotocols=[PROTOCOL], open_timeout=10, **options) as connection:  # type: ignore[list-item]
         yield GraphQLSocket(connection)
+
+
+@asynccontextmanager
+async def serving(app: ASGIApp, *, max_frame_bytes: int = 64 * 1024) -> AsyncIterator[str]:
+    """`app` on a real uvicorn on 127.0.0.1, in this event loop (so a test sees its logs and
+    its engine); yields the websocket URL. The app's lifespan must be running already."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        lifespan="off",
+        log_config=None,
+        ws="websockets-sansio",
+        ws_max_size=max_frame_bytes,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[listener]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # raises why it stopped
+            await asyncio.sleep(0.01)
+        yield f"ws://127.0.0.1:{port}/graphql"
+    finally:
+        server.should_exit = True
+        await task
+        listener.close()

@@ -1,7 +1,10 @@
-"""Bearer tokens: verify one into a Principal, apply the admin rule, issue one for the CLI.
+"""Bearer tokens: verify one into a Principal, check it is not revoked, apply the admin rule,
+issue one for the CLI.
 
 Every rejection carries the same message for its code, whatever the reason, so that a caller
 learns nothing about why its token failed; the reason goes to the log, once, without the token.
+When revocation is on, a token must carry a `jti` (there is no other way to revoke it), and a
+revocation list that cannot be read turns every request away with BACKEND_UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 import jwt
 
 from server.auth.keys import TokenKeys
-from server.errors import ConfigurationError, Forbidden, Unauthenticated
+from server.auth.revocation import RevocationList
+from server.errors import BackendUnavailable, ConfigurationError, Forbidden, Unauthenticated
 from server.settings import Settings
 
 log = logging.getLogger("lumbung.auth")
@@ -69,8 +73,11 @@ def _roles(value: Any) -> tuple[str, ...]:
 
 
 class TokenVerifier:
-    def __init__(self, settings: Settings, keys: TokenKeys) -> None:
+    def __init__(
+        self, settings: Settings, keys: TokenKeys, revocation: RevocationList | None = None
+    ) -> None:
         self._keys = keys
+        self._revocation = revocation
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._leeway = settings.jwt_leeway_seconds
@@ -117,8 +124,11 @@ class TokenVerifier:
             token_id=payload.get("jti") if isinstance(payload.get("jti"), str) else None,
         )
 
-    def authenticate_header(self, authorization: str | None, *, client: str = "-") -> Principal:
-        """The admin Principal behind an `Authorization` header, or the error to answer with."""
+    async def authenticate_header(
+        self, authorization: str | None, *, client: str = "-"
+    ) -> Principal:
+        """The admin Principal behind an `Authorization` header, or the error to answer with:
+        Unauthenticated, Forbidden, or BackendUnavailable when revocation cannot be checked."""
         if not authorization:
             deny("no Authorization header", client=client)
             raise Unauthenticated(UNAUTHENTICATED_MESSAGE)
@@ -127,8 +137,33 @@ class TokenVerifier:
             deny("Authorization header is not `Bearer <token>`", client=client)
             raise Unauthenticated(UNAUTHENTICATED_MESSAGE)
         principal = self.verify(token.strip(), client=client)
+        if self._revocation is not None:
+            await self._refuse_revoked(principal, self._revocation, client=client)
         require_admin(principal, client=client)
         return principal
+
+    async def _refuse_revoked(
+        self, principal: Principal, revocation: RevocationList, *, client: str
+    ) -> None:
+        jti = principal.token_id
+        if not jti:
+            deny(
+                "token has no jti, so it could not be revoked",
+                client=client,
+                subject=principal.subject,
+            )
+            raise Unauthenticated(UNAUTHENTICATED_MESSAGE)
+        try:
+            revoked = await revocation.is_revoked(jti)
+        except BackendUnavailable as exc:
+            reason = type(exc.__cause__).__name__
+            deny(
+                f"revocation list unreachable ({reason})", client=client, subject=principal.subject
+            )
+            raise BackendUnavailable(exc.message) from None
+        if revoked:
+            deny(f"token revoked (jti {jti})", client=client, subject=principal.subject)
+            raise Unauthenticated(UNAUTHENTICATED_MESSAGE)
 
 
 def deny(reason: str, *, client: str, subject: str | None = None) -> None:

@@ -1,4 +1,9 @@
-"""Only admins get in: every bad token gets the same answer, no resolver runs, one log line."""
+"""Only admins get in: every bad token gets the same answer, over HTTP and over the websocket,
+no resolver runs, and the refusal is one log line.
+
+One app serves the whole table, configured as strictly as a deployment can be: RS256 tokens
+from an identity provider, an exact issuer and audience, and the revocation list in Redis.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,10 @@ import hashlib
 import hmac
 import json
 import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -15,171 +23,261 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import event
+from websockets.exceptions import ConnectionClosed
 
 from server.auth.tokens import FORBIDDEN_MESSAGE, UNAUTHENTICATED_MESSAGE
 from tests.conftest import JWT_SECRET, Api, make_settings, open_api
+from tests.servers import RedisServer
+from tests.ws import graphql_socket, serving
 
 QUERY = "{ backups { total } }"
+# Reads the database at once: a subscription that started would show in the SQL count.
+SUBSCRIPTION = "subscription { systemInfo(intervalSeconds: 1) { database { totalUsers } } }"
+ISSUER = "https://id.example"
+AUDIENCE = "lumbung"
+PRIVATE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+PUBLIC_PEM = (
+    PRIVATE_KEY.public_key()
+    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    .decode()
+)
+REVOKED_JTI = f"revoked-{uuid.uuid4().hex}"
 
 
-def _claims(**overrides: Any) -> dict[str, Any]:
+def claims(**overrides: Any) -> dict[str, Any]:
+    """A good admin token's claims, changed by `overrides` (None drops a claim)."""
     now = datetime.now(UTC)
-    claims: dict[str, Any] = {
+    values: dict[str, Any] = {
         "sub": "1",
         "role": "admin",
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "jti": uuid.uuid4().hex,
         "iat": now,
         "exp": now + timedelta(minutes=5),
     }
-    claims.update(overrides)
-    return {key: value for key, value in claims.items() if value is not None}
+    values.update(overrides)
+    return {key: value for key, value in values.items() if value is not None}
 
 
-def _hs(claims: dict[str, Any], secret: str = JWT_SECRET, alg: str = "HS256") -> str:
-    return jwt.encode(claims, secret, algorithm=alg)
-
-
-def _unsigned(claims: dict[str, Any]) -> str:
-    return jwt.encode(claims, None, algorithm="none")
+def rs256(values: dict[str, Any], key: rsa.RSAPrivateKey = PRIVATE_KEY) -> str:
+    return jwt.encode(values, key, algorithm="RS256")
 
 
 def base64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-NOW = datetime.now(UTC)
-BAD_TOKENS: dict[str, str | None] = {
-    "missing": None,
-    "garbage": "not-a-token",
-    "alg none": _unsigned(_claims()),
-    "wrong secret": _hs(
-        _claims(), secret="another-secret-that-is-also-long-enough-for-hs512-0123456789abcdef"
-    ),
-    "no exp": _hs(_claims(exp=None)),
-    "expired beyond leeway": _hs(_claims(exp=NOW - timedelta(minutes=5))),
-    "not yet valid": _hs(_claims(nbf=NOW + timedelta(minutes=5))),
-    "no sub": _hs(_claims(sub=None)),
-    "signed with HS512 when only HS256 is allowed": _hs(_claims(), alg="HS512"),
+def hs256_with_the_public_key(values: dict[str, Any]) -> str:
+    """The algorithm-confusion attack: HMAC-signed with the public key as the secret.
+    PyJWT refuses to make such a token, so it is put together by hand."""
+    values = {**values, "exp": int(values["exp"].timestamp()), "iat": None}
+    header = base64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = base64url(json.dumps({k: v for k, v in values.items() if v is not None}).encode())
+    signature = hmac.new(PUBLIC_PEM.encode(), f"{header}.{payload}".encode(), hashlib.sha256)
+    return f"{header}.{payload}.{base64url(signature.digest())}"
+
+
+def _ago(seconds: int) -> datetime:
+    return datetime.now(UTC) - timedelta(seconds=seconds)
+
+
+# Tokens are made when the test runs, not at import: a suite slower than a token's lifetime
+# must not turn "not valid yet" into "valid".
+Maker = Callable[[], str | None]
+UNAUTHENTICATED: dict[str, Maker] = {
+    "missing": lambda: None,
+    "garbage": lambda: "not-a-token",
+    "alg none": lambda: jwt.encode(claims(), None, algorithm="none"),
+    "HS token when RS is configured": lambda: hs256_with_the_public_key(claims()),
+    "signed by another key": lambda: rs256(claims(), OTHER_KEY),
+    "no exp": lambda: rs256(claims(exp=None)),
+    "expired beyond the leeway": lambda: rs256(claims(exp=_ago(60))),
+    "nbf in the future": lambda: rs256(claims(nbf=_ago(-60))),
+    "wrong aud": lambda: rs256(claims(aud="another-api")),
+    "no aud": lambda: rs256(claims(aud=None)),
+    "iss a prefix of ours": lambda: rs256(claims(iss=ISSUER[:-1])),
+    "iss a superstring of ours": lambda: rs256(claims(iss=ISSUER + ".evil")),
+    "no sub": lambda: rs256(claims(sub=None)),
+    "no jti while revocation is on": lambda: rs256(claims(jti=None)),
+    "revoked jti": lambda: rs256(claims(jti=REVOKED_JTI)),
 }
+FORBIDDEN: dict[str, Maker] = {
+    "non-admin role": lambda: rs256(claims(role="operator")),
+    "no role at all": lambda: rs256(claims(role=None)),
+}
+CASES = [
+    pytest.param(make, 401, "UNAUTHENTICATED", UNAUTHENTICATED_MESSAGE, 4401, id=name)
+    for name, make in UNAUTHENTICATED.items()
+] + [
+    pytest.param(make, 403, "FORBIDDEN", FORBIDDEN_MESSAGE, 4403, id=name)
+    for name, make in FORBIDDEN.items()
+]
 
 
 @pytest.fixture
-def statements(api: Api) -> list[str]:
+async def gate(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[Api]:
+    settings = make_settings(
+        f"sqlite+aiosqlite:///{tmp_path / 'app.db'}",
+        tmp_path,
+        jwt_secret=None,
+        jwt_public_key=PUBLIC_PEM,
+        jwt_algorithms=["RS256"],
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+        redis_url=redis_server.url,
+    )
+    async with open_api(settings) as api:
+        assert api.resources.revocation is not None
+        await api.resources.revocation.revoke(REVOKED_JTI, expires_at=_ago(-300))
+        yield api
+
+
+@pytest.fixture
+def statements(gate: Api) -> list[str]:
+    """Every SQL statement the app runs from now on: none means no resolver ran."""
     seen: list[str] = []
     event.listen(
-        api.resources.engine.sync_engine, "before_cursor_execute", lambda *a: seen.append(a[2])
+        gate.resources.engine.sync_engine, "before_cursor_execute", lambda *a: seen.append(a[2])
     )
     return seen
 
 
-@pytest.mark.parametrize("name", list(BAD_TOKENS))
-async def test_a_bad_token_is_unauthenticated_and_nothing_runs(
-    api: Api, statements: list[str], name: str, caplog: pytest.LogCaptureFixture
+def our_log_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """The server's log lines: not the test client's (httpx), nor uvicorn's own
+    "connection open/closed", which belong to the transport rather than to a refusal."""
+    return [r for r in caplog.records if not r.name.startswith(("uvicorn", "httpx"))]
+
+
+@pytest.mark.parametrize(("make", "status", "code", "message", "close_code"), CASES)
+async def test_a_bad_token_gets_the_same_refusal_over_http(
+    gate: Api,
+    statements: list[str],
+    caplog: pytest.LogCaptureFixture,
+    make: Maker,
+    status: int,
+    code: str,
+    message: str,
+    close_code: int,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="lumbung.auth")
-    response = await api.post(QUERY, token=BAD_TOKENS[name])
-    assert response.status_code == 401
-    assert response.headers["www-authenticate"] == "Bearer"
+    token = make()
+    caplog.set_level(logging.INFO)
+    caplog.clear()
+    response = await gate.post(QUERY, token=token)
+    assert response.status_code == status
     assert response.json() == {
         "data": None,
-        "errors": [{"message": UNAUTHENTICATED_MESSAGE, "extensions": {"code": "UNAUTHENTICATED"}}],
+        "errors": [{"message": message, "extensions": {"code": code}}],
     }
+    if status == 401:
+        assert response.headers["www-authenticate"] == "Bearer"
     assert statements == []  # no resolver ran: not one SQL statement
-    denials = [r for r in caplog.records if r.name == "lumbung.auth"]
-    assert len(denials) == 1
-    if BAD_TOKENS[name]:
-        assert BAD_TOKENS[name] not in caplog.text  # the token itself is never logged
+    [line] = our_log_lines(caplog)
+    assert (line.name, line.event) == ("lumbung.auth", "auth.denied")  # type: ignore[attr-defined]
+    if token:
+        assert token not in caplog.text  # the token itself is never logged
 
 
-async def test_a_header_that_is_not_bearer_is_unauthenticated(api: Api) -> None:
-    response = await api.post(QUERY, token=None, headers={"Authorization": f"Basic {api.token()}"})
-    assert response.status_code == 401
-
-
-async def test_expiry_within_the_leeway_is_accepted(api: Api) -> None:
-    token = _hs(_claims(exp=datetime.now(UTC) - timedelta(seconds=3)))
-    response = await api.post(QUERY, token=token)
-    assert response.status_code == 200
-    assert response.json() == {"data": {"backups": {"total": 0}}}
-
-
-async def test_a_non_admin_is_forbidden_and_nothing_runs(
-    api: Api, statements: list[str], caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(("make", "status", "code", "message", "close_code"), CASES)
+async def test_a_bad_token_gets_the_same_refusal_over_the_websocket(
+    gate: Api,
+    statements: list[str],
+    caplog: pytest.LogCaptureFixture,
+    make: Maker,
+    status: int,
+    code: str,
+    message: str,
+    close_code: int,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="lumbung.auth")
-    response = await api.post(QUERY, token=api.token(roles=["operator"]))
-    assert response.status_code == 403
-    assert response.json()["errors"] == [
-        {"message": FORBIDDEN_MESSAGE, "extensions": {"code": "FORBIDDEN"}}
-    ]
+    token = make()
+    caplog.set_level(logging.INFO)
+    async with serving(gate.app) as url:
+        caplog.clear()
+        async with graphql_socket(url) as socket:
+            payload = {"Authorization": f"Bearer {token}"} if token else {}
+            # A client that does not wait for the ack: its subscription must not run either.
+            await socket.connection.send(
+                json.dumps({"type": "connection_init", "payload": payload})
+            )
+            await socket.subscribe(SUBSCRIPTION)
+            with pytest.raises(ConnectionClosed) as closed:
+                received = await socket.receive()
+                raise AssertionError(f"the server answered: {received}")
+        lines = our_log_lines(caplog)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == close_code
     assert statements == []
-    assert len([r for r in caplog.records if r.name == "lumbung.auth"]) == 1
+    [line] = lines
+    assert (line.name, line.event) == ("lumbung.auth", "auth.denied")  # type: ignore[attr-defined]
+    if token:
+        assert token not in caplog.text
 
 
-async def test_roles_may_come_as_a_list_in_a_nested_claim(tmp_path: Any, database_url: str) -> None:
-    settings = make_settings(database_url, tmp_path, jwt_role_claim="realm_access.roles")
-    async with open_api(settings) as api:
-        token = _hs(_claims(role=None, realm_access={"roles": ["viewer", "admin"]}))
-        assert (await api.post(QUERY, token=token)).status_code == 200
-        token = _hs(_claims(role="admin", realm_access={"roles": ["viewer"]}))
-        assert (await api.post(QUERY, token=token)).status_code == 403
+async def test_a_good_token_gets_in_over_both(gate: Api, statements: list[str]) -> None:
+    """The control for the table: the same app lets a correct token through."""
+    response = await gate.post(QUERY, token=rs256(claims()))
+    assert (response.status_code, response.json()) == (200, {"data": {"backups": {"total": 0}}})
+    async with serving(gate.app) as url, graphql_socket(url) as socket:
+        assert (await socket.init({"token": rs256(claims())}))["type"] == "connection_ack"
+        operation = await socket.subscribe(SUBSCRIPTION)
+        async for payload in socket.stream(operation):
+            assert payload["data"]["systemInfo"]["database"]["totalUsers"] == 6
+            break
+    assert statements
+
+
+async def test_an_expiry_within_the_leeway_is_accepted(gate: Api) -> None:
+    response = await gate.post(QUERY, token=rs256(claims(exp=_ago(3))))
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("audience", [AUDIENCE, ["other", AUDIENCE]])
+async def test_the_audience_may_be_a_list_that_includes_ours(gate: Api, audience: Any) -> None:
+    assert (await gate.post(QUERY, token=rs256(claims(aud=audience)))).status_code == 200
+
+
+async def test_a_header_that_is_not_bearer_is_unauthenticated(gate: Api) -> None:
+    token = rs256(claims())
+    response = await gate.post(QUERY, token=None, headers={"Authorization": f"Basic {token}"})
+    assert response.status_code == 401
 
 
 @pytest.mark.parametrize(
-    "issuer",
-    ["https://id.example", "https://id.example.evil", "https://id.exampl", None],
+    ("alg", "status"),
+    [("HS256", 200), ("HS512", 401)],
+    ids=["the configured algorithm", "another HMAC algorithm"],
 )
-async def test_the_issuer_must_match_exactly(
-    tmp_path: Any, database_url: str, issuer: str | None
+async def test_only_the_configured_algorithms_are_accepted(
+    tmp_path: Path, alg: str, status: int
 ) -> None:
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}", tmp_path)
+    async with open_api(settings) as api:
+        token = jwt.encode(claims(iss=None, aud=None), JWT_SECRET, algorithm=alg)
+        assert (await api.post(QUERY, token=token)).status_code == status
+
+
+async def test_roles_may_come_as_a_list_in_a_nested_claim(tmp_path: Path) -> None:
     settings = make_settings(
-        database_url, tmp_path, jwt_issuer="https://id.example", jwt_audience="lumbung"
+        f"sqlite+aiosqlite:///{tmp_path / 'a.db'}", tmp_path, jwt_role_claim="realm_access.roles"
     )
     async with open_api(settings) as api:
-        token = _hs(_claims(iss=issuer, aud="lumbung"))
-        expected = 200 if issuer == "https://id.example" else 401
-        assert (await api.post(QUERY, token=token)).status_code == expected
+
+        def hs(**values: Any) -> str:
+            return jwt.encode(claims(iss=None, aud=None, **values), JWT_SECRET, algorithm="HS256")
+
+        token = hs(role=None, realm_access={"roles": ["viewer", "admin"]})
+        assert (await api.post(QUERY, token=token)).status_code == 200
+        token = hs(role="admin", realm_access={"roles": ["viewer"]})
+        assert (await api.post(QUERY, token=token)).status_code == 403
 
 
-@pytest.mark.parametrize("audience", ["lumbung", ["other", "lumbung"], "other", None])
-async def test_the_audience_must_include_ours(
-    tmp_path: Any, database_url: str, audience: Any
+async def test_the_graphiql_page_opens_without_a_token_but_queries_do_not(
+    tmp_path: Path,
 ) -> None:
-    settings = make_settings(database_url, tmp_path, jwt_audience="lumbung")
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}", tmp_path)
     async with open_api(settings) as api:
-        token = _hs(_claims(aud=audience))
-        expected = 200 if audience in ("lumbung", ["other", "lumbung"]) else 401
-        assert (await api.post(QUERY, token=token)).status_code == expected
-
-
-async def test_an_hs_token_is_refused_when_rs256_is_configured(
-    tmp_path: Any, database_url: str
-) -> None:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public_pem = (
-        private.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    settings = make_settings(
-        database_url, tmp_path, jwt_secret=None, jwt_public_key=public_pem, jwt_algorithms=["RS256"]
-    )
-    async with open_api(settings) as api:
-        good = jwt.encode(_claims(), private, algorithm="RS256")
-        # The algorithm-confusion attack: HMAC-signed with the public key as the secret
-        # (PyJWT refuses to make such a token, so it is put together by hand).
-        header = base64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-        payload = base64url(json.dumps(_claims(iat=None, exp=int(NOW.timestamp()) + 300)).encode())
-        signature = hmac.new(
-            public_pem.encode(), f"{header}.{payload}".encode(), hashlib.sha256
-        ).digest()
-        confused = f"{header}.{payload}.{base64url(signature)}"
-        assert (await api.post(QUERY, token=good)).status_code == 200
-        assert (await api.post(QUERY, token=confused)).status_code == 401
-
-
-async def test_the_graphiql_page_opens_without_a_token_but_queries_do_not(api: Api) -> None:
-    page = await api.client.get("/graphql", headers={"Accept": "text/html"})
-    assert page.status_code == 200
-    assert "graphiql" in page.text.lower()
-    query = await api.client.get("/graphql", params={"query": QUERY})
-    assert query.status_code == 401
+        page = await api.client.get("/graphql", headers={"Accept": "text/html"})
+        assert page.status_code == 200
+        assert "graphiql" in page.text.lower()
+        query = await api.client.get("/graphql", params={"query": QUERY})
+        assert query.status_code == 401

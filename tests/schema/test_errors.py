@@ -55,18 +55,3 @@ async def test_expected_errors_keep_their_message_in_production(
         error = await api.error("{ backup(id: 7) { id } }")
         assert error["extensions"]["code"] == "NOT_FOUND"
         assert "No backup has id 7" in error["message"]
-
-
-async def test_production_hides_the_ide_and_introspection(
-    database_url: str, tmp_path: Path
-) -> None:
-    settings = make_settings(
-        database_url, tmp_path, environment="production", migrate_on_start=True
-    )
-    async with open_api(settings) as api:
-        page = await api.client.get("/graphql", headers={"Accept": "text/html"})
-        assert page.status_code in (401, 404)
-        body = (await api.post("{ __schema { types { name } } }")).json()
-        assert body["data"] is None
-        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
-        assert "introspection has been disabled" in body["errors"][0]["message"]

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import Api, make_settings, open_api
+from server.auth.keys import resolve_token_keys
+from server.auth.tokens import issue_token
+from tests.conftest import JWT_SECRET, Api, make_settings, open_api
+from tests.processes import start_server
+from tests.ws import graphql_socket
 
 
 async def test_an_oversized_body_is_refused_with_one_short_log_line(
@@ -36,6 +43,31 @@ async def test_an_oversized_body_is_refused_with_one_short_log_line(
             headers={"Authorization": f"Bearer {api.token()}", "Content-Type": "application/json"},
         )
         assert chunked.status_code == 413
+
+
+async def test_an_oversized_websocket_frame_closes_the_socket(tmp_path: Path) -> None:
+    """The cap holds for websocket frames too, as `lumbung serve` configures uvicorn."""
+    env = {
+        "LUMBUNG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'a.db'}",
+        "LUMBUNG_JWT_SECRET": JWT_SECRET,
+        "LUMBUNG_MAX_BODY_BYTES": "4096",
+    }
+    settings = make_settings("sqlite://", tmp_path)
+    token = issue_token(
+        settings, resolve_token_keys(settings), subject="1", roles=["admin"], ttl=timedelta(hours=1)
+    )
+    server = start_server(tmp_path, env)
+    try:
+        async with graphql_socket(server.ws) as socket:
+            assert (await socket.init({"token": token}))["type"] == "connection_ack"
+            query = "{ me { subject } } # " + "x" * 5000
+            message = {"id": "1", "type": "subscribe", "payload": {"query": query}}
+            await socket.connection.send(json.dumps(message))
+            with pytest.raises(ConnectionClosed) as closed:
+                await socket.receive()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # too big
+    finally:
+        server.stop()
 
 
 async def test_every_mutation_leaves_one_audit_record(
