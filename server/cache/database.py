@@ -10,7 +10,9 @@ needs the RELOAD privilege. MySQL 8 removed the query cache, and SQLite never ha
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from typing import Any
+
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -30,10 +32,20 @@ async def clear_pool(engine: AsyncEngine, *, dry_run: bool, worker: str) -> Item
     try:
         idle = _idle_connections(engine)
         if not dry_run:
+            retired = engine.sync_engine.pool
             await engine.dispose()
+            # A connection in use goes back to the retired pool, which would keep it open
+            # until garbage collection (an unclosed driver connection, a session left open on
+            # the server): close each as it comes back.
+            event.listen(retired, "checkin", _close_on_return)
     except Exception as exc:
         return failure(CacheType.DATABASE, name, exc)
     return done(CacheType.DATABASE, name, idle, dry_run=dry_run)
+
+
+def _close_on_return(dbapi_connection: Any, record: Any) -> None:
+    if dbapi_connection is not None:
+        record.invalidate()
 
 
 def _idle_connections(engine: AsyncEngine) -> int:
