@@ -26,6 +26,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     CompleteMessage,
     ConnectionInitMessage,
+    SubscribeMessage,
 )
 
 from schema.context import Context
@@ -55,6 +56,11 @@ async def authenticate(context: Context, params: Any) -> Principal:
     )
 
 
+# How often an open socket re-checks that its token has not been revoked since connection_init
+# (every subscribe checks too).
+REVOCATION_RECHECK_SECONDS = 30.0
+
+
 class AuthenticatedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     _expiry: asyncio.Task[None] | None = None
 
@@ -76,10 +82,36 @@ class AuthenticatedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_connection_init(message)
 
     async def _close_when_expired(self, principal: Principal) -> None:
+        """Close the socket when its token expires, or within REVOCATION_RECHECK_SECONDS of
+        its being revoked."""
         leeway = self.context.resources.settings.jwt_leeway_seconds
-        remaining = (principal.expires_at - datetime.now(UTC)).total_seconds() + leeway
-        await asyncio.sleep(max(remaining, 0))
-        await self.websocket.close(code=4401, reason="Token expired")
+        while True:
+            remaining = (principal.expires_at - datetime.now(UTC)).total_seconds() + leeway
+            if remaining <= 0:
+                await self.websocket.close(code=4401, reason="Token expired")
+                return
+            await asyncio.sleep(min(remaining, REVOCATION_RECHECK_SECONDS))
+            if remaining > REVOCATION_RECHECK_SECONDS and not await self._still_valid(principal):
+                return
+
+    async def _still_valid(self, principal: Principal) -> bool:
+        """False (and the socket closed) once the token is revoked, or when the revocation
+        list cannot be read (fail closed, as at connection_init)."""
+        try:
+            await self.context.resources.tokens.recheck(principal, client=self.context.client)
+        except Unauthenticated:
+            await self.websocket.close(code=4401, reason="Token revoked")
+            return False
+        except BackendUnavailable:
+            await self.websocket.close(code=1013, reason="Try again later")
+            return False
+        return True
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        principal = self.context.principal
+        if principal is not None and not await self._still_valid(principal):
+            return
+        await super().handle_subscribe(message)
 
     async def shutdown(self) -> None:
         if self._expiry is not None:

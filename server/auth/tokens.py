@@ -142,6 +142,12 @@ class TokenVerifier:
         require_admin(principal, client=client)
         return principal
 
+    async def recheck(self, principal: Principal, *, client: str = "-") -> None:
+        """For a connection that outlives one request: Unauthenticated once its token has been
+        revoked since it was verified (BackendUnavailable when that cannot be known)."""
+        if self._revocation is not None:
+            await self._refuse_revoked(principal, self._revocation, client=client)
+
     async def _refuse_revoked(
         self, principal: Principal, revocation: RevocationList, *, client: str
     ) -> None:

@@ -3,6 +3,7 @@ and when the list cannot be read the API fails closed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt
@@ -177,3 +178,50 @@ async def test_when_redis_is_unreachable_every_request_is_turned_away(
             assert (await api.post(QUERY, token=token)).status_code == 200
     finally:
         redis.cleanup()
+
+
+async def _revoke(api: Api, token: str) -> None:
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert api.resources.revocation is not None
+    await api.resources.revocation.revoke(
+        claims["jti"], expires_at=datetime.fromtimestamp(claims["exp"], UTC)
+    )
+
+
+async def test_an_open_socket_takes_no_new_subscription_once_its_token_is_revoked(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("schema.websocket.REVOCATION_RECHECK_SECONDS", 3600.0)
+    token = api.token()
+    async with serving(api.app) as url, graphql_socket(url) as socket:
+        assert (await socket.init({"Authorization": f"Bearer {token}"}))["type"] == (
+            "connection_ack"
+        )
+        first = await socket.subscribe(SUBSCRIPTION)
+        async for _ in socket.stream(first):
+            break
+        await _revoke(api, token)
+        await socket.subscribe(SUBSCRIPTION)
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(5):
+                while True:
+                    await socket.receive()  # the first subscription's events, then the close
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_an_open_socket_is_closed_soon_after_its_token_is_revoked(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("schema.websocket.REVOCATION_RECHECK_SECONDS", 0.5)
+    token = api.token()
+    async with serving(api.app) as url, graphql_socket(url) as socket:
+        await socket.init({"Authorization": f"Bearer {token}"})
+        operation = await socket.subscribe(SUBSCRIPTION)
+        async for _ in socket.stream(operation):
+            break
+        await _revoke(api, token)
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(5):
+                async for _ in socket.stream(operation):
+                    pass
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
