@@ -8,8 +8,10 @@ shape with a 401/403 status. Only the GraphiQL page itself (static HTML) opens w
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
+from cross_web import HTTPException  # what Strawberry raises (its own dependency)
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -19,12 +21,20 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.http import process_result as format_result
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
 from schema.context import Context
 from schema.errors import public_error
 from schema.fanout import SharedStreams
 from schema.websocket import AuthenticatedTransportWS, authenticate
-from server.errors import BackendUnavailable, ErrorCode, Forbidden, LumbungError, Unauthenticated
+from server.errors import (
+    BackendUnavailable,
+    BadUserInput,
+    ErrorCode,
+    Forbidden,
+    LumbungError,
+    Unauthenticated,
+)
 from server.resources import Resources
 
 # BACKEND_UNAVAILABLE: the revocation list cannot be read, so no token can be trusted.
@@ -44,6 +54,9 @@ def error_response(error: LumbungError, status: int) -> Response:
     return Response(
         json.dumps(body), status_code=status, media_type="application/json", headers=headers
     )
+
+
+log = logging.getLogger("lumbung.audit")
 
 
 class LumbungGraphQL(GraphQL[Context, None]):
@@ -72,6 +85,27 @@ class LumbungGraphQL(GraphQL[Context, None]):
             if scope["type"] != "http":
                 raise
             await error_response(error, STATUS_BY_CODE[error.code])(scope, receive, send)
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        # Strawberry refuses a malformed request (no query, a batch, a mutation over GET, an
+        # unsupported method) with a plain-text body; answer in GraphQL's shape, with a code.
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as exc:
+            if not isinstance(request, Request):
+                raise
+            client = request.client.host if request.client else "-"
+            log.warning(
+                "request refused",
+                extra={
+                    "event": "http.refused",
+                    "status": exc.status_code,
+                    "reason": exc.reason,
+                    "method": request.method,
+                    "client": client,
+                },
+            )
+            return error_response(BadUserInput(exc.reason), exc.status_code)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         resources: Resources = request.app.state.resources

@@ -1,0 +1,56 @@
+"""Requests Strawberry refuses before executing anything get GraphQL's error shape and a code,
+and one log line each; nothing runs."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tests.conftest import Api
+
+CREATE = "mutation { createBackup(input: {backupType: FULL}) { backup { id } } }"
+
+
+async def _refused(
+    api: Api, response: object, status: int, caplog: pytest.LogCaptureFixture
+) -> str:
+    assert response.status_code == status, response.text  # type: ignore[attr-defined]
+    body = response.json()  # type: ignore[attr-defined]
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    refused = [r for r in caplog.records if getattr(r, "event", None) == "http.refused"]
+    assert len(refused) == 1
+    assert (await api.query("{ backups { total } }"))["backups"]["total"] == 0
+    return str(error["message"])
+
+
+async def test_a_mutation_over_get_is_refused(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    response = await api.client.get(
+        "/graphql", params={"query": CREATE}, headers={"Authorization": f"Bearer {api.token()}"}
+    )
+    message = await _refused(api, response, 400, caplog)
+    assert message == "mutations are not allowed when using GET"
+
+
+async def test_a_batch_is_refused(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    response = await api.client.post(
+        "/graphql",
+        json=[{"query": CREATE}, {"query": CREATE}],
+        headers={"Authorization": f"Bearer {api.token()}"},
+    )
+    message = await _refused(api, response, 400, caplog)
+    assert "batch" in message.lower()
+
+
+async def test_a_request_without_a_query_is_refused(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    response = await api.client.post(
+        "/graphql", json={"variables": {}}, headers={"Authorization": f"Bearer {api.token()}"}
+    )
+    await _refused(api, response, 400, caplog)
