@@ -97,6 +97,7 @@ def serve(
         proxy_headers=False,
         # A GraphQL message over a websocket is small; a huge frame is an attack.
         ws_max_size=settings.max_body_bytes,
+        ws_per_message_deflate=settings.ws_compression,
         server_header=False,
     )
 

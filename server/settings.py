@@ -193,6 +193,11 @@ class Settings(BaseSettings):
     max_subscriptions_per_connection: int = Field(
         20, ge=1, le=1000, validation_alias=_alias("MAX_SUBSCRIPTIONS_PER_CONNECTION")
     )
+    # permessage-deflate on websockets. Off: a progress event is ~200 bytes, and compressing
+    # it per socket halves how fast one event reaches 1,000 watchers and keeps a zlib context
+    # (~48 KiB) per socket (bench/RESULTS.md, "Live progress"). Browsers offer it; the server
+    # declines unless this is on.
+    ws_compression: bool = Field(False, validation_alias=_alias("WS_COMPRESSION"))
     # The legacy `graphql-ws` protocol (subscriptions-transport-ws); off unless asked for.
     graphql_ws_legacy: bool = Field(False, validation_alias=_alias("GRAPHQL_WS_LEGACY"))
 

@@ -94,3 +94,29 @@ async def test_every_mutation_leaves_one_audit_record(
     from server.logs import JsonFormatter
 
     assert "\n" not in JsonFormatter().format(accepted)
+
+
+@pytest.mark.parametrize(("setting", "negotiated"), [(None, False), ("true", True)])
+async def test_websocket_compression_is_declined_unless_switched_on(
+    tmp_path: Path, setting: str | None, negotiated: bool
+) -> None:
+    """Browsers offer permessage-deflate; `lumbung serve` declines it by default (it halves
+    the fan-out to many watchers) and accepts it with LUMBUNG_WS_COMPRESSION=true."""
+    env = {
+        "LUMBUNG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'a.db'}",
+        "LUMBUNG_JWT_SECRET": JWT_SECRET,
+    }
+    if setting is not None:
+        env["LUMBUNG_WS_COMPRESSION"] = setting
+    server = start_server(tmp_path, env)
+    try:
+        async with graphql_socket(server.ws) as socket:  # the client offers permessage-deflate
+            assert socket.connection.request is not None
+            assert "permessage-deflate" in socket.connection.request.headers.get(
+                "Sec-WebSocket-Extensions", ""
+            )
+            assert socket.connection.response is not None
+            accepted = socket.connection.response.headers.get("Sec-WebSocket-Extensions", "")
+            assert ("permessage-deflate" in accepted) is negotiated
+    finally:
+        server.stop()
