@@ -1032,7 +1032,10 @@ def render_section(
 ) -> str:
     n = args.subscribers
     compression = (
-        "no compression" if args.no_deflate else "permessage-deflate offered, as browsers do"
+        "no compression offered"
+        if args.no_deflate
+        else "permessage-deflate offered, as browsers do; the server declines it, as it does "
+        "by default (LUMBUNG_WS_COMPRESSION off)"
     )
     order = {s.name: k for k, s in enumerate(scenarios)}
     all_runs = [r for s in scenarios for r in (*s.base.runs, *s.many.runs)]
