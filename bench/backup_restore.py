@@ -31,10 +31,8 @@ import platform
 import re
 import resource
 import secrets
-import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,28 +40,40 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any
 
 import psutil
+from harness import (  # bench/harness.py: the script's own folder is on sys.path
+    HOST,
+    REPO,
+    RESULTS,
+    BenchmarkError,
+    child_env,
+    command_line,
+    die_with_parent,
+    free_port,
+    interrupts_on_termination,
+    log,
+    machine,
+    source_state,
+    tail,
+    write_dotenv,
+)
 
-REPO = Path(__file__).resolve().parent.parent
-BENCH = REPO / "bench"
-RESULTS = BENCH / "RESULTS.md"
 SECTION = "## Backup and restore (~1 GB MariaDB)"
 PROFILE_HEADING = "### Where the time goes"  # hand-written; kept when the section is rewritten
+
 sys.path.insert(0, str(REPO))  # tests.servers lives in the repo, not in the venv
 
 import bigdb  # noqa: E402  (bench/ is on sys.path: it is this script's folder)
 
 from tests.servers import MariaDBServer, ensure_binaries  # noqa: E402
 
-HOST = "127.0.0.1"
 DATABASE = "lumbung_bench"
 BACKUP_TARGET = 1.0  # Lumbung's backup time / the native pipeline's, at most
 RESTORE_TARGET = 1.05
@@ -73,14 +83,9 @@ SAMPLE_SECONDS = 0.05
 JOB_TIMEOUT = 1800.0
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
-LOG_TAIL = 3000
 MIB = 2**20
 MB = 10**6
 POLL_COST_REQUESTS = 100
-
-# Settings the children must not inherit from this shell: env vars beat their .env.
-_SCRUBBED_PREFIXES = ("LUMBUNG_", "DATABASE_")
-_SCRUBBED = ("MYSQL_PWD", "MYSQL_HOST", "MYSQL_TCP_PORT", "MYSQL_UNIX_PORT", "MYSQL_HOME")
 
 CREATE_BACKUP = "mutation { createBackup(input: {backupType: FULL}) { backup { id filename } } }"
 BACKUP_STATUS = (
@@ -106,61 +111,6 @@ DELETE_BACKUP = (
 
 
 # --------------------------------------------------------------------------- small helpers
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-class BenchmarkError(RuntimeError):
-    """The benchmark cannot give a valid figure; the message says why."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def child_env() -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(_SCRUBBED_PREFIXES) and key not in _SCRUBBED
-    }
-    env["MYSQL_HISTFILE"] = os.devnull
-    return env
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only we can read (it holds the database password or a token)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        os.fchmod(handle.fileno(), 0o600)
-        handle.write(text)
-
-
-def write_dotenv(directory: Path, values: dict[str, str]) -> None:
-    lines = [f"{key}={json.dumps(value)}" for key, value in values.items()]  # double-quoted
-    write_private(directory / ".env", "\n".join(lines) + "\n")
-
-
-def die_with_parent() -> list[str]:
-    """setpriv prefix: the child is SIGKILLed if this process dies without cleaning up.
-    setpriv execs the tool, so the pid we hold is the tool's own."""
-    setpriv = shutil.which("setpriv")
-    if setpriv is None or threading.current_thread() is not threading.main_thread():
-        return []
-    return [setpriv, "--pdeathsig", "KILL", "--"]
-
-
-def tail(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return ""
-    return data[-LOG_TAIL:].decode("utf-8", "replace")
 
 
 def binary(name: str) -> str:
@@ -851,18 +801,6 @@ def mb(value: int) -> str:
     return f"{value / MB:.1f}"
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    nproc = len(os.sched_getaffinity(0))
-    memory = psutil.virtual_memory().total / 2**30
-    return f"{nproc} CPUs (nproc), {model}, {memory:.1f} GiB RAM, Linux {platform.release()}"
-
-
 def tool_version(*argv: str) -> str:
     result = subprocess.run(argv, capture_output=True, check=False, env=child_env())
     text = (result.stdout or result.stderr).decode(errors="replace").strip()
@@ -888,23 +826,6 @@ def versions(mariadb: str, zstd_level: int, zstd_threads: int) -> str:
         f"{zstandard.ZSTD_VERSION[2]}), LUMBUNG_ZSTD_LEVEL={zstd_level}, "
         f"LUMBUNG_ZSTD_THREADS={zstd_threads} (its defaults)"
     )
-
-
-def source_state() -> str:
-    def git(*args: str) -> str:
-        result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, check=False)
-        return result.stdout.decode().strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "server", "schema")
-    return f"commit {commit}" + (" + uncommitted changes in server/ or schema/" if dirty else "")
-
-
-def command_line() -> str:
-    script = Path(sys.argv[0]).resolve()
-    with contextlib.suppress(ValueError):
-        script = script.relative_to(Path.cwd())
-    return shlex.join([sys.executable, str(script), *sys.argv[1:]])
 
 
 def pick(measures: Sequence[Measure], tool: str, work: str) -> list[Measure]:
@@ -1273,23 +1194,6 @@ def collapse(raw: Path) -> Counter[str]:
 
 
 # --------------------------------------------------------------------------- main
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-@contextlib.contextmanager
-def interrupts_on_termination() -> Iterator[None]:
-    """SIGTERM and SIGHUP unwind like Ctrl-C, so every `finally` runs."""
-    previous = {
-        sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)
-    }
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -25,41 +25,50 @@ import asyncio
 import contextlib
 import http.client
 import json
-import os
 import platform
 import re
 import resource
 import secrets
-import shlex
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import psutil
+from harness import (  # bench/harness.py: the script's own folder is on sys.path
+    BENCH,
+    HOST,
+    REPO,
+    RESULTS,
+    BenchmarkError,
+    child_env,
+    command_line,
+    die_with_parent,
+    free_port,
+    interrupts_on_termination,
+    log,
+    machine,
+    source_state,
+    tail,
+    write_dotenv,
+    write_private,
+)
 
-REPO = Path(__file__).resolve().parent.parent
-BENCH = REPO / "bench"
-RESULTS = BENCH / "RESULTS.md"
 SECTION = "## GraphQL list vs bare Starlette endpoint"
+
 sys.path.insert(0, str(REPO))  # tests.servers and tests.factories live in the repo, not the venv
 
 from tests.factories import backup_row  # noqa: E402
 from tests.servers import MariaDBServer, ensure_binaries  # noqa: E402
 
-HOST = "127.0.0.1"
 GOAL = 0.5  # GraphQL throughput at least half the bare endpoint's
 BACKUPS = 100
 BARE_PATH = "/backups"  # bench/bare_endpoint.py's route
@@ -71,62 +80,9 @@ QUERY = (
 READY_TIMEOUT = 60.0
 WRK_TIMEOUT = 30
 STOP_TIMEOUT = 15.0
-LOG_TAIL = 3000
-
-# Settings the children must not inherit from this shell: env vars beat their .env.
-_SCRUBBED_PREFIXES = ("LUMBUNG_", "DATABASE_")
-_SCRUBBED = ("MYSQL_PWD", "MYSQL_HOST", "MYSQL_TCP_PORT", "MYSQL_UNIX_PORT")
 
 
 # --------------------------------------------------------------------------- small helpers
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def child_env() -> dict[str, str]:
-    return {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(_SCRUBBED_PREFIXES) and key not in _SCRUBBED
-    }
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only we can read (it holds the database password or a token)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        os.fchmod(handle.fileno(), 0o600)
-        handle.write(text)
-
-
-def write_dotenv(directory: Path, values: dict[str, str]) -> None:
-    lines = [f"{key}={json.dumps(value)}" for key, value in values.items()]  # double-quoted
-    write_private(directory / ".env", "\n".join(lines) + "\n")
-
-
-def die_with_parent() -> list[str]:
-    """setpriv prefix: the child is SIGKILLed if this process dies without cleaning up."""
-    setpriv = shutil.which("setpriv")
-    if setpriv is None or threading.current_thread() is not threading.main_thread():
-        return []
-    return [setpriv, "--pdeathsig", "KILL", "--"]
-
-
-def tail(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return ""
-    return data[-LOG_TAIL:].decode("utf-8", "replace")
 
 
 def post_json(port: int, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
@@ -150,10 +106,6 @@ def get_status(port: int, path: str) -> int:
         return response.status
     finally:
         conn.close()
-
-
-class BenchmarkError(RuntimeError):
-    """The benchmark cannot give a valid figure; the message says why."""
 
 
 # --------------------------------------------------------------------------- the database
@@ -602,18 +554,6 @@ def pair_ratios(graphql: Summary, bare: Summary) -> list[float]:
     return [g.wrk.rps / b.wrk.rps for g, b in zip(graphql.runs, bare.runs, strict=True)]
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    nproc = len(os.sched_getaffinity(0))
-    memory = psutil.virtual_memory().total / 2**30
-    return f"{nproc} CPUs (nproc), {model}, {memory:.1f} GiB RAM, Linux {platform.release()}"
-
-
 def versions(mariadb: str) -> str:
     def version(name: str) -> str:
         try:
@@ -639,23 +579,6 @@ def versions(mariadb: str) -> str:
         f"MariaDB {mariadb}, Python {platform.python_version()}, "
         f"strawberry-graphql {version('strawberry-graphql')}; {packages}; wrk {wrk_version}"
     )
-
-
-def source_state() -> str:
-    def git(*args: str) -> str:
-        result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, check=False)
-        return result.stdout.decode().strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "server", "schema")
-    return f"commit {commit}" + (" + uncommitted changes in server/ or schema/" if dirty else "")
-
-
-def command_line() -> str:
-    script = Path(sys.argv[0]).resolve()
-    with contextlib.suppress(ValueError):
-        script = script.relative_to(Path.cwd())
-    return shlex.join([sys.executable, str(script), *sys.argv[1:]])
 
 
 def render_section(
@@ -750,23 +673,6 @@ def print_report(graphql: Summary, bare: Summary, all_runs: Sequence[Run]) -> No
 
 
 # --------------------------------------------------------------------------- main
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-@contextlib.contextmanager
-def interrupts_on_termination() -> Iterator[None]:
-    """SIGTERM and SIGHUP unwind like Ctrl-C, so every `finally` runs."""
-    previous = {
-        sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)
-    }
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

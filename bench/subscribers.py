@@ -44,16 +44,13 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import platform
 import queue
 import re
 import resource
 import secrets
-import shlex
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -61,23 +58,35 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any
 
 import psutil
+from harness import (  # bench/harness.py: the script's own folder is on sys.path
+    HOST,
+    REPO,
+    RESULTS,
+    BenchmarkError,
+    child_env,
+    command_line,
+    die_with_parent,
+    free_port,
+    interrupts_on_termination,
+    log,
+    machine,
+    source_state,
+    tail,
+    write_dotenv,
+)
 
-REPO = Path(__file__).resolve().parent.parent
-BENCH = REPO / "bench"
-RESULTS = BENCH / "RESULTS.md"
 SECTION = "## Live progress: 1,000 websocket subscribers"
+
 sys.path.insert(0, str(REPO))  # tests.servers lives in the repo, not the venv
 
-HOST = "127.0.0.1"
 PROTOCOL = "graphql-transport-ws"
 TARGET_P99_MS = 100.0
 # Messages added to the demo database; a FULL backup of 120,000 takes ~30-45 s at level 19
@@ -100,62 +109,10 @@ READY_TIMEOUT = 60.0
 SUBSCRIBE_TIMEOUT = 300.0  # all N subscribed
 JOB_TIMEOUT = 900.0  # the backup's end reaching every subscriber
 STOP_TIMEOUT = 15.0
-LOG_TAIL = 3000
 PROFILE_SECONDS = 10
-
-_SCRUBBED_PREFIXES = ("LUMBUNG_", "DATABASE_")
-_SCRUBBED = ("MYSQL_PWD", "MYSQL_HOST", "MYSQL_TCP_PORT", "MYSQL_UNIX_PORT", "REDISCLI_AUTH")
 
 
 # --------------------------------------------------------------------------- small helpers
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def child_env() -> dict[str, str]:
-    return {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(_SCRUBBED_PREFIXES) and key not in _SCRUBBED
-    }
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only we can read (it holds the token secret or a token)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        os.fchmod(handle.fileno(), 0o600)
-        handle.write(text)
-
-
-def write_dotenv(directory: Path, values: dict[str, str]) -> None:
-    lines = [f"{key}={json.dumps(value)}" for key, value in values.items()]  # double-quoted
-    write_private(directory / ".env", "\n".join(lines) + "\n")
-
-
-def die_with_parent() -> list[str]:
-    """setpriv prefix: the child is SIGKILLed if this process dies without cleaning up."""
-    setpriv = shutil.which("setpriv")
-    if setpriv is None or threading.current_thread() is not threading.main_thread():
-        return []
-    return [setpriv, "--pdeathsig", "KILL", "--"]
-
-
-def tail(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return ""
-    return data[-LOG_TAIL:].decode("utf-8", "replace")
 
 
 def raise_fd_limit(wanted: int) -> int:
@@ -174,10 +131,6 @@ def percentile(ordered: Sequence[float], q: float) -> float:
         return float("nan")
     rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
     return ordered[rank - 1]
-
-
-class BenchmarkError(RuntimeError):
-    """The benchmark cannot give a valid figure; the message says why."""
 
 
 # =========================================================================== client mode
@@ -962,18 +915,6 @@ def verdict(scenarios: Sequence[Scenario]) -> str:
     )
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    nproc = len(os.sched_getaffinity(0))
-    memory = psutil.virtual_memory().total / 2**30
-    return f"{nproc} CPUs (nproc), {model}, {memory:.1f} GiB RAM, Linux {platform.release()}"
-
-
 def versions(redis_version: str) -> str:
     def version(name: str) -> str:
         try:
@@ -1008,23 +949,6 @@ def redis_server_version() -> str:
     out = subprocess.run([binary, "--version"], capture_output=True, check=False).stdout.decode()
     match = re.search(r"v=(\S+)", out)
     return match.group(1) if match else "?"
-
-
-def source_state() -> str:
-    def git(*args: str) -> str:
-        result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, check=False)
-        return result.stdout.decode().strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "server", "schema")
-    return f"commit {commit}" + (" + uncommitted changes in server/ or schema/" if dirty else "")
-
-
-def command_line() -> str:
-    script = Path(sys.argv[0]).resolve()
-    with contextlib.suppress(ValueError):
-        script = script.relative_to(Path.cwd())
-    return shlex.join([sys.executable, str(script), *sys.argv[1:]])
 
 
 def render_section(
@@ -1147,23 +1071,6 @@ def print_report(scenarios: Sequence[Scenario]) -> None:
 
 
 # --------------------------------------------------------------------------- main
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-@contextlib.contextmanager
-def interrupts_on_termination() -> Iterator[None]:
-    """SIGTERM and SIGHUP unwind like Ctrl-C, so every `finally` runs."""
-    previous = {
-        sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)
-    }
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
