@@ -15,6 +15,11 @@ from server.auth.tokens import Principal
 from server.resources import Resources
 
 
+def client_of(request: Request | WebSocket) -> str:
+    """The peer's address, for logs ("-" when the server does not know it)."""
+    return request.client.host if request.client else "-"
+
+
 @dataclass
 class Context:
     request: Request | WebSocket
@@ -31,8 +36,7 @@ class Context:
 
     @property
     def client(self) -> str:
-        client = self.request.client
-        return client.host if client else "-"
+        return client_of(self.request)
 
 
 Info = strawberry.Info[Context, None]

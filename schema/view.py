@@ -23,7 +23,7 @@ from strawberry.http import process_result as format_result
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
-from schema.context import Context
+from schema.context import Context, client_of
 from schema.errors import public_error
 from schema.fanout import SharedStreams
 from schema.websocket import AuthenticatedTransportWS, authenticate
@@ -94,7 +94,6 @@ class LumbungGraphQL(GraphQL[Context, None]):
         except HTTPException as exc:
             if not isinstance(request, Request):
                 raise
-            client = request.client.host if request.client else "-"
             log.warning(
                 "request refused",
                 extra={
@@ -102,7 +101,7 @@ class LumbungGraphQL(GraphQL[Context, None]):
                     "status": exc.status_code,
                     "reason": exc.reason,
                     "method": request.method,
-                    "client": client,
+                    "client": client_of(request),
                 },
             )
             return error_response(BadUserInput(exc.reason), exc.status_code)
@@ -111,9 +110,8 @@ class LumbungGraphQL(GraphQL[Context, None]):
         resources: Resources = request.app.state.resources
         principal = None
         if isinstance(request, Request) and not self._is_ide_page(request):
-            client = request.client.host if request.client else "-"
             principal = await resources.tokens.authenticate_header(
-                request.headers.get("authorization"), client=client
+                request.headers.get("authorization"), client=client_of(request)
             )
         return Context(request=request, response=response, resources=resources, principal=principal)
 

@@ -78,10 +78,10 @@ class AuthenticatedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
                 await self.websocket.close(code=1013, reason="Try again later")
                 return
             self.context.principal = principal
-            self._expiry = asyncio.create_task(self._close_when_expired(principal))
+            self._expiry = asyncio.create_task(self._watch_token(principal))
         await super().handle_connection_init(message)
 
-    async def _close_when_expired(self, principal: Principal) -> None:
+    async def _watch_token(self, principal: Principal) -> None:
         """Close the socket when its token expires, or within REVOCATION_RECHECK_SECONDS of
         its being revoked."""
         leeway = self.context.resources.settings.jwt_leeway_seconds
