@@ -17,7 +17,10 @@ What a subscriber sees is the same as when executed alone:
   `WAKE_BATCH`, with the event loop free between batches, so a `done` published while
   `writing` is still going out reaches the followers not yet woken directly (they skip
   `writing`), and the others right after. Waking all at once would run every follower's send
-  before the producer could even read `done`, and its last receipts would wait two fan-outs;
+  before the producer could even read `done`, and its last receipts would wait two fan-outs.
+  The final result, which nothing can overtake, goes to all at once, and every follower sends
+  it before any does its completion work (`complete`, cleanup, the client's close), which
+  costs several times a send;
 - errors (an unknown id, a validation error) arrive as `error` or in `next`, coded and masked
   like everywhere else.
 
@@ -175,7 +178,8 @@ class SharedStream:
                     _, woken = self._waiting.popleft()
                     if not woken.done():  # a follower cancelled while waiting is gone
                         woken.set_result(None)
-                await asyncio.sleep(0)
+                if not self.finished:  # once finished, nothing newer can overtake: all at once
+                    await asyncio.sleep(0)
 
     async def follow(self) -> AsyncIterator[Item]:
         """The latest result at once (if any), then each newer one, until the stream ends.
@@ -188,6 +192,10 @@ class SharedStream:
                 yield self.latest
                 continue
             if self.finished:
+                if seen:
+                    # Let every follower send the final result before any of them does its
+                    # completion work (`complete`, cleanup, then the client's close).
+                    await asyncio.sleep(0)
                 return
             woken: asyncio.Future[None] = loop.create_future()
             self._waiting.append((seen, woken))

@@ -126,3 +126,34 @@ async def test_followers_leaving_while_nothing_happens_do_not_pile_up() -> None:
                 await task
         assert len(stream._waiting) <= 2 * WAKE_BATCH + 2
         hold.set()
+
+
+async def test_every_follower_sends_the_final_result_before_any_completes() -> None:
+    """Completing an operation (the `complete` message, cleanup, then the client's close)
+    costs several sends: done first, for everyone."""
+    followers = 3 * WAKE_BATCH
+
+    async def results() -> AsyncIterator[ExecutionResult]:
+        yield progress("writing")
+        await asyncio.sleep(0.05)
+        yield progress("done")
+
+    async def source() -> AsyncIterator[ExecutionResult]:
+        return results()
+
+    streams = SharedStreams()
+    order: list[str] = []
+
+    async def follower() -> None:
+        async with streams.join(KEY, source, mask=True) as stream:
+            async for item in stream.follow():
+                order.append(json.loads(item.payload)["data"]["backupProgress"]["phase"])
+            order.append("complete")
+
+    await asyncio.wait_for(asyncio.gather(*(follower() for _ in range(followers))), timeout=10)
+
+    assert order.count("done") == followers
+    assert order.count("complete") == followers
+    last_done = max(i for i, what in enumerate(order) if what == "done")
+    first_complete = order.index("complete")
+    assert last_done < first_complete, "a follower completed before all had sent done"
