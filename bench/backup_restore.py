@@ -63,10 +63,10 @@ from harness import (  # bench/harness.py: the script's own folder is on sys.pat
     source_state,
     tail,
     write_dotenv,
+    write_results,
 )
 
 SECTION = "## Backup and restore (~1 GB MariaDB)"
-PROFILE_HEADING = "### Where the time goes"  # hand-written; kept when the section is rewritten
 
 sys.path.insert(0, str(REPO))  # tests.servers lives in the repo, not in the venv
 
@@ -1080,27 +1080,6 @@ def render_section(
     return "\n".join(lines)
 
 
-def write_results(section: str) -> None:
-    """Replace our section of RESULTS.md (or append it), keeping every other section, and
-    keeping our hand-written profiling notes (PROFILE_HEADING, at the section's end)."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if re.match(r"#{1,2} ", lines[i])), len(lines)
-        )
-        notes = next((i for i in range(start, end) if lines[i].rstrip() == PROFILE_HEADING), None)
-        if notes is not None:
-            kept = "".join(lines[notes:end]).rstrip("\n")
-            section = section.rstrip("\n") + "\n\n" + kept + "\n"
-        after = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + after if after else "")
-    RESULTS.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def print_report(measures: Sequence[Measure]) -> None:
     s = summarize(measures)
     print()
@@ -1398,7 +1377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "profile_note": profile_note,
             }
             if not args.no_write:
-                write_results(render_section(args, measures, facts))
+                write_results(render_section(args, measures, facts), SECTION)
                 log(f"wrote the section '{SECTION[3:]}' of {RESULTS.relative_to(REPO)}")
             return 0
     finally:

@@ -180,10 +180,10 @@ class LatencyMonitor:
         self.client.config_set("latency-monitor-threshold", 1)
 
     def reset(self) -> None:
-        self.client.execute_command("LATENCY", "RESET")
+        self.client.execute_command("LATENCY", "RESET")  # type: ignore[no-untyped-call]
 
     def worst_ms(self) -> int:
-        events = self.client.execute_command("LATENCY", "LATEST")
+        events = self.client.execute_command("LATENCY", "LATEST")  # type: ignore[no-untyped-call]
         return max((int(event[3]) for event in events), default=0)
 
 
@@ -193,7 +193,7 @@ async def measure(redis: RedisServer, runs: int, keys: int, workdir: Path) -> li
     from server.settings import Settings
 
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=f"sqlite+aiosqlite:///{workdir / 'catalog.db'}",
         data_dir=workdir / "data",
         backup_dir=workdir / "backups",

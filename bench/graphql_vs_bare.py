@@ -60,6 +60,7 @@ from harness import (  # bench/harness.py: the script's own folder is on sys.pat
     tail,
     write_dotenv,
     write_private,
+    write_results,
 )
 
 SECTION = "## GraphQL list vs bare Starlette endpoint"
@@ -641,22 +642,6 @@ def render_section(
     return "\n".join(lines)
 
 
-def write_results(section: str) -> None:
-    """Replace our section of RESULTS.md (or append it), keeping every other section."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if re.match(r"#{1,2} ", lines[i])), len(lines)
-        )
-        after = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + after if after else "")
-    RESULTS.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def print_report(graphql: Summary, bare: Summary, all_runs: Sequence[Run]) -> None:
     ratio = graphql.rps / bare.rps
     print()
@@ -806,7 +791,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 command=command,
             )
             if not args.no_write:
-                write_results(render_section(args, graphql_summary, bare_summary, all_runs, facts))
+                write_results(
+                    render_section(args, graphql_summary, bare_summary, all_runs, facts), SECTION
+                )
                 log(f"wrote the section '{SECTION[3:]}' of {RESULTS.relative_to(REPO)}")
             if args.keep_running:
                 log(

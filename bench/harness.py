@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import signal
@@ -24,6 +25,9 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 RESULTS = BENCH / "RESULTS.md"
+# Each section may end with a hand-written subsection under this heading (profiles, what changed
+# and why): rewriting the section keeps it.
+NOTES_HEADING = "### Where the time goes"
 HOST = "127.0.0.1"
 LOG_TAIL = 3000  # bytes of a child's log quoted when it fails
 
@@ -141,3 +145,24 @@ def interrupts_on_termination() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def write_results(section: str, title: str) -> None:
+    """Replace the section titled `title` in RESULTS.md (or append it), keeping every other
+    section and the section's own hand-written notes (NOTES_HEADING, at its end)."""
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n\n"
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == title), None)
+    if start is None:
+        new = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if re.match(r"#{1,2} ", lines[i])), len(lines)
+        )
+        notes = next((i for i in range(start, end) if lines[i].rstrip() == NOTES_HEADING), None)
+        if notes is not None:
+            kept = "".join(lines[notes:end]).rstrip("\n")
+            section = section.rstrip("\n") + "\n\n" + kept + "\n"
+        after = "".join(lines[end:])
+        new = "".join(lines[:start]) + section + ("\n" + after if after else "")
+    RESULTS.write_text(new.rstrip("\n") + "\n", encoding="utf-8")

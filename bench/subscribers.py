@@ -81,6 +81,7 @@ from harness import (  # bench/harness.py: the script's own folder is on sys.pat
     source_state,
     tail,
     write_dotenv,
+    write_results,
 )
 
 SECTION = "## Live progress: 1,000 websocket subscribers"
@@ -96,7 +97,6 @@ TARGET_P99_MS = 100.0
 DEFAULT_ROWS = 120_000
 DEFAULT_HEAD_ROWS = 100_000
 DEFAULT_TABLES = 500
-PROFILE_HEADING = "### Where the time goes"  # hand-written; kept when the section is rewritten
 SCENARIOS = ("stream", "one-table")
 ZSTD_LEVEL = 19
 SUBSCRIPTION = (
@@ -1031,27 +1031,6 @@ def render_section(
 
 def section_title(args: argparse.Namespace) -> str:
     return SECTION if args.workers == 1 else f"{SECTION} ({args.workers} workers)"
-
-
-def write_results(section: str, title: str) -> None:
-    """Replace our section of RESULTS.md (or append it), keeping every other section, and
-    keeping our hand-written profiling notes (PROFILE_HEADING, at the section's end)."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == title), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if re.match(r"#{1,2} ", lines[i])), len(lines)
-        )
-        notes = next((i for i in range(start, end) if lines[i].rstrip() == PROFILE_HEADING), None)
-        if notes is not None:
-            kept = "".join(lines[notes:end]).rstrip("\n")
-            section = section.rstrip("\n") + "\n\n" + kept + "\n"
-        after = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + after if after else "")
-    RESULTS.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def print_report(scenarios: Sequence[Scenario]) -> None:
