@@ -21,13 +21,13 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from schema.audit import AuditMutations
 from schema.backup_mutations import BackupMutation
 from schema.cache_mutations import CacheMutation
 from schema.enums import ErrorCode
 from schema.errors import error_code
+from schema.executor import LumbungExecutionContext
 from schema.queries import Query
 from schema.scalars import SCALAR_MAP
 from schema.subscriptions import Subscription
@@ -60,18 +60,6 @@ class LumbungSchema(strawberry.Schema):
                 "count": len(errors),
             },
         )
-
-
-class PerEventMemoExecutor(StrawberryGraphQLCoreExecutionContext):
-    """graphql-core 3.3's per-event executors are shallow copies sharing one
-    `_relevant_sub_fields` memo, keyed by `id()` of each event's field lists: it keeps every
-    event's lists alive until the subscription ends (~1.4 KB per subscriber and event). The
-    memo never hits across events, so each event gets its own and frees it with the event."""
-
-    def build_per_event_executor(self, payload: Any) -> Any:
-        executor = super().build_per_event_executor(payload)
-        executor._relevant_sub_fields = {}
-        return executor
 
 
 def _mutation_type() -> type:
@@ -112,7 +100,7 @@ def build_schema(settings: Settings | None = None) -> LumbungSchema:
         subscription=Subscription,
         types=[ErrorCode],
         extensions=extensions,
-        execution_context_class=PerEventMemoExecutor,
+        execution_context_class=LumbungExecutionContext,
         config=StrawberryConfig(disable_field_suggestions=not suggestions, scalar_map=SCALAR_MAP),
     )
 

@@ -1,5 +1,5 @@
 """A long subscription does not grow memory event by event (graphql-core 3.3's per-event
-executors share a memo that keeps every event's field lists alive; schema.PerEventMemoExecutor)."""
+executors share a memo that keeps every event's field lists alive; schema/executor.py)."""
 
 from __future__ import annotations
 
