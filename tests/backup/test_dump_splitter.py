@@ -93,3 +93,50 @@ def test_a_truncated_dump_is_not_complete(tmp_path: Path) -> None:
         splitter = DumpSplitter(SectionWriter(out, "none"))
         splitter.feed(DUMP[: DUMP.index(b"-- Dump completed")])
         assert not splitter.finish()
+
+
+def dump_of(tables: dict[str, list[bytes]]) -> bytes:
+    parts = [b"-- MariaDB dump 10.19  Distrib 10.11.6-MariaDB\n"]
+    for name, rows in tables.items():
+        quoted = name.encode()
+        parts.append(
+            b"\n--\n-- Table structure for table `%s`\n--\n\nCREATE TABLE `%s` (`id` int);\n"
+            b"\n--\n-- Dumping data for table `%s`\n--\n\nLOCK TABLES `%s` WRITE;\n"
+            % (quoted, quoted, quoted, quoted)
+        )
+        for first in range(0, len(rows), 500):  # one extended INSERT per 500 rows
+            parts.append(b"INSERT INTO `%s` VALUES\n" % quoted)
+            parts.append(b",\n".join(rows[first : first + 500]) + b";\n")
+        parts.append(b"UNLOCK TABLES;\n")
+        # a trigger follows its table's data; a line of its body may start with `(`
+        parts.append(
+            b"DELIMITER ;;\n/*!50003 CREATE*/ /*!50003 TRIGGER `t_%s` BEFORE INSERT ON `%s` "
+            b"FOR EACH ROW SET NEW.id =\n(SELECT 1) */;;\nDELIMITER ;\n" % (quoted, quoted)
+        )
+    parts.append(b"-- Dump completed on 2026-11-26 10:00:00\n")
+    return b"".join(parts)
+
+
+@pytest.mark.parametrize("chunk_size", [997, 4096, 1 << 16, 1 << 20])
+def test_rows_are_counted_exactly_whether_short_or_long(tmp_path: Path, chunk_size: int) -> None:
+    """Long rows are counted with a pattern, short ones with `bytes.count`: both exact, with
+    comment-like text, parentheses and UNLOCK TABLES inside values, a trigger after the data,
+    and across chunks."""
+    text = b"(a) -- not a marker, ( still not; UNLOCK TABLES; \\n(no) " * 4
+    dump = dump_of(
+        {
+            "Long": [b"(%d,'%s','2026-01-02 03:04:05')" % (i, text) for i in range(3000)],
+            "Short": [b"(%d)" % i for i in range(20000)],
+            "Empty": [],
+            "LongAgain": [b"(%d,'%s')" % (i, text) for i in range(1200)],
+        }
+    )
+    with (tmp_path / "dump.sql").open("wb") as out:
+        writer = SectionWriter(out, "none")
+        splitter = DumpSplitter(writer)
+        for start in range(0, len(dump), chunk_size):
+            splitter.feed(dump[start : start + chunk_size])
+        assert splitter.finish()
+        writer.close()
+    assert splitter.rows == {"Long": 3000, "Short": 20000, "Empty": 0, "LongAgain": 1200}
+    assert [s.table for s in writer.sections] == [None, "Long", "Short", "Empty", "LongAgain"]
