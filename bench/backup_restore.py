@@ -991,7 +991,8 @@ def render_section(
         "also splits the dump into per-table zstd frames, hashes the file (SHA-256), fsyncs it "
         "and writes a manifest; the native pipeline does none of that.",
         "- Lumbung restore: `restoreBackup(id, confirm: FILENAME, safetyBackup: false)` (it "
-        "verifies the file's SHA-256 before answering and again before restoring), then "
+        "verifies the file's and every section's SHA-256 before answering; only a restore with "
+        "a safety backup checks again, after taking it), then "
         "`restoreLogs(backupId) { items { id status errorMessage durationSeconds } }` every "
         f"{args.poll_ms} ms; timed from the POST to the COMPLETED poll.",
         f"- Server RSS: psutil on the uvicorn process every {SAMPLE_SECONDS * 1000:.0f} ms "
