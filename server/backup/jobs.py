@@ -34,6 +34,9 @@ log = logging.getLogger("lumbung.jobs")
 INTERRUPTED = "Interrupted: the process running this job stopped before it finished."
 SHUTDOWN = "Interrupted: the server shut down while this job ran."
 RECORD_RETRY_SECONDS = 60.0
+# How long a new job waits for a lock whose holder has nothing IN_PROGRESS (it is finishing).
+LOCK_RELEASE_GRACE = 3.0
+LOCK_RETRY_SECONDS = 0.05
 
 
 def public_message(exc: BaseException) -> str:
@@ -68,7 +71,8 @@ class JobRunner:
         return sorted(LUMBUNG_TABLES)
 
     # --- the lock ------------------------------------------------------------------------------
-    async def running_job(self) -> str:
+    async def running_job(self) -> str | None:
+        """What the catalog says is running, or None when no job is IN_PROGRESS."""
         async with self.sessions() as session:
             backup = (
                 await session.scalars(
@@ -84,20 +88,32 @@ class JobRunner:
             return f"restore #{restore.id} of backup #{restore.backup_id} is running"
         if backup is not None:
             return f"backup #{backup.id} ({backup.filename}) is running"
-        return "another backup or restore is running"
+        return None
 
     async def acquire(self) -> AsyncExitStack:
-        """Take the database's job lock, or raise Conflict naming the job that holds it."""
-        stack = AsyncExitStack()
-        try:
-            await stack.enter_async_context(self.engine.job_lock())
-        except Conflict:
-            await stack.aclose()
-            raise Conflict(
-                f"Not started: {await self.running_job()}. One backup or restore runs at a time; "
-                "wait for it to finish (follow it with its progress subscription)."
-            ) from None
-        return stack
+        """Take the database's job lock, or raise Conflict naming the job that holds it.
+
+        A job records its end (catalog row, final event) before it lets go of the lock, so a
+        client that starts the next job the moment it sees the last one end can find the lock
+        still held with nothing IN_PROGRESS. Then the holder is finishing (or recovering after
+        a restart): wait for it, up to LOCK_RELEASE_GRACE seconds, instead of refusing."""
+        deadline = time.monotonic() + LOCK_RELEASE_GRACE
+        while True:
+            stack = AsyncExitStack()
+            try:
+                await stack.enter_async_context(self.engine.job_lock())
+            except Conflict:
+                await stack.aclose()
+                running = await self.running_job()
+                if running is None and time.monotonic() < deadline:
+                    await asyncio.sleep(LOCK_RETRY_SECONDS)
+                    continue
+                raise Conflict(
+                    f"Not started: {running or 'another backup or restore is running'}. One "
+                    "backup or restore runs at a time; wait for it to finish (follow it with its "
+                    "progress subscription)."
+                ) from None
+            return stack
 
     # --- running -------------------------------------------------------------------------------
     def spawn(
