@@ -171,14 +171,15 @@ class SharedStream:
         while True:
             await self._kick.wait()
             self._kick.clear()
+            turn = 0
             while self._waiting and self._stale(self._waiting[0][0]):
-                for _ in range(WAKE_BATCH):
-                    if not self._waiting or not self._stale(self._waiting[0][0]):
-                        break
-                    _, woken = self._waiting.popleft()
-                    if not woken.done():  # a follower cancelled while waiting is gone
-                        woken.set_result(None)
-                if not self.finished:  # once finished, nothing newer can overtake: all at once
+                _, woken = self._waiting.popleft()
+                if not woken.done():  # a follower cancelled while waiting is gone
+                    woken.set_result(None)
+                turn += 1
+                # Once finished, nothing newer can overtake: the rest go all at once.
+                if turn == WAKE_BATCH and not self.finished:
+                    turn = 0
                     await asyncio.sleep(0)
 
     async def follow(self) -> AsyncIterator[Item]:
