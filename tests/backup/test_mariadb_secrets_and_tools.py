@@ -4,6 +4,7 @@ names, and a backup file restores with the standard tools alone."""
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import subprocess
 import threading
@@ -12,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from server.backup.mysql import _block_buffered, _stdbuf
 from tests.backup.conftest import checksums
 from tests.backup.helpers import backup_and_wait, restore_and_wait
 from tests.conftest import Api, make_settings, open_api
@@ -116,3 +118,35 @@ async def test_zstd_dc_piped_into_mariadb_restores_a_backup(
                 await engine.dispose()
         finally:
             mariadb.drop_database(copy)
+
+
+def _bytes_out_within(process: subprocess.Popen[bytes], seconds: float) -> int:
+    """What a stdio program has written into its stdout pipe after `seconds`."""
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], seconds)
+    return len(os.read(process.stdout.fileno(), 1 << 21)) if ready else 0
+
+
+def test_the_dump_tool_writes_its_output_in_1_mib_blocks() -> None:
+    # mariadb-dump writes through stdio, which fills a pipe 4 KiB at a time: ~250,000 writes
+    # and reads per GB. Under _block_buffered nothing leaves its buffer before 1 MiB. sed, a
+    # stdio program that we can keep waiting for input, shows the difference.
+    assert _stdbuf() is not None, "coreutils' stdbuf should work on Debian"
+    # 42,000 bytes in and out: both pipes (64 KiB) hold them whole, so no side waits for the other
+    lines = b"".join(b"%06d\n" % i for i in range(6_000))
+    seen = {}
+    for label, argv in (
+        ("plain", ["sed", "-e", ""]),
+        ("buffered", _block_buffered(["sed", "-e", ""])),
+    ):
+        with subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as process:
+            assert process.stdin is not None
+            process.stdin.write(lines)
+            process.stdin.flush()  # but not closed: sed waits for more
+            seen[label] = _bytes_out_within(process, 1.0 if label == "buffered" else 5.0)
+            process.stdin.close()
+            assert process.stdout is not None
+            rest = process.stdout.read()
+        assert seen[label] + len(rest) == len(lines)
+    assert seen["plain"] >= 4096  # sed wrote some blocks while waiting for input
+    assert seen["buffered"] == 0  # all of it still in its 1 MiB buffer
