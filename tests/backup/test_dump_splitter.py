@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 
 import pytest
 
 from server.backup.mysql_dump import DumpSplitter
-from server.backup.sections import SectionWriter, read_section
+from server.backup.sections import WRITEBACK_BYTES, SectionWriter, read_section
 
 DUMP = b"""/*M!999999\\- enable the sandbox mode */
 -- MariaDB dump 10.19  Distrib 10.11.6-MariaDB
@@ -140,3 +142,21 @@ def test_rows_are_counted_exactly_whether_short_or_long(tmp_path: Path, chunk_si
         writer.close()
     assert splitter.rows == {"Long": 3000, "Short": 20000, "Empty": 0, "LongAgain": 1200}
     assert [s.table for s in writer.sections] == [None, "Long", "Short", "Empty", "LongAgain"]
+
+
+@pytest.mark.parametrize("compression", ["none", "zstd"])
+def test_a_large_file_is_handed_to_the_disk_as_it_grows(tmp_path: Path, compression: str) -> None:
+    # 40 MiB that do not compress: the writer starts writeback twice on the way (every
+    # WRITEBACK_BYTES), and the file still holds every byte in order, hashed as written.
+    blocks = [os.urandom(1 << 20) for _ in range(40)]
+    path = tmp_path / "big"
+    with path.open("wb") as out:
+        writer = SectionWriter(out, compression)
+        writer.begin("table", "Big")
+        for block in blocks:
+            writer.write(block)
+        assert writer._written_back >= 2 * WRITEBACK_BYTES  # started while writing
+        sha256 = writer.close()
+    assert sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    with path.open("rb") as file:
+        assert b"".join(read_section(file, writer.sections[0], compression)) == b"".join(blocks)
