@@ -78,7 +78,7 @@ DATABASE = "lumbung_bench"
 BACKUP_TARGET = 1.0  # Lumbung's backup time / the native pipeline's, at most
 RESTORE_TARGET = 1.05
 RSS_TARGET_MB = 100.0  # server peak RSS during a backup minus its idle RSS, at most (10^6 B)
-POLL_SECONDS = 0.05
+INFO_POLL_MS = 50  # the information round's polling: a client asking 20 times a second
 SAMPLE_SECONDS = 0.05
 JOB_TIMEOUT = 1800.0
 READY_TIMEOUT = 60.0
@@ -104,6 +104,9 @@ RESTORE_STATUS = (
     "query ($id: Int!) { restoreLogs(backupId: $id) { items { id status errorMessage "
     "durationSeconds safetyBackupId } } }"
 )
+BACKUP_PROGRESS = "subscription ($id: Int!) { backupProgress(id: $id) { sequence status } }"
+RESTORE_PROGRESS = "subscription ($id: Int!) { restoreProgress(id: $id) { sequence status } }"
+WS_PROTOCOL = "graphql-transport-ws"
 DELETE_BACKUP = (
     "mutation ($id: Int!, $confirm: String!) { deleteBackup(id: $id, confirm: $confirm) "
     "{ removedFiles } }"
@@ -475,6 +478,91 @@ def poll_until_done(
             raise BenchmarkError(f"{what} still running after {JOB_TIMEOUT:.0f} s")
 
 
+class ProgressSocket:
+    """A graphql-transport-ws connection opened before a job's POST, as the SPA holds one, to
+    follow the job by its `backupProgress`/`restoreProgress` subscription."""
+
+    def __init__(self, server: Server, token: str) -> None:
+        from websockets.sync.client import connect
+        from websockets.typing import Subprotocol
+
+        self._socket = connect(
+            f"ws://{HOST}:{server.port}/graphql",
+            subprotocols=[Subprotocol(WS_PROTOCOL)],
+            open_timeout=30,
+            close_timeout=10,
+            compression=None,
+        )
+        self._socket.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+        )
+        ack = json.loads(self._socket.recv(timeout=30))
+        if ack.get("type") != "connection_ack":
+            self.close()
+            raise BenchmarkError(f"connection_init answered {ack}")
+
+    def close(self) -> None:
+        self._socket.close()
+
+    def until_done(self, query: str, job_id: int, started: float, what: str) -> tuple[float, int]:
+        """Subscribe and read events until the final one; returns (seconds from `started` to
+        the final event's receipt, events received). Fails unless the job COMPLETED."""
+        self._socket.send(
+            json.dumps(
+                {
+                    "id": str(job_id),
+                    "type": "subscribe",
+                    "payload": {"query": query, "variables": {"id": job_id}},
+                }
+            )
+        )
+        events = 0
+        seconds: float | None = None
+        status = "IN_PROGRESS"
+        while True:
+            remaining = started + JOB_TIMEOUT - time.monotonic()
+            if remaining <= 0:
+                raise BenchmarkError(f"{what} still running after {JOB_TIMEOUT:.0f} s")
+            message = json.loads(self._socket.recv(timeout=remaining))
+            kind = message.get("type")
+            if kind == "next":
+                payload = message["payload"]
+                if payload.get("errors"):
+                    raise BenchmarkError(f"{what}: subscription errors {payload['errors']}")
+                events += 1
+                status = next(iter(payload["data"].values()))["status"]
+                if status != "IN_PROGRESS" and seconds is None:
+                    seconds = time.monotonic() - started
+            elif kind == "complete":
+                break
+            elif kind == "ping":
+                self._socket.send(json.dumps({"type": "pong"}))
+            elif kind == "error":
+                raise BenchmarkError(f"{what}: subscription refused: {message.get('payload')}")
+        if seconds is None or status != "COMPLETED":
+            raise BenchmarkError(f"{what} ended {status}")
+        return seconds, events
+
+
+def until_done(
+    socket: ProgressSocket | None,
+    subscription: str,
+    job_id: int,
+    fetch: Any,
+    started: float,
+    what: str,
+    poll: float | None,
+) -> tuple[float, dict[str, Any], int]:
+    """Follow a started job to its end: through `socket`'s subscription when there is one
+    (then `fetch()` once, after the clock stops), else by calling `fetch()` every `poll` s.
+    Returns (seconds from `started`, the final answer, events or polls)."""
+    if socket is None:
+        assert poll is not None
+        return poll_until_done(fetch, started, what, poll)
+    seconds, events = socket.until_done(subscription, job_id, started, what)
+    return seconds, fetch(), events
+
+
 # --------------------------------------------------------------------------- measurements
 
 
@@ -507,6 +595,13 @@ class Context:
     options: Path  # the 0600 client option file
     work: Path
     ignored: list[str]
+    token: str
+
+    def progress_socket(self, poll: float | None) -> contextlib.AbstractContextManager[Any]:
+        """A websocket for following the next job (None: it is polled, `poll` s apart)."""
+        if poll is not None:
+            return contextlib.nullcontext()
+        return contextlib.closing(ProgressSocket(self.server, self.token))
 
 
 def dump_argv(ctx: Context) -> list[str]:
@@ -603,16 +698,20 @@ def lumbung_cpu(before: CpuSnapshot, after: CpuSnapshot, child: str) -> dict[str
     )
 
 
-def lumbung_backup(ctx: Context, run: int, poll: float = POLL_SECONDS) -> tuple[Measure, int, str]:
+def lumbung_backup(ctx: Context, run: int, poll: float | None) -> tuple[Measure, int, str]:
+    """One FULL backup, followed by subscription (`poll` None) or by polling every `poll` s."""
     ctx.server.check_alive()
     idle = ctx.server_process.memory_info().rss
     before = CpuSnapshot.take(ctx.mariadbd, ctx.server_process)
     sampler = Sampler(ctx.server_process)
-    with sampler as samples:
+    with ctx.progress_socket(poll) as socket, sampler as samples:
         started = time.monotonic()
         created = ctx.graphql(CREATE_BACKUP)["createBackup"]["backup"]
         backup_id, filename = int(created["id"]), str(created["filename"])
-        seconds, item, polls = poll_until_done(
+        seconds, item, polls = until_done(
+            socket,
+            BACKUP_PROGRESS,
+            backup_id,
             lambda: ctx.graphql(BACKUP_STATUS, id=backup_id)["backup"],
             started,
             f"backup #{backup_id}",
@@ -642,12 +741,13 @@ def lumbung_restore(
     filename: str,
     *,
     safety: bool = False,
-    poll: float = POLL_SECONDS,
+    poll: float | None,
 ) -> tuple[Measure, dict[str, Any]]:
+    """One restore, followed by subscription (`poll` None) or by polling every `poll` s."""
     ctx.server.check_alive()
     idle = ctx.server_process.memory_info().rss
     before = CpuSnapshot.take(ctx.mariadbd, ctx.server_process)
-    with Sampler(ctx.server_process) as samples:
+    with ctx.progress_socket(poll) as socket, Sampler(ctx.server_process) as samples:
         started = time.monotonic()
         answer = ctx.graphql(
             RESTORE_WITH_SAFETY if safety else RESTORE, id=backup_id, confirm=filename
@@ -659,7 +759,9 @@ def lumbung_restore(
             found: dict[str, Any] = next(i for i in items if int(i["id"]) == log_id)
             return found
 
-        seconds, item, polls = poll_until_done(fetch, started, f"restore #{log_id}", poll)
+        seconds, item, polls = until_done(
+            socket, RESTORE_PROGRESS, log_id, fetch, started, f"restore #{log_id}", poll
+        )
     after = CpuSnapshot.take(ctx.mariadbd, ctx.server_process)
     measure = Measure(
         "Lumbung",
@@ -708,9 +810,10 @@ def one_round(
     run: int,
     label: str,
     native_dir: Path,
-    poll: float,
+    poll: float | None,
     expected: dict[str, int] | None,
     checks: dict[str, Any],
+    backups_only: bool = False,
 ) -> tuple[list[Measure], int, str]:
     """Native backup, Lumbung backup, native restore, Lumbung restore. With `expected`, also
     checks CHECKSUM TABLE after each restore and measures what one poll costs. Returns the
@@ -724,6 +827,9 @@ def one_round(
         f"RSS {mib(lb.idle_rss)} -> {mib(lb.rss.get('server', 0))} MiB; "
         f"server threads CPU s: {thread_line(lb)}"
     )
+    if backups_only:
+        native_file.unlink()
+        return [nb, lb], backup_id, filename
     nr = native_restore(ctx, run, native_file)
     native_file.unlink()
     log(f"{label}: native restore  {nr.seconds:7.2f} s")
@@ -986,15 +1092,28 @@ def render_section(
         f"--default-character-set=utf8mb4 --binary-mode --max-allowed-packet=1G {DATABASE}` "
         "(the client flags Lumbung passes).",
         "- Lumbung backup: POST `mutation { createBackup(input: {backupType: FULL}) { backup "
-        "{ id filename } } }`, then `backup(id) { status fileSize durationSeconds errorMessage }` "
-        f"every {args.poll_ms} ms; timed from the POST to the poll that answers COMPLETED. Lumbung "
-        "also splits the dump into per-table zstd frames, hashes the file (SHA-256), fsyncs it "
-        "and writes a manifest; the native pipeline does none of that.",
+        "{ id filename } } }`, then "
+        + (
+            "followed as the SPA follows it: `subscription { backupProgress(id) { sequence "
+            "status } }` on a graphql-transport-ws socket opened before the POST; timed from "
+            "the POST to the receipt of the final event (COMPLETED; the catalog row is "
+            "written before it is sent), then one `backup(id)` query for the figures"
+            if args.poll_ms == 0
+            else "`backup(id) { status fileSize durationSeconds errorMessage }` every "
+            f"{args.poll_ms} ms; timed from the POST to the poll that answers COMPLETED"
+        )
+        + ". Lumbung also splits the dump into per-table zstd frames, hashes the file "
+        "(SHA-256), fsyncs it and writes a manifest; the native pipeline does none of that.",
         "- Lumbung restore: `restoreBackup(id, confirm: FILENAME, safetyBackup: false)` (it "
         "verifies the file's and every section's SHA-256 before answering; only a restore with "
         "a safety backup checks again, after taking it), then "
-        "`restoreLogs(backupId) { items { id status errorMessage durationSeconds } }` every "
-        f"{args.poll_ms} ms; timed from the POST to the COMPLETED poll.",
+        + (
+            "followed by `restoreProgress(id)` the same way; timed from the POST to the final event"
+            if args.poll_ms == 0
+            else "`restoreLogs(backupId) { items { id status errorMessage durationSeconds } }` "
+            f"every {args.poll_ms} ms; timed from the POST to the COMPLETED poll"
+        )
+        + ".",
         f"- Server RSS: psutil on the uvicorn process every {SAMPLE_SECONDS * 1000:.0f} ms "
         "during each Lumbung job; idle = just before the job's POST. The tools' RSS: sampled "
         "the same way (psutil, 50 ms).",
@@ -1028,7 +1147,8 @@ def render_section(
         + ", ".join(f"{m.reported_seconds:.2f}" for m in backups if m.reported_seconds)
         + "; restores "
         + ", ".join(f"{m.reported_seconds:.2f}" for m in restores if m.reported_seconds)
-        + f". Polls per job: {median([m.polls for m in backups]):.0f} (backup), "
+        + f". {'Events' if args.poll_ms == 0 else 'Polls'} per job: "
+        f"{median([m.polls for m in backups]):.0f} (backup), "
         f"{median([m.polls for m in restores]):.0f} (restore); one poll costs the server "
         f"{facts['poll_cpu_ms']:.2f} ms (`backup`) or {facts['restore_poll_cpu_ms']:.2f} ms "
         f"(`restoreLogs`) of CPU (measured idle, {POLL_COST_REQUESTS} back to back).",
@@ -1070,8 +1190,13 @@ def render_section(
             f"### Information: the same jobs polled every {polls_every:g} s",
             "",
             f"One more round after the runs, with Lumbung's jobs polled every {polls_every:g} s "
-            f"instead of every {args.poll_ms} ms (native jobs beside them as usual); a single "
-            "sample, so only a hint of what the polling itself costs.",
+            + (
+                "instead of followed by subscription"
+                if args.poll_ms == 0
+                else f"instead of every {args.poll_ms} ms"
+            )
+            + " (native jobs beside them as usual); a single sample, so only a hint of what "
+            "the polling itself costs.",
             "",
             *info_rows(measures, info),
             "",
@@ -1079,6 +1204,18 @@ def render_section(
     if facts.get("profile_note"):
         lines += [facts["profile_note"], ""]
     return "\n".join(lines)
+
+
+def print_backups(measures: Sequence[Measure]) -> None:
+    """--backups-only: the backup medians and ratio alone."""
+    native = [m.seconds for m in pick(measures, "native", "backup")]
+    ours = [m.seconds for m in pick(measures, "Lumbung", "backup")]
+    print("\n".join(cpu_rows(measures)))
+    ratios = ", ".join(f"{b / a:.2f}" for a, b in zip(native, ours, strict=True))
+    print(
+        f"backup: native {median(native):.2f} s, Lumbung {median(ours):.2f} s, ratio "
+        f"{median(ours) / median(native):.2f}x (per run: {ratios})"
+    )
 
 
 def print_report(measures: Sequence[Measure]) -> None:
@@ -1140,7 +1277,7 @@ def profile_backup(ctx: Context, out_dir: Path, rate: int) -> str:
                 stderr=subprocess.STDOUT,
             )
         time.sleep(1.0)  # attached
-        measure, backup_id, filename = lumbung_backup(ctx, 0)
+        measure, backup_id, filename = lumbung_backup(ctx, 0, None)
         recorder.send_signal(signal.SIGINT)
         try:
             recorder.wait(timeout=60)
@@ -1207,15 +1344,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--poll-ms",
         type=int,
-        default=int(POLL_SECONDS * 1000),
-        help="how often the Lumbung jobs are polled (default 50)",
+        default=0,
+        help="follow Lumbung's jobs by polling them every N ms instead of through their "
+        "progress subscription (default 0: the subscription, as the SPA follows a job)",
     )
     parser.add_argument(
         "--info-poll-ms",
         type=int,
-        default=1000,
+        default=INFO_POLL_MS,
         help="after the runs, one more round (information) with Lumbung's jobs polled this "
-        "often, to show what polling costs; 0 skips it (default 1000)",
+        f"often, to show what polling costs; 0 skips it (default {INFO_POLL_MS})",
     )
     parser.add_argument(
         "--setting",
@@ -1235,13 +1373,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone"
     )
+    parser.add_argument(
+        "--backups-only",
+        action="store_true",
+        help="only the backups (for quick A/B trials of a setting); implies --no-write and "
+        "--info-poll-ms 0",
+    )
     args = parser.parse_args(argv)
+    if args.backups_only:
+        args.no_write, args.info_poll_ms, args.no_safety = True, 0, True
     if args.runs < 3:
         parser.error("--runs must be at least 3: medians of fewer runs say little")
     if args.rows < 1000:
         parser.error("--rows must be at least 1000")
-    if args.poll_ms < 1 or args.info_poll_ms < 0:
-        parser.error("--poll-ms must be positive and --info-poll-ms at least 0")
+    if args.poll_ms < 0 or args.info_poll_ms < 0:
+        parser.error("--poll-ms and --info-poll-ms must be at least 0")
     for setting in args.setting:
         key, sep, _ = setting.partition("=")
         if not sep or not key.startswith("LUMBUNG_") or key == "LUMBUNG_DATABASE_URL":
@@ -1307,6 +1453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 options=options,
                 work=tmp,
                 ignored=sorted(LUMBUNG_TABLES),
+                token=token,
             )
             rss_start = ctx.server_process.memory_info().rss
             rows = bigdb.table_rows(db, DATABASE)
@@ -1325,19 +1472,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             checks: dict[str, Any] = {"checksums_ok": "not checked"}
             safety: Measure | None = None
             safety_bytes = 0
-            poll = args.poll_ms / 1000
-            rounds = [(run, poll) for run in range(1, args.runs + 1)]
+            poll = args.poll_ms / 1000 or None  # None: by subscription
+            rounds: list[tuple[int, float | None]] = [
+                (run, poll) for run in range(1, args.runs + 1)
+            ]
             if args.info_poll_ms:
                 rounds.append((0, args.info_poll_ms / 1000))
             for run, interval in rounds:
-                label = f"run {run}" if run else f"info round (polls every {interval:g} s)"
+                label = f"run {run}" if run else f"info round (polls every {interval} s)"
                 done, backup_id, filename = one_round(
-                    ctx, run, label, native_dir, interval, sums_before if run == 1 else None, checks
+                    ctx,
+                    run,
+                    label,
+                    native_dir,
+                    interval,
+                    None if run != 1 or args.backups_only else sums_before,
+                    checks,
+                    args.backups_only,
                 )
                 (measures if run else info).extend(done)
                 if run == args.runs and not args.no_safety:
                     log("default restore with its safety backup (once, information) ...")
-                    safety, item = lumbung_restore(ctx, 0, backup_id, filename, safety=True)
+                    safety, item = lumbung_restore(
+                        ctx, 0, backup_id, filename, safety=True, poll=poll
+                    )
                     safety.work = "restore+safety"
                     log(f"restore with safety backup: {safety.seconds:.2f} s")
                     if item.get("safetyBackupId"):
@@ -1347,6 +1505,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         delete_backup(ctx, safety_id, str(row["filename"]))
                 delete_backup(ctx, backup_id, filename)
 
+            if args.backups_only:
+                print_backups(measures)
+                return 0
             print_report(measures)
             if info:
                 print("\n".join(info_rows(measures, info)))
