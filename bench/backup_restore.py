@@ -486,12 +486,15 @@ class ProgressSocket:
         from websockets.sync.client import connect
         from websockets.typing import Subprotocol
 
-        self._socket = connect(
-            f"ws://{HOST}:{server.port}/graphql",
-            subprotocols=[Subprotocol(WS_PROTOCOL)],
-            open_timeout=30,
-            close_timeout=10,
-            compression=None,
+        self._stack = contextlib.ExitStack()
+        self._socket = self._stack.enter_context(
+            connect(
+                f"ws://{HOST}:{server.port}/graphql",
+                subprotocols=[Subprotocol(WS_PROTOCOL)],
+                open_timeout=30,
+                close_timeout=10,
+                compression=None,
+            )
         )
         self._socket.send(
             json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
@@ -502,7 +505,7 @@ class ProgressSocket:
             raise BenchmarkError(f"connection_init answered {ack}")
 
     def close(self) -> None:
-        self._socket.close()
+        self._stack.close()
 
     def until_done(self, query: str, job_id: int, started: float, what: str) -> tuple[float, int]:
         """Subscribe and read events until the final one; returns (seconds from `started` to
