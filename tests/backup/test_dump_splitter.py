@@ -119,13 +119,9 @@ def dump_of(tables: dict[str, list[bytes]]) -> bytes:
     return b"".join(parts)
 
 
-@pytest.mark.parametrize("chunk_size", [997, 4096, 1 << 16, 1 << 20])
-def test_rows_are_counted_exactly_whether_short_or_long(tmp_path: Path, chunk_size: int) -> None:
-    """Long rows are counted with a pattern, short ones with `bytes.count`: both exact, with
-    comment-like text, parentheses and UNLOCK TABLES inside values, a trigger after the data,
-    and across chunks."""
+def _rows_dump() -> bytes:
     text = b"(a) -- not a marker, ( still not; UNLOCK TABLES; \\n(no) " * 4
-    dump = dump_of(
+    return dump_of(
         {
             "Long": [b"(%d,'%s','2026-01-02 03:04:05')" % (i, text) for i in range(3000)],
             "Short": [b"(%d)" % i for i in range(20000)],
@@ -133,11 +129,24 @@ def test_rows_are_counted_exactly_whether_short_or_long(tmp_path: Path, chunk_si
             "LongAgain": [b"(%d,'%s')" % (i, text) for i in range(1200)],
         }
     )
+
+
+@pytest.mark.parametrize("chunk_size", [997, 4096, 1 << 16, 1 << 20, 0])
+def test_rows_are_counted_exactly_whether_short_or_long(tmp_path: Path, chunk_size: int) -> None:
+    """Long rows are counted with a pattern, short ones with `bytes.count`: both exact, with
+    comment-like text, parentheses and UNLOCK TABLES inside values, a trigger after the data,
+    and across chunks (chunk_size 0: one line per chunk, so that every kind of line, the
+    `UNLOCK TABLES;` that ends the rows among them, once starts a chunk)."""
+    dump = _rows_dump()
+    if chunk_size:
+        chunks = [dump[start : start + chunk_size] for start in range(0, len(dump), chunk_size)]
+    else:
+        chunks = dump.splitlines(keepends=True)
     with (tmp_path / "dump.sql").open("wb") as out:
         writer = SectionWriter(out, "none")
         splitter = DumpSplitter(writer)
-        for start in range(0, len(dump), chunk_size):
-            splitter.feed(dump[start : start + chunk_size])
+        for chunk in chunks:
+            splitter.feed(chunk)
         assert splitter.finish()
         writer.close()
     assert splitter.rows == {"Long": 3000, "Short": 20000, "Empty": 0, "LongAgain": 1200}
