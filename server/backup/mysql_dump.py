@@ -14,6 +14,10 @@ compiled pattern, and rows with one as well once a table's rows prove long; tabl
 rows, where a match per row would cost more, keep `bytes.count`. Both count the same thing.
 While long rows are counted, one pattern finds the rows and the lines that end them at once:
 most chunks of a large table hold rows only, and then that one search is all they cost.
+
+MySQL's own mysqldump writes each extended INSERT with all its rows on one line instead; a
+table whose first INSERT looks so has its rows counted by a pattern that steps over string
+literals and quoted names (slower, but exact).
 """
 
 from __future__ import annotations
@@ -42,6 +46,11 @@ _ROW_LINE = re.compile(rb"\n\(")
 # Rows and the lines that end them, in one pass: a chunk of long rows holds no marker most of
 # the time, and then its row count is the number of matches.
 _ROW_OR_MARK = re.compile(rb"\n(\(|-- |UNLOCK TABLES;)")
+# MySQL's mysqldump writes each extended INSERT on one line, `VALUES (1,'a'),(2,'b');`: its rows
+# are the `VALUES (` and `),(` outside string literals (escaped with backslashes) and quoted
+# names (`a'b`), which the pattern steps over whole.
+_ONE_LINE_ROW = re.compile(rb"'(?:[^'\\]|\\.)*'|`(?:[^`]|``)*`|(\),\(|VALUES \()")
+_INSERT = b"INSERT INTO "
 # From this many bytes per row on (rows seen so far in the table), rows are counted with
 # _ROW_LINE (~0.45 ms per MiB plus ~40 ns per match) rather than `bytes.count` (~1.2 ms per MiB).
 LONG_ROW_BYTES = 64
@@ -69,6 +78,7 @@ class DumpSplitter:
         self._started = False
         self._counting: str | None = None
         self._counted_bytes = 0  # of the table being counted
+        self._one_line: bool | None = None  # its INSERTs hold all rows on one line (MySQL)
         self._tail = b""
         self.rows: dict[str, int] = {}
         self.bytes_in = 0
@@ -114,7 +124,7 @@ class DumpSplitter:
                 start = data.index(b"\n", start) + 1
             self._writer.begin("header", None)
         self._tail = (self._tail + data[max(start, end - 512) : end])[-512:]
-        if self._counting is not None and self._rows_are_long():
+        if self._counting is not None and self._one_line is False and self._rows_are_long():
             found = _ROW_OR_MARK.findall(data, start, end)
             if found.count(b"(") == len(found) and not data.startswith((b"-- ", UNLOCK), start):
                 # Rows only (the usual chunk of a large table): one search did it all.
@@ -154,11 +164,27 @@ class DumpSplitter:
         found = (_MARK_OR_UNLOCK if counting else _COMMENT_LINE).search(data, start, end)
         return -1 if found is None else found.start() + 1
 
+    @staticmethod
+    def _insert_format(data: bytes, start: int, end: int) -> bool | None:
+        """True when the first INSERT in data[start:end] holds its rows on the same line
+        (MySQL's mysqldump), False when they follow on lines of their own (mariadb-dump),
+        None when there is no INSERT yet."""
+        at = (
+            start
+            if data.startswith(_INSERT, start, end)
+            else data.find(b"\n" + _INSERT, start, end)
+        )
+        if at < 0:
+            return None
+        line_end = data.find(b"\n", at + 1, end)
+        return not data[at:line_end].rstrip().endswith(b"VALUES")
+
     def _begin(self, kind: str, name: str) -> None:
         current = self._writer.current
         if kind == "data":
             self._counting = name
             self._counted_bytes = 0
+            self._one_line = None
             self.rows.setdefault(name, 0)
             if current is not None and current.kind == "table" and current.table == name:
                 return  # the data follows its own table's structure: same section
@@ -177,11 +203,17 @@ class DumpSplitter:
         if start >= end:
             return
         if self._counting is not None:
-            if self._rows_are_long():
-                found = len(_ROW_LINE.findall(data, start, end))
+            if self._one_line is None:
+                self._one_line = self._insert_format(data, start, end)
+            if self._one_line:
+                tokens = _ONE_LINE_ROW.findall(data, start, end)
+                self._add_rows(len(tokens) - tokens.count(b""), end - start)
             else:
-                found = data.count(b"\n(", start, end)
-            self._add_rows(found + data.startswith(b"(", start, end), end - start)
+                if self._rows_are_long():
+                    found = len(_ROW_LINE.findall(data, start, end))
+                else:
+                    found = data.count(b"\n(", start, end)
+                self._add_rows(found + data.startswith(b"(", start, end), end - start)
         self._writer.write(memoryview(data)[start:end])
 
     def _rows_are_long(self) -> bool:

@@ -169,3 +169,52 @@ def test_a_large_file_is_handed_to_the_disk_as_it_grows(tmp_path: Path, compress
     assert sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     with path.open("rb") as file:
         assert b"".join(read_section(file, writer.sections[0], compression)) == b"".join(blocks)
+
+
+def _one_line_dump(tables: dict[str, list[bytes]]) -> bytes:
+    """MySQL's mysqldump format: each extended INSERT holds its rows on one line."""
+    parts = [b"-- MySQL dump 10.13  Distrib 8.0.36, for Linux (x86_64)\n"]
+    for name, rows in tables.items():
+        quoted = name.replace("`", "``").encode()
+        parts.append(
+            b"\n--\n-- Table structure for table `%s`\n--\n\nCREATE TABLE `%s` (`id` int);\n"
+            b"\n--\n-- Dumping data for table `%s`\n--\n\nLOCK TABLES `%s` WRITE;\n"
+            b"/*!40000 ALTER TABLE `%s` DISABLE KEYS */;\n" % ((quoted,) * 5)
+        )
+        for first in range(0, len(rows), 700):  # a new statement every 700 rows
+            parts.append(
+                b"INSERT INTO `%s` VALUES %s;\n" % (quoted, b",".join(rows[first : first + 700]))
+            )
+        parts.append(b"/*!40000 ALTER TABLE `%s` ENABLE KEYS */;\nUNLOCK TABLES;\n" % quoted)
+    parts.append(b"-- Dump completed on 2026-11-26 10:00:00\n")
+    return b"".join(parts)
+
+
+@pytest.mark.parametrize("chunk_size", [997, 4096, 1 << 16, 0])
+def test_rows_on_one_line_as_mysqldump_writes_them_are_counted_exactly(
+    tmp_path: Path, chunk_size: int
+) -> None:
+    """MySQL's mysqldump: rows are told apart outside string literals, whatever the values
+    hold (`),(`, `VALUES (`, escaped quotes and backslashes) and whatever the table's name."""
+    tricky = b"'a),(b VALUES (c \\\\' d\\\\\\\\', -- UNLOCK TABLES; (e)'"
+    dump = _one_line_dump(
+        {
+            "Long": [b"(%d,%s,'%s')" % (i, tricky, b"x" * 90) for i in range(2500)],
+            "Short": [b"(%d)" % i for i in range(3000)],
+            "Empty": [],
+            "a'b": [b"(%d,%s)" % (i, tricky) for i in range(10)],
+        }
+    )
+    if chunk_size:
+        chunks = [dump[start : start + chunk_size] for start in range(0, len(dump), chunk_size)]
+    else:
+        chunks = dump.splitlines(keepends=True)
+    with (tmp_path / "dump.sql").open("wb") as out:
+        writer = SectionWriter(out, "none")
+        splitter = DumpSplitter(writer)
+        for chunk in chunks:
+            splitter.feed(chunk)
+        assert splitter.finish()
+        writer.close()
+    assert splitter.rows == {"Long": 2500, "Short": 3000, "Empty": 0, "a'b": 10}
+    assert [s.table for s in writer.sections] == [None, "Long", "Short", "Empty", "a'b"]
