@@ -119,6 +119,25 @@ def dump_of(tables: dict[str, list[bytes]]) -> bytes:
     return b"".join(parts)
 
 
+def _split_in_chunks(
+    dump: bytes, chunk_size: int, path: Path
+) -> tuple[DumpSplitter, SectionWriter]:
+    """Feed `dump` to a splitter in chunks of chunk_size (0: one line per chunk) into `path`;
+    the dump must end with its completion line."""
+    if chunk_size:
+        chunks = [dump[start : start + chunk_size] for start in range(0, len(dump), chunk_size)]
+    else:
+        chunks = dump.splitlines(keepends=True)
+    with path.open("wb") as out:
+        writer = SectionWriter(out, "none")
+        splitter = DumpSplitter(writer)
+        for chunk in chunks:
+            splitter.feed(chunk)
+        assert splitter.finish()
+        writer.close()
+    return splitter, writer
+
+
 def _rows_dump() -> bytes:
     text = b"(a) -- not a marker, ( still not; UNLOCK TABLES; \\n(no) " * 4
     return dump_of(
@@ -138,17 +157,7 @@ def test_rows_are_counted_exactly_whether_short_or_long(tmp_path: Path, chunk_si
     and across chunks (chunk_size 0: one line per chunk, so that every kind of line, the
     `UNLOCK TABLES;` that ends the rows among them, once starts a chunk)."""
     dump = _rows_dump()
-    if chunk_size:
-        chunks = [dump[start : start + chunk_size] for start in range(0, len(dump), chunk_size)]
-    else:
-        chunks = dump.splitlines(keepends=True)
-    with (tmp_path / "dump.sql").open("wb") as out:
-        writer = SectionWriter(out, "none")
-        splitter = DumpSplitter(writer)
-        for chunk in chunks:
-            splitter.feed(chunk)
-        assert splitter.finish()
-        writer.close()
+    splitter, writer = _split_in_chunks(dump, chunk_size, tmp_path / "dump.sql")
     assert splitter.rows == {"Long": 3000, "Short": 20000, "Empty": 0, "LongAgain": 1200}
     assert [s.table for s in writer.sections] == [None, "Long", "Short", "Empty", "LongAgain"]
 
@@ -205,16 +214,6 @@ def test_rows_on_one_line_as_mysqldump_writes_them_are_counted_exactly(
             "a'b": [b"(%d,%s)" % (i, tricky) for i in range(10)],
         }
     )
-    if chunk_size:
-        chunks = [dump[start : start + chunk_size] for start in range(0, len(dump), chunk_size)]
-    else:
-        chunks = dump.splitlines(keepends=True)
-    with (tmp_path / "dump.sql").open("wb") as out:
-        writer = SectionWriter(out, "none")
-        splitter = DumpSplitter(writer)
-        for chunk in chunks:
-            splitter.feed(chunk)
-        assert splitter.finish()
-        writer.close()
+    splitter, writer = _split_in_chunks(dump, chunk_size, tmp_path / "dump.sql")
     assert splitter.rows == {"Long": 2500, "Short": 3000, "Empty": 0, "a'b": 10}
     assert [s.table for s in writer.sections] == [None, "Long", "Short", "Empty", "a'b"]
