@@ -507,15 +507,18 @@ class ProgressSocket:
     def close(self) -> None:
         self._stack.close()
 
-    def until_done(self, query: str, job_id: int, started: float, what: str) -> tuple[float, int]:
-        """Subscribe and read events until the final one; returns (seconds from `started` to
-        the final event's receipt, events received). Fails unless the job COMPLETED."""
+    def until_done(
+        self, subscription: str, job_id: int, fetch: Any, started: float, what: str
+    ) -> tuple[float, dict[str, Any], int]:
+        """Subscribe and read events until the final one, then `fetch()` once; returns
+        (seconds from `started` to the final event's receipt, the fetched answer, events
+        received). Fails unless the job COMPLETED."""
         self._socket.send(
             json.dumps(
                 {
                     "id": str(job_id),
                     "type": "subscribe",
-                    "payload": {"query": query, "variables": {"id": job_id}},
+                    "payload": {"query": subscription, "variables": {"id": job_id}},
                 }
             )
         )
@@ -544,26 +547,23 @@ class ProgressSocket:
                 raise BenchmarkError(f"{what}: subscription refused: {message.get('payload')}")
         if seconds is None or status != "COMPLETED":
             raise BenchmarkError(f"{what} ended {status}")
-        return seconds, events
+        return seconds, fetch(), events
 
 
-def until_done(
-    socket: ProgressSocket | None,
-    subscription: str,
-    job_id: int,
-    fetch: Any,
-    started: float,
-    what: str,
-    poll: float | None,
-) -> tuple[float, dict[str, Any], int]:
-    """Follow a started job to its end: through `socket`'s subscription when there is one
-    (then `fetch()` once, after the clock stops), else by calling `fetch()` every `poll` s.
-    Returns (seconds from `started`, the final answer, events or polls)."""
-    if socket is None:
-        assert poll is not None
-        return poll_until_done(fetch, started, what, poll)
-    seconds, events = socket.until_done(subscription, job_id, started, what)
-    return seconds, fetch(), events
+@dataclass
+class Poller:
+    """Follows a job as a polling client does: `fetch()` every `interval` s. The same
+    `until_done` as ProgressSocket's, so a job is followed one way or the other alike."""
+
+    interval: float
+
+    def until_done(
+        self, subscription: str, job_id: int, fetch: Any, started: float, what: str
+    ) -> tuple[float, dict[str, Any], int]:
+        return poll_until_done(fetch, started, what, self.interval)
+
+    def close(self) -> None:
+        pass
 
 
 # --------------------------------------------------------------------------- measurements
@@ -600,10 +600,11 @@ class Context:
     ignored: list[str]
     token: str
 
-    def progress_socket(self, poll: float | None) -> contextlib.AbstractContextManager[Any]:
-        """A websocket for following the next job (None: it is polled, `poll` s apart)."""
+    def follower(self, poll: float | None) -> contextlib.closing[ProgressSocket | Poller]:
+        """How the next job is followed: by its subscription (`poll` None), opened now, before
+        the job's POST; else by polling it every `poll` s."""
         if poll is not None:
-            return contextlib.nullcontext()
+            return contextlib.closing(Poller(poll))
         return contextlib.closing(ProgressSocket(self.server, self.token))
 
 
@@ -707,18 +708,16 @@ def lumbung_backup(ctx: Context, run: int, poll: float | None) -> tuple[Measure,
     idle = ctx.server_process.memory_info().rss
     before = CpuSnapshot.take(ctx.mariadbd, ctx.server_process)
     sampler = Sampler(ctx.server_process)
-    with ctx.progress_socket(poll) as socket, sampler as samples:
+    with ctx.follower(poll) as follower, sampler as samples:
         started = time.monotonic()
         created = ctx.graphql(CREATE_BACKUP)["createBackup"]["backup"]
         backup_id, filename = int(created["id"]), str(created["filename"])
-        seconds, item, polls = until_done(
-            socket,
+        seconds, item, polls = follower.until_done(
             BACKUP_PROGRESS,
             backup_id,
             lambda: ctx.graphql(BACKUP_STATUS, id=backup_id)["backup"],
             started,
             f"backup #{backup_id}",
-            poll,
         )
     after = CpuSnapshot.take(ctx.mariadbd, ctx.server_process)
     measure = Measure(
@@ -750,7 +749,7 @@ def lumbung_restore(
     ctx.server.check_alive()
     idle = ctx.server_process.memory_info().rss
     before = CpuSnapshot.take(ctx.mariadbd, ctx.server_process)
-    with ctx.progress_socket(poll) as socket, Sampler(ctx.server_process) as samples:
+    with ctx.follower(poll) as follower, Sampler(ctx.server_process) as samples:
         started = time.monotonic()
         answer = ctx.graphql(
             RESTORE_WITH_SAFETY if safety else RESTORE, id=backup_id, confirm=filename
@@ -762,8 +761,8 @@ def lumbung_restore(
             found: dict[str, Any] = next(i for i in items if int(i["id"]) == log_id)
             return found
 
-        seconds, item, polls = until_done(
-            socket, RESTORE_PROGRESS, log_id, fetch, started, f"restore #{log_id}", poll
+        seconds, item, polls = follower.until_done(
+            RESTORE_PROGRESS, log_id, fetch, started, f"restore #{log_id}"
         )
     after = CpuSnapshot.take(ctx.mariadbd, ctx.server_process)
     measure = Measure(
