@@ -6,9 +6,14 @@ SQL), lets Lumbung create its catalog (`lumbung migrate`), starts `lumbung serve
 settings), then runs, interleaved run by run:
 
 1. native backup:   mariadb-dump <Lumbung's flags> DB | zstd -3 -q > file
-2. Lumbung backup:  createBackup(input: {backupType: FULL}), polled every 50 ms
+2. Lumbung backup:  createBackup(input: {backupType: FULL}), followed by subscription
 3. native restore:  zstd -dc -q file | mariadb <Lumbung's client flags> DB
-4. Lumbung restore: restoreBackup(id, confirm, safetyBackup: false), polled every 50 ms
+4. Lumbung restore: restoreBackup(id, confirm, safetyBackup: false), followed the same way
+
+Even runs swap each pair (Lumbung's backup before the native one, and likewise the restores),
+so that neither side always runs right after the other. Before every timed job the harness
+flushes the page cache's dirty pages (`sync`) and waits until the machine is quiet, so that no
+job pays for the writeback or background work of the one before it.
 
 It samples the server's RSS every 50 ms during each Lumbung job, accounts every process's CPU
 (the tools, the server, mariadbd, this harness and everything else on the machine), checks
@@ -81,6 +86,9 @@ RSS_TARGET_MB = 100.0  # server peak RSS during a backup minus its idle RSS, at 
 INFO_POLL_MS = 50  # the information round's polling: a client asking 20 times a second
 SAMPLE_SECONDS = 0.05
 JOB_TIMEOUT = 1800.0
+SETTLE_MAX_SECONDS = 30.0  # before a timed job: sync, then wait at most this long for quiet
+QUIET_BUSY_CORES = 0.1  # "quiet": the whole machine busy less than this over SETTLE_WINDOW
+SETTLE_WINDOW = 0.5
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 MIB = 2**20
@@ -179,6 +187,21 @@ def machine_busy() -> float:
     """CPU seconds the whole machine has spent busy (all cores), since boot."""
     t = psutil.cpu_times()
     return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
+
+
+def settle() -> float:
+    """Flush dirty pages and wait until the machine is quiet (at most SETTLE_MAX_SECONDS);
+    returns the seconds it took. The native pipeline leaves ~435 MB of its file unwritten (it
+    does not fsync, as a shell pipeline does not), which the kernel would otherwise write back
+    in the middle of a later job."""
+    started = time.monotonic()
+    os.sync()
+    while time.monotonic() - started < SETTLE_MAX_SECONDS:
+        before = machine_busy()
+        time.sleep(SETTLE_WINDOW)
+        if machine_busy() - before < QUIET_BUSY_CORES * SETTLE_WINDOW:
+            break
+    return time.monotonic() - started
 
 
 @dataclass(frozen=True)
@@ -817,33 +840,63 @@ def one_round(
     checks: dict[str, Any],
     backups_only: bool = False,
 ) -> tuple[list[Measure], int, str]:
-    """Native backup, Lumbung backup, native restore, Lumbung restore. With `expected`, also
-    checks CHECKSUM TABLE after each restore and measures what one poll costs. Returns the
-    measures and the Lumbung backup (still in the catalog, for the caller to delete)."""
+    """Native backup, Lumbung backup, native restore, Lumbung restore; in even runs each pair
+    the other way round. Every job starts on a settled machine (settle()). With `expected`,
+    also checks CHECKSUM TABLE after each restore and measures what one poll costs. Returns
+    the measures and the Lumbung backup (still in the catalog, for the caller to delete)."""
+    lumbung_first = run % 2 == 0
     native_file = native_dir / f"run{run}.sql.zst"
-    nb = native_backup(ctx, run, native_file)
-    log(f"{label}: native backup   {nb.seconds:7.2f} s  {mb(nb.file_bytes)} MB")
-    lb, backup_id, filename = lumbung_backup(ctx, run, poll)
-    log(
-        f"{label}: Lumbung backup  {lb.seconds:7.2f} s  {mb(lb.file_bytes)} MB  "
-        f"RSS {mib(lb.idle_rss)} -> {mib(lb.rss.get('server', 0))} MiB; "
-        f"server threads CPU s: {thread_line(lb)}"
-    )
-    if backups_only:
-        native_file.unlink()
-        return [nb, lb], backup_id, filename
-    nr = native_restore(ctx, run, native_file)
+    backup_id, filename = 0, ""
+
+    def native_b() -> Measure:
+        settle()
+        nb = native_backup(ctx, run, native_file)
+        log(f"{label}: native backup   {nb.seconds:7.2f} s  {mb(nb.file_bytes)} MB")
+        return nb
+
+    def lumbung_b() -> Measure:
+        nonlocal backup_id, filename
+        settle()
+        lb, backup_id, filename = lumbung_backup(ctx, run, poll)
+        log(
+            f"{label}: Lumbung backup  {lb.seconds:7.2f} s  {mb(lb.file_bytes)} MB  "
+            f"RSS {mib(lb.idle_rss)} -> {mib(lb.rss.get('server', 0))} MiB; "
+            f"server threads CPU s: {thread_line(lb)}"
+        )
+        return lb
+
+    def native_r() -> Measure:
+        settle()
+        nr = native_restore(ctx, run, native_file)
+        log(f"{label}: native restore  {nr.seconds:7.2f} s")
+        restored["native"] = bigdb.checksums(ctx.db, DATABASE) if expected is not None else None
+        return nr
+
+    def lumbung_r() -> Measure:
+        settle()
+        lr, _ = lumbung_restore(ctx, run, backup_id, filename, poll=poll)
+        log(
+            f"{label}: Lumbung restore {lr.seconds:7.2f} s; server threads CPU s: {thread_line(lr)}"
+        )
+        restored["Lumbung"] = bigdb.checksums(ctx.db, DATABASE) if expected is not None else None
+        return lr
+
+    restored: dict[str, dict[str, int] | None] = {}
+    backups = (lumbung_b, native_b) if lumbung_first else (native_b, lumbung_b)
+    measures = [job() for job in backups]
+    if not backups_only:
+        restores = (lumbung_r, native_r) if lumbung_first else (native_r, lumbung_r)
+        measures += [job() for job in restores]
     native_file.unlink()
-    log(f"{label}: native restore  {nr.seconds:7.2f} s")
-    after_native = bigdb.checksums(ctx.db, DATABASE) if expected is not None else None
-    lr, _ = lumbung_restore(ctx, run, backup_id, filename, poll=poll)
-    log(f"{label}: Lumbung restore {lr.seconds:7.2f} s; server threads CPU s: {thread_line(lr)}")
+    # Reported in one order whichever ran first: native backup, Lumbung's, then the restores.
+    measures.sort(key=lambda m: (m.work != "backup", m.tool != "native"))
+    if backups_only:
+        return measures, backup_id, filename
     if expected is not None:
-        after_lumbung = bigdb.checksums(ctx.db, DATABASE)
-        if after_native != expected or after_lumbung != expected:
+        if restored["native"] != expected or restored["Lumbung"] != expected:
             raise BenchmarkError(
                 f"CHECKSUM TABLE changed: before {expected}, after the native restore "
-                f"{after_native}, after Lumbung's {after_lumbung}"
+                f"{restored['native']}, after Lumbung's {restored['Lumbung']}"
             )
         checks["checksums_ok"] = (
             "yes (" + ", ".join(f"{name} {value}" for name, value in expected.items()) + ")"
@@ -855,7 +908,7 @@ def one_round(
             f"server CPU per poll: backup(id) {checks['poll_cpu_ms']:.2f} ms, "
             f"restoreLogs(backupId) {checks['restore_poll_cpu_ms']:.2f} ms"
         )
-    return [nb, lb, nr, lr], backup_id, filename
+    return measures, backup_id, filename
 
 
 # --------------------------------------------------------------------------- the database
@@ -1062,7 +1115,11 @@ def render_section(
         "Lumbung's FULL backup and its restore, through the real API (`lumbung serve`, "
         "production settings, one uvicorn worker), against the native pipelines on the same "
         "database, in the same invocation, interleaved run by run: native backup, Lumbung "
-        "backup, native restore, Lumbung restore. Each restore overwrites the same database.",
+        "backup, native restore, Lumbung restore, with each pair swapped in even runs (Lumbung "
+        "first), so that neither side always follows the other. Before every timed job the "
+        "harness runs `sync` and waits until the machine is quiet (at most "
+        f"{SETTLE_MAX_SECONDS:g} s), so that no job pays for the writeback of the one before "
+        "it. Each restore overwrites the same database.",
         "",
         f"- Date: {facts['date']}",
         f"- Machine: {machine()}; load average before the runs: {facts['load']}",
