@@ -85,6 +85,16 @@ class BackupEngine(Protocol):
         """SQL that empties a table before a data-only section is restored into it."""
         ...
 
+    async def definers_refused(self, definers: list[str]) -> list[str]:
+        """Of these definers (accounts that views, triggers, routines and events run as), the
+        ones this database account may not create objects for."""
+        ...
+
+    async def live_definers(self, tables: list[str], *, everything: bool) -> list[str]:
+        """The definers of the live triggers on `tables`, and with `everything` of the live
+        views, routines and events too."""
+        ...
+
 
 def backup_engine_for(settings: Settings, engine: AsyncEngine) -> BackupEngine:
     """The engine for the configured database: MariaDB/MySQL or SQLite."""

@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import hashlib
 import io
+import re
 import shutil
 import subprocess
 import threading
@@ -79,6 +80,35 @@ def _quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+# Privileges that let an account create views, triggers, routines and events for another
+# account (MariaDB: SET USER from 10.5.2, SUPER before; MySQL 8: SET_USER_ID, SET_ANY_DEFINER).
+_ANY_DEFINER = ("ALL PRIVILEGES", "SUPER", "SET USER", "SET_USER_ID", "SET_ANY_DEFINER")
+_GLOBAL_GRANT = re.compile(r"GRANT (.+?) ON \*\.\* TO ")
+_QUOTED = re.compile(r"`((?:[^`]|``)*)`")
+
+
+_UNREADABLE_ADVICE = (
+    "Let the account read routines (MariaDB: GRANT SELECT ON mysql.proc, or SHOW CREATE ROUTINE "
+    "from 11.3; MySQL 8: GRANT SHOW_ROUTINE ON *.*), or back up as the routine's definer."
+)
+
+
+def _account(definer: str) -> tuple[str, str]:
+    """`u`@`h` (a dump's DEFINER) or u@h (CURRENT_USER(), information_schema) -> (u, h); hosts
+    compare without case, as the server compares them."""
+    names = [n.replace("``", "`") for n in _QUOTED.findall(definer)]
+    if definer.startswith("`") and names:
+        user, host = names[0], names[1] if len(names) > 1 else ""
+    else:
+        user, _, host = definer.rpartition("@")
+    return user, host.lower()
+
+
+def _shown_account(account: tuple[str, str]) -> str:
+    user, host = account
+    return f"{_quote(user)}@{_quote(host)}" if host else _quote(user)
+
+
 class MySQLEngine:
     dialect = "mysql"
 
@@ -146,6 +176,46 @@ class MySQLEngine:
             for sql_mode, statement in saved:
                 await connection.execute(text("SET SESSION sql_mode = :mode"), {"mode": sql_mode})
                 await connection.exec_driver_sql(statement.replace("%", "%%"))
+
+    async def definers_refused(self, definers: list[str]) -> list[str]:
+        """Those of `definers` this account may not create objects for: any account but its
+        own, unless it holds a privilege that allows any definer."""
+        async with self._engine.connect() as connection:
+            me = _account(str(await connection.scalar(text("SELECT CURRENT_USER()"))))
+            others = sorted({_account(d) for d in definers} - {me})
+            if not others:
+                return []
+            # MariaDB lists the active role's grants here too (a test holds it to that).
+            grants = [str(row[0]) for row in await connection.execute(text("SHOW GRANTS"))]
+        for grant in grants:
+            found = _GLOBAL_GRANT.match(grant)
+            if found and any(p in found.group(1).upper() for p in _ANY_DEFINER):
+                return []
+        return [_shown_account(account) for account in others]
+
+    async def live_definers(self, tables: list[str], *, everything: bool) -> list[str]:
+        found: set[str] = set()
+        async with self._engine.connect() as connection:
+            triggers = await connection.execute(
+                text(
+                    "SELECT DEFINER, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS "
+                    "WHERE TRIGGER_SCHEMA = DATABASE()"
+                )
+            )
+            found.update(str(definer) for definer, table in triggers if table in tables)
+            if everything:
+                others = await connection.execute(
+                    text(
+                        "SELECT DEFINER FROM information_schema.VIEWS "
+                        "WHERE TABLE_SCHEMA = DATABASE() "
+                        "UNION SELECT DEFINER FROM information_schema.ROUTINES "
+                        "WHERE ROUTINE_SCHEMA = DATABASE() "
+                        "UNION SELECT DEFINER FROM information_schema.EVENTS "
+                        "WHERE EVENT_SCHEMA = DATABASE()"
+                    )
+                )
+                found.update(str(row[0]) for row in others)
+        return sorted(found)
 
     def empty_table_statement(self, table: str) -> bytes:
         return f"DELETE FROM {_quote(table)};\n".encode()  # noqa: S608 - a quoted identifier
@@ -238,16 +308,26 @@ class MySQLEngine:
             completed = splitter.finish()
             errors = _tail(stderr_path)
         tool_name = Path(arguments[0]).name
+        # A routine the account may not read: MariaDB 10.11's tool stops with an error; others
+        # write a comment instead of it and exit 0, and the backup would silently lack it.
+        unreadable = bool(splitter.unreadable) or "insufficient privileges" in errors.lower()
+        advice = f" {_UNREADABLE_ADVICE}" if unreadable else ""
         if cancel.is_set():
             raise ToolFailed(f"{tool_name} was stopped: the job was cancelled.")
         if returncode != 0:
             reason = (
                 f"exit status {returncode}" if returncode > 0 else f"killed by signal {-returncode}"
             )
-            raise ToolFailed(f"{tool_name} failed ({reason}): {errors or 'no message'}")
+            raise ToolFailed(f"{tool_name} failed ({reason}): {errors or 'no message'}{advice}")
         if not completed:
             raise ToolFailed(
                 f"{tool_name} ended without its completion line: the dump is truncated."
+            )
+        if unreadable:
+            missing = ", ".join(splitter.unreadable) or errors
+            raise ToolFailed(
+                f"{tool_name} left out {missing}: this database account may not read its "
+                f"definition, and the backup would lack it.{advice}"
             )
         if errors and "error" in errors.lower():
             raise ToolFailed(f"{tool_name} reported: {errors}")

@@ -18,6 +18,10 @@ most chunks of a large table hold rows only, and then that one search is all the
 MySQL's own mysqldump writes each extended INSERT with all its rows on one line instead; a
 table whose first INSERT looks so has its rows counted by a pattern that steps over string
 literals and quoted names (slower, but exact).
+
+Outside a table's rows the splitter also notes, per section, the accounts that views, triggers,
+routines and events are defined by (a restore checks that it may create them), and the routines
+the dump could not read and left out (the backup then fails rather than lacking them).
 """
 
 from __future__ import annotations
@@ -40,6 +44,18 @@ _MARKERS: tuple[tuple[bytes, str], ...] = (
 
 
 UNLOCK = b"UNLOCK TABLES;"
+# What the dump writes instead of a routine that the account may not read; it then carries on
+# and exits 0, so the file would silently lack the routine.
+UNREADABLE = b"-- insufficient privileges to SHOW CREATE "
+# The account a view, trigger, routine or event is defined by, where mariadb-dump and mysqldump
+# write it: at the start of the statement's line (`/*!50013 DEFINER=...` for a view,
+# `/*!50003 CREATE*/ /*!50017 DEFINER=...` for a trigger, `CREATE DEFINER=...` for a routine).
+# Row lines start with `(`, so a row's text never matches.
+_DEFINER = re.compile(
+    rb"^(?:/\*!\d{5} CREATE\*/ )?(?:/\*!\d{5} |CREATE )"
+    rb"DEFINER=(`(?:[^`]|``)*`(?:@`(?:[^`]|``)*`)?)",
+    re.MULTILINE,
+)
 _COMMENT_LINE = re.compile(rb"\n-- ")
 _MARK_OR_UNLOCK = re.compile(rb"\n(?:-- |UNLOCK TABLES;)")
 _ROW_LINE = re.compile(rb"\n\(")
@@ -81,6 +97,7 @@ class DumpSplitter:
         self._one_line: bool | None = None  # its INSERTs hold all rows on one line (MySQL)
         self._tail = b""
         self.rows: dict[str, int] = {}
+        self.unreadable: list[str] = []  # routines the dump left out, e.g. "PROCEDURE `p`"
         self.bytes_in = 0
 
     def feed(self, chunk: bytes) -> None:
@@ -145,6 +162,10 @@ class DumpSplitter:
                 continue
             marker = next(((p, kind) for p, kind in _MARKERS if data.startswith(p, line)), None)
             if marker is None:
+                if data.startswith(UNREADABLE, line):
+                    self.unreadable.append(
+                        data[line + len(UNREADABLE) : line_end].decode("utf-8", "replace")
+                    )
                 continue
             prefix, kind = marker
             name = _identifier(data[line + len(prefix) : line_end])
@@ -214,7 +235,20 @@ class DumpSplitter:
                 else:
                     found = data.count(b"\n(", start, end)
                 self._add_rows(found + data.startswith(b"(", start, end), end - start)
+        else:
+            self._note_definers(data, start, end)
         self._writer.write(memoryview(data)[start:end])
+
+    def _note_definers(self, data: bytes, start: int, end: int) -> None:
+        """Record in the current section the definers named in data[start:end] (whole lines
+        outside a table's rows: structure, triggers, views, routines, events)."""
+        section = self._writer.current
+        if section is None or section.definers is None:
+            return
+        for definer in _DEFINER.findall(data, start, end):
+            name = definer.decode("utf-8", "surrogateescape")
+            if name not in section.definers:
+                section.definers.append(name)
 
     def _rows_are_long(self) -> bool:
         """Whether the table being counted averages over LONG_ROW_BYTES a row so far."""

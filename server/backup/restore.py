@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 
 from sqlalchemy import update
 
-from server.backup.engine import DumpPlan, RestoreScript
+from server.backup.engine import BackupEngine, DumpPlan, RestoreScript
 from server.backup.jobs import JobRunner, public_message
 from server.backup.manifest import Manifest, read_manifest
-from server.backup.sections import read_section
+from server.backup.sections import Section, read_section
 from server.backup.verify import require_intact, verify_file
 from server.db.models import Backup, BackupOrigin, BackupType, JobStatus, RestoreLog
+from server.errors import BadUserInput
 from server.events.progress import ProgressTracker
 
 
@@ -32,17 +33,53 @@ class RestorePlan:
     safety_backup: bool
 
 
-def restore_script(
-    runner: JobRunner, filename: str, manifest: Manifest, plan_tables: list[str], everything: bool
-) -> RestoreScript:
-    wanted = set(plan_tables)
-    sections = [
+def restore_sections(manifest: Manifest, tables: list[str], everything: bool) -> list[Section]:
+    """The sections a restore of `tables` feeds to the database, in file order (with views,
+    events and routines when it restores `everything`)."""
+    wanted = set(tables)
+    return [
         s
         for s in sorted(manifest.sections, key=lambda s: s.offset)
         if s.kind in ("header", "footer")
         or (s.kind == "table" and s.table in wanted)
         or (everything and s.kind in ("view", "events", "routines"))
     ]
+
+
+async def require_definers_allowed(
+    engine: BackupEngine,
+    manifest: Manifest,
+    tables: list[str],
+    *,
+    everything: bool,
+    rollback: bool,
+) -> None:
+    """Refuse, before anything is touched, a restore that would have to create a view,
+    trigger, routine or event for an account that this database account may not act for. It
+    would fail halfway otherwise, after dropping what it replaces. With `rollback` (a safety
+    backup is taken), what the safety backup would put back counts too: a rollback that fails
+    the same way would leave the database half restored."""
+    sections = restore_sections(manifest, tables, everything)
+    if any(s.definers is None for s in sections):
+        return  # written before Lumbung recorded definers: the restore itself will say
+    definers = {d for s in sections for d in s.definers or []}
+    if rollback or not manifest.include_schema:
+        # A data-only restore suspends the live triggers and creates them again afterwards.
+        definers.update(await engine.live_definers(tables, everything=everything and rollback))
+    refused = await engine.definers_refused(sorted(definers))
+    if refused:
+        raise BadUserInput(
+            "This restore would create views, triggers, routines or events defined by "
+            f"{', '.join(refused)}, and Lumbung's database account may create them only for "
+            "itself. Nothing was changed. Grant the account SET USER (MariaDB 10.5.2+; SUPER "
+            "before) or SET_USER_ID (MySQL 8), or restore as that account."
+        )
+
+
+def restore_script(
+    runner: JobRunner, filename: str, manifest: Manifest, plan_tables: list[str], everything: bool
+) -> RestoreScript:
+    sections = restore_sections(manifest, plan_tables, everything)
 
     def chunks() -> Iterator[tuple[str | None, bytes]]:
         with runner.folder.open_backup(filename) as handle:

@@ -31,6 +31,9 @@ class Section:
     sha256: str = ""
     sql_bytes: int = 0
     rows: int | None = None
+    # The accounts its views, triggers, routines or events are defined by (`user`@`host`, as
+    # the dump writes them); None in manifests written before Lumbung recorded them.
+    definers: list[str] | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -41,6 +44,7 @@ class Section:
             "sha256": self.sha256,
             "sqlBytes": self.sql_bytes,
             "rows": self.rows,
+            "definers": self.definers,
         }
 
     @classmethod
@@ -53,6 +57,7 @@ class Section:
             sha256=str(value["sha256"]),
             sql_bytes=int(value.get("sqlBytes", 0)),  # type: ignore[call-overload]
             rows=None if value.get("rows") is None else int(value["rows"]),  # type: ignore[call-overload]
+            definers=None if value.get("definers") is None else [str(d) for d in value["definers"]],  # type: ignore[attr-defined]
         )
 
 
@@ -186,7 +191,7 @@ class SectionWriter:
 
     def begin(self, kind: str, table: str | None) -> Section:
         self.end()
-        self._current = Section(kind=kind, table=table, offset=self.size)
+        self._current = Section(kind=kind, table=table, offset=self.size, definers=[])
         self._section_hash = hashlib.sha256()
         self._frame = self._new_frame()
         return self._current

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from server.backup.engine import DumpPlan
 from server.backup.jobs import JobRunner, public_message
-from server.backup.restore import RestorePlan, run_restore
+from server.backup.restore import RestorePlan, require_definers_allowed, run_restore
 from server.backup.verify import Verification, require_intact, verify_file
 from server.db.models import Backup, BackupOrigin, BackupType, Compression, JobStatus, RestoreLog
 from server.errors import BadUserInput, Conflict, InsufficientStorage
@@ -221,6 +221,13 @@ class BackupService:
                 safety_backup=self.runner.settings.safety_backup
                 if safety_backup is None
                 else safety_backup,
+            )
+            await require_definers_allowed(
+                self.runner.engine,
+                manifest,
+                wanted,
+                everything=everything,
+                rollback=plan.safety_backup,
             )
             async with self.runner.sessions() as session:
                 log = RestoreLog(

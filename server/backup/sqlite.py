@@ -81,6 +81,12 @@ class SQLiteEngine:
     def empty_table_statement(self, table: str) -> bytes:
         return f"DELETE FROM {quote(table)};\n".encode()  # noqa: S608 - a quoted identifier
 
+    async def definers_refused(self, definers: list[str]) -> list[str]:
+        return []  # SQLite has no accounts
+
+    async def live_definers(self, tables: list[str], *, everything: bool) -> list[str]:
+        return []
+
     @asynccontextmanager
     async def job_lock(self) -> AsyncIterator[None]:
         # flock dies with the process that holds it, like MariaDB's GET_LOCK.

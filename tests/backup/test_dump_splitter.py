@@ -217,3 +217,78 @@ def test_rows_on_one_line_as_mysqldump_writes_them_are_counted_exactly(
     splitter, writer = _split_in_chunks(dump, chunk_size, tmp_path / "dump.sql")
     assert splitter.rows == {"Long": 2500, "Short": 3000, "Empty": 0, "a'b": 10}
     assert [s.table for s in writer.sections] == [None, "Long", "Short", "Empty", "a'b"]
+
+
+# Definer lines as mariadb-dump 10.11 writes them (a view, a trigger, a routine, an event), a
+# routine it could not read, and rows whose text looks like a definer (it must not count).
+_OBJECTS_DUMP = b"""-- MariaDB dump 10.19  Distrib 10.11.6-MariaDB
+
+--
+-- Table structure for table `T`
+--
+
+CREATE TABLE `T` (`id` int, `note` text);
+
+--
+-- Dumping data for table `T`
+--
+
+LOCK TABLES `T` WRITE;
+INSERT INTO `T` VALUES
+(1,'x\\n/*!50013 DEFINER=`row`@`%` SQL SECURITY DEFINER */'),
+(2,'CREATE DEFINER=`row2`@`%` PROCEDURE');
+UNLOCK TABLES;
+DELIMITER ;;
+/*!50003 CREATE*/ /*!50017 DEFINER=`trig``ger`@`10.0.0.%`*/ /*!50003 TRIGGER `t_bi` BEFORE INSERT ON `T` FOR EACH ROW SET NEW.note = 'DEFINER=`in`@`body`' */;;
+DELIMITER ;
+
+--
+-- Dumping events for database 'db'
+--
+
+DELIMITER ;;
+/*!50106 CREATE*/ /*!50117 DEFINER=`ev`@`localhost`*/ /*!50106 EVENT `e` ON SCHEDULE EVERY 1 DAY DO SELECT 1 */ ;;
+DELIMITER ;
+
+--
+-- Dumping routines for database 'db'
+--
+
+DELIMITER ;;
+CREATE DEFINER=`app`@`%` PROCEDURE `p`()
+SELECT 1 ;;
+DELIMITER ;
+
+-- insufficient privileges to SHOW CREATE FUNCTION `secret``fn`
+-- does app have permissions on mysql.proc?
+
+CREATE DEFINER=`app`@`%` PROCEDURE `q`()
+SELECT 2 ;;
+
+--
+-- Final view structure for view `V`
+--
+
+/*!50001 DROP VIEW IF EXISTS `V`*/;
+/*!50001 CREATE ALGORITHM=UNDEFINED */
+/*!50013 DEFINER=`root`@`localhost` SQL SECURITY DEFINER */
+/*!50001 VIEW `V` AS select 1 AS `one` */;
+
+-- Dump completed on 2026-11-27  1:00:00
+"""  # noqa: E501 - a dump's lines, as the tool writes them
+
+
+@pytest.mark.parametrize("chunk_size", [0, 5, 97, 4096])
+def test_definers_and_unreadable_routines_are_noted_per_section(
+    tmp_path: Path, chunk_size: int
+) -> None:
+    splitter, writer = _split_in_chunks(_OBJECTS_DUMP, chunk_size, tmp_path / "dump.sql")
+    assert [(s.kind, s.table, s.definers) for s in writer.sections] == [
+        ("header", None, []),
+        ("table", "T", ["`trig``ger`@`10.0.0.%`"]),
+        ("events", None, ["`ev`@`localhost`"]),
+        ("routines", None, ["`app`@`%`"]),
+        ("view", "V", ["`root`@`localhost`"]),
+    ]
+    assert splitter.unreadable == ["FUNCTION `secret``fn`"]
+    assert splitter.rows == {"T": 2}
