@@ -117,8 +117,9 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
             raise ConfigurationError(
                 f"the catalog needs migrations {pending}: run `lumbung migrate` first"
             )
-        await runner.recover_interrupted()
+        interrupted = await runner.recover_interrupted()
         await progress.start()
+        await resources.backups.roll_back_interrupted(interrupted)
         await resources.caches.start()
     except BaseException:
         await resources.close()

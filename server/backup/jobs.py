@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO
 
@@ -37,6 +38,14 @@ RECORD_RETRY_SECONDS = 60.0
 # How long a new job waits for a lock whose holder has nothing IN_PROGRESS (it is finishing).
 LOCK_RELEASE_GRACE = 3.0
 LOCK_RETRY_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class InterruptedRestore:
+    """A restore that a dead process left IN_PROGRESS, and the safety backup it had taken."""
+
+    log_id: int
+    safety: Backup
 
 
 def public_message(exc: BaseException) -> str:
@@ -272,13 +281,17 @@ class JobRunner:
             raise
 
     # --- after a crash ---------------------------------------------------------------------------
-    async def recover_interrupted(self) -> int:
+    async def recover_interrupted(self) -> list[InterruptedRestore]:
         """Jobs left IN_PROGRESS by a process that died become FAILED, and their partial files
-        go. Only done while holding the job lock: then no job can be running anywhere."""
+        go. Only done while holding the job lock: then no job can be running anywhere.
+
+        A restore may have been cut off halfway. Tables it created go now (they did not exist
+        before it); the restores returned are those to roll back from their safety backup."""
         try:
             lock = await self.acquire()
         except Conflict:
-            return 0  # a job is running in another process: its rows are alive
+            return []  # a job is running in another process: its rows are alive
+        rollbacks: list[InterruptedRestore] = []
         async with lock, self.sessions() as session:
             stale = (
                 await session.scalars(
@@ -292,18 +305,55 @@ class JobRunner:
                 backup.error_message = INTERRUPTED
                 backup.completed_at = now
                 backup.file_size = 0
-            restores = await session.execute(
-                update(RestoreLog)
-                .where(RestoreLog.status == JobStatus.IN_PROGRESS.value)
-                .values(status=JobStatus.FAILED.value, error_message=INTERRUPTED, completed_at=now)
-            )
+            restores = (
+                await session.scalars(
+                    select(RestoreLog).where(RestoreLog.status == JobStatus.IN_PROGRESS.value)
+                )
+            ).all()
+            for restore in restores:
+                restore.status = JobStatus.FAILED.value
+                restore.completed_at = now
+                safety = (
+                    await session.get(Backup, restore.safety_backup_id)
+                    if restore.safety_backup_id is not None
+                    else None
+                )
+                restore.error_message = await self._after_interruption(restore, safety)
+                if (
+                    self.engine.dialect != "sqlite"  # its restore is one transaction
+                    and safety is not None
+                    and safety.status == JobStatus.COMPLETED.value
+                ):
+                    rollbacks.append(InterruptedRestore(restore.id, safety))
             await session.commit()
             for partial in self.folder.root.glob("backup_*.partial"):
                 partial.unlink(missing_ok=True)
-        count = len(stale) + int(restores.rowcount or 0)  # type: ignore[attr-defined]
+        count = len(stale) + len(restores)
         if count:
             log.warning(
                 "marked interrupted jobs as failed",
                 extra={"event": "jobs.recovered", "count": count},
             )
-        return count
+        return rollbacks
+
+    async def _after_interruption(self, restore: RestoreLog, safety: Backup | None) -> str:
+        """What an interrupted restore's log says, having dropped the tables it created."""
+        if self.engine.dialect == "sqlite":
+            return f"{INTERRUPTED} It ran in one transaction: nothing was changed."
+        tables = list(restore.tables or [])
+        if safety is None or safety.status != JobStatus.COMPLETED.value:
+            return (
+                f"{INTERRUPTED} No safety backup of it was completed: if it had begun writing, "
+                f"these tables may be partly restored: {', '.join(tables) or 'none'}."
+            )
+        created = [t for t in tables if t not in (safety.tables or [])]
+        await self.engine.drop_tables(created)
+        return (
+            f"{INTERRUPTED} Its tables may have been partly restored: they are put back from "
+            f"safety backup #{safety.id} ({safety.filename})"
+            + (
+                f", and {', '.join(created)}, which it had created, were dropped."
+                if created
+                else "."
+            )
+        )

@@ -67,6 +67,27 @@ def _stdbuf() -> str | None:
     return path if probe.returncode == 0 else None
 
 
+@cache
+def _setpriv() -> str | None:
+    """util-linux's `setpriv`, when it works here."""
+    path = shutil.which("setpriv")
+    if path is None:
+        return None
+    probe = subprocess.run(  # noqa: S603 - a fixed binary, no user input
+        [path, "--pdeathsig", "KILL", "--", "true"], capture_output=True, timeout=10, check=False
+    )
+    return path if probe.returncode == 0 else None
+
+
+def _dies_with_us(arguments: list[str]) -> list[str]:
+    """The tool is SIGKILLed when the thread that started it dies, i.e. when the server does:
+    a restore's client would otherwise go on executing what it had read, and race the
+    rollback that the next start runs. (setpriv sets PR_SET_PDEATHSIG and execs the tool; its
+    argv in /proc is unchanged.) The job's thread outlives the tool: it waits for it."""
+    setpriv = _setpriv()
+    return [setpriv, "--pdeathsig", "KILL", "--", *arguments] if setpriv else arguments
+
+
 def _block_buffered(arguments: list[str]) -> list[str]:
     """The dump tool writes through stdio in blocks of the pipe's st_blksize, 4 KiB: ~250,000
     writes per GB, each waking the reader for one small read. Run under `stdbuf` it writes
@@ -277,7 +298,7 @@ class MySQLEngine:
             stderr_path = options.with_name("stderr")
             with stderr_path.open("wb") as stderr:
                 process = subprocess.Popen(  # noqa: S603 - no shell; names after `--`
-                    _block_buffered(arguments),
+                    _dies_with_us(_block_buffered(arguments)),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=stderr,
@@ -340,13 +361,15 @@ class MySQLEngine:
             stderr_path = options.with_name("stderr")
             with stderr_path.open("wb") as stderr:
                 process = subprocess.Popen(  # noqa: S603 - no shell, no user input in argv
-                    [
-                        binary,
-                        f"--defaults-file={options}",
-                        "--default-character-set=utf8mb4",
-                        "--binary-mode",
-                        "--max-allowed-packet=1G",
-                    ],
+                    _dies_with_us(
+                        [
+                            binary,
+                            f"--defaults-file={options}",
+                            "--default-character-set=utf8mb4",
+                            "--binary-mode",
+                            "--max-allowed-packet=1G",
+                        ]
+                    ),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.DEVNULL,
                     stderr=stderr,

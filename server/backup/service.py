@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from server.backup.engine import DumpPlan
-from server.backup.jobs import JobRunner, public_message
+from server.backup.jobs import InterruptedRestore, JobRunner, public_message
 from server.backup.restore import RestorePlan, require_definers_allowed, run_restore
 from server.backup.verify import Verification, require_intact, verify_file
 from server.db.models import Backup, BackupOrigin, BackupType, Compression, JobStatus, RestoreLog
-from server.errors import BadUserInput, Conflict, InsufficientStorage
+from server.errors import BadUserInput, Conflict, InsufficientStorage, LumbungError
 from server.events.progress import ProgressTracker
 from server.system.info import format_bytes
 
@@ -256,6 +256,31 @@ class BackupService:
             await run_restore(self.runner, plan, log.id, actor, tracker, cancel)
 
         return log, self.runner.spawn(job_id, lock, work)
+
+    async def roll_back_interrupted(self, interrupted: list[InterruptedRestore]) -> None:
+        """Start restoring each interrupted restore's safety backup (after a crash, at start),
+        and say in the interrupted restore's log which restore does it, or why none could."""
+        for item in interrupted:
+            try:
+                rollback, _ = await self.start_restore(
+                    item.safety,
+                    confirm=item.safety.filename,
+                    tables=None,
+                    safety_backup=False,
+                    description=f"Automatic rollback of interrupted restore #{item.log_id}",
+                    actor=0,
+                )
+                note = f" Restore #{rollback.id} does that."
+            except LumbungError as failure:
+                note = (
+                    f" That could not start: {failure.message} Restore safety backup "
+                    f"#{item.safety.id} by hand before using the database."
+                )
+            async with self.runner.sessions() as session:
+                log = await session.get(RestoreLog, item.log_id)
+                if log is not None:
+                    log.error_message = (log.error_message or "") + note
+                    await session.commit()
 
     # --- verify and delete ---------------------------------------------------------------------
     async def verify(self, backup: Backup) -> Verification:

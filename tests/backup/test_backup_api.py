@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from server.db.models import Backup
+from server.db.models import Backup, RestoreLog
 from tests.backup.faults import flip_bit
-from tests.backup.helpers import CREATE, RESTORE, backup_and_wait, restore_and_wait
+from tests.backup.helpers import CREATE, RESTORE, RESTORE_LOGS, backup_and_wait, restore_and_wait
 from tests.conftest import Api, make_settings, open_api
 
 VERIFY = "mutation ($id: Int!) { verifyBackup(id: $id) { status problems sectionsChecked } }"
@@ -235,3 +235,64 @@ async def test_jobs_left_in_progress_by_a_dead_process_are_failed_at_start(
         assert backup["status"] == "FAILED"
         assert backup["errorMessage"].startswith("Interrupted")
         assert not partial.exists()
+
+
+async def test_a_restore_left_in_progress_says_what_it_may_have_changed(
+    settings: Any, tmp_path: Any
+) -> None:
+    """A dead process's restores: with a safety backup on record, the next start puts the tables
+    back from it (here its file is gone, so the log says to do it by hand); without one, the log
+    names the tables that may be partly restored. SQLite's restore is one transaction."""
+    async with open_api(settings) as api, api.resources.sessions() as session:
+        target = Backup(
+            filename="backup_full_2024-01-15T10-29-00.sql.zst",
+            backup_type="full",
+            file_size=9,
+            status="completed",
+            created_by=1,
+        )
+        safety = Backup(
+            filename="backup_safety_2024-01-15T10-30-00.sql.zst",
+            backup_type="selective",
+            file_size=9,
+            status="completed",
+            created_by=1,
+            origin="safety",
+            tables=["User"],
+        )
+        session.add_all([target, safety])
+        await session.flush()
+        with_safety = RestoreLog(
+            backup_id=target.id,
+            status="in_progress",
+            restored_by=1,
+            tables=["User", "Made"],
+            safety_backup_id=safety.id,
+        )
+        without = RestoreLog(
+            backup_id=target.id, status="in_progress", restored_by=1, tables=["Role"]
+        )
+        session.add_all([with_safety, without])
+        await session.commit()
+    async with open_api(make_settings(settings.resolved_database_url(), tmp_path)) as api:
+        logs = {
+            item["id"]: item
+            for item in (await api.query(RESTORE_LOGS, {"id": target.id}))["restoreLogs"]["items"]
+        }
+        assert {log["status"] for log in logs.values()} == {"FAILED"}
+        first, second = logs[with_safety.id]["errorMessage"], logs[without.id]["errorMessage"]
+        assert first.startswith("Interrupted") and second.startswith("Interrupted")
+        if api.resources.engine.dialect.name == "sqlite":
+            assert first.endswith("It ran in one transaction: nothing was changed.")
+            assert second.endswith("It ran in one transaction: nothing was changed.")
+            return
+        assert (
+            f"they are put back from safety backup #{safety.id} ({safety.filename}), and Made, "
+            "which it had created, were dropped. That could not start: " in first
+        )
+        assert first.endswith(
+            f"Restore safety backup #{safety.id} by hand before using the database."
+        )
+        assert second.endswith("these tables may be partly restored: Role.")
+        rollbacks = (await api.query(RESTORE_LOGS, {"id": safety.id}))["restoreLogs"]["items"]
+        assert rollbacks == []

@@ -5,21 +5,32 @@ from __future__ import annotations
 import asyncio
 import subprocess
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
+import psutil
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from server.auth.keys import resolve_token_keys
+from server.auth.tokens import issue_token
 from tests.backup.conftest import checksums, fill_bulk
 from tests.backup.faults import flip_bit, rewrite_section, wait_for_child, wait_for_phase
 from tests.backup.helpers import (
     BACKUP,
     CREATE,
     RESTORE,
+    RESTORE_LOGS,
     backup_and_wait,
     restore_and_wait,
     wait_for_backup,
+    wait_until,
 )
-from tests.conftest import Api, make_settings, open_api
+from tests.conftest import JWT_SECRET, Api, make_settings, open_api
+from tests.processes import ServerProcess, start_server
 from tests.servers import MariaDBServer
 
 
@@ -168,3 +179,92 @@ async def test_two_concurrent_backups_conflict_naming_the_running_one(
         assert error["extensions"]["code"] == "CONFLICT"
         assert f"backup #{first_id}" in error["message"]
         assert (await wait_for_backup(api, first_id))["status"] == "COMPLETED"
+
+
+async def test_a_server_killed_mid_restore_has_it_rolled_back_at_its_next_start(
+    database: str, tmp_path: Path
+) -> None:
+    """`lumbung serve` SIGKILLed while a restore writes: the mariadb client dies with it (it
+    would otherwise go on executing what it had read), and the next start puts the tables back
+    from the restore's safety backup."""
+    env = {
+        "LUMBUNG_DATABASE_URL": database,
+        "LUMBUNG_JWT_SECRET": JWT_SECRET,
+        "LUMBUNG_DATA_DIR": str(tmp_path / "data"),
+        "LUMBUNG_BACKUP_DIR": str(tmp_path / "backups"),
+        "LUMBUNG_DEMO_DATA": "true",
+        "LUMBUNG_LOG_FORMAT": "text",
+    }
+    settings = make_settings(database, tmp_path)
+    token = issue_token(
+        settings, resolve_token_keys(settings), subject="1", roles=["admin"], ttl=timedelta(hours=1)
+    )
+
+    async def call(server: ServerProcess, query: str, **variables: object) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=server.base, timeout=30) as client:
+            response = await client.post(
+                "/graphql",
+                json={"query": query, "variables": variables},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        body = response.json()
+        assert "errors" not in body, body
+        data: dict[str, Any] = body["data"]
+        return data
+
+    async def logs(server: ServerProcess, backup_id: int) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = (await call(server, RESTORE_LOGS, id=backup_id))[
+            "restoreLogs"
+        ]["items"]
+        return items
+
+    engine = create_async_engine(database)
+    first = start_server(tmp_path, env)
+    try:
+        await fill_bulk(engine, 80_000)
+        created = await call(first, CREATE, input={"backupType": "FULL"})
+        backup_id = created["createBackup"]["backup"]["id"]
+
+        async def backup_done() -> dict[str, Any] | None:
+            item: dict[str, Any] = (await call(first, BACKUP, id=backup_id))["backup"]
+            return None if item["status"] == "IN_PROGRESS" else item
+
+        backup = await wait_until(backup_done)
+        assert backup["status"] == "COMPLETED", backup["errorMessage"]
+        async with engine.begin() as connection:
+            await connection.execute(text("UPDATE `Bulk` SET payload = 'changed' WHERE id <= 99"))
+        before = await checksums(engine)
+
+        await call(first, RESTORE, id=backup_id, confirm=backup["filename"], tables=None)
+        client = await wait_for_child("mariadb", timeout=60)
+        await asyncio.sleep(0.5)  # it is writing the tables now
+        assert (await logs(first, backup_id))[0]["status"] == "IN_PROGRESS"
+        first.process.kill()
+        first.process.wait()
+        psutil.wait_procs([client], timeout=5)
+        assert not client.is_running(), "the mariadb client outlived the server"
+        assert await checksums(engine) != before, "killed after the restore had finished"
+
+        second = start_server(tmp_path, env)
+        try:
+            [interrupted] = await logs(second, backup_id)
+            assert interrupted["status"] == "FAILED"
+            safety_id = interrupted["safetyBackupId"]
+
+            async def rollback_done() -> dict[str, Any] | None:
+                items = await logs(second, safety_id)
+                return items[0] if items and items[0]["status"] != "IN_PROGRESS" else None
+
+            rollback = await wait_until(rollback_done)
+            assert rollback["status"] == "COMPLETED", rollback["errorMessage"]
+            assert await checksums(engine) == before
+            assert interrupted["errorMessage"].endswith(
+                f"they are put back from safety backup #{safety_id} "
+                f"({(await call(second, BACKUP, id=safety_id))['backup']['filename']}). "
+                f"Restore #{rollback['id']} does that."
+            )
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+        await engine.dispose()

@@ -6,14 +6,17 @@ from __future__ import annotations
 import os
 import select
 import shutil
+import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 
+import psutil
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from server.backup.mysql import _block_buffered, _stdbuf
+from server.backup.mysql import _block_buffered, _dies_with_us, _setpriv, _stdbuf
 from tests.backup.conftest import checksums
 from tests.backup.helpers import backup_and_wait, restore_and_wait
 from tests.conftest import Api, make_settings, open_api
@@ -150,3 +153,29 @@ def test_the_dump_tool_writes_its_output_in_1_mib_blocks() -> None:
         assert seen[label] + len(rest) == len(lines)
     assert seen["plain"] >= 4096  # sed wrote some blocks while waiting for input
     assert seen["buffered"] == 0  # all of it still in its 1 MiB buffer
+
+
+def test_a_tool_dies_with_the_thread_that_started_it() -> None:
+    """A job's thread starts the dump or the client and waits for it; should the server die,
+    so does the tool (a restore's client would otherwise go on executing what it had read)."""
+    assert _setpriv() is not None, "util-linux's setpriv is part of Debian's base system"
+    started: list[subprocess.Popen[bytes]] = []
+
+    def job() -> None:
+        process = subprocess.Popen(_dies_with_us(["sleep", "60"]))
+        started.append(process)
+        # Like a job's thread, live on until the tool runs (setpriv has exec'd it).
+        deadline = time.monotonic() + 10
+        while psutil.Process(process.pid).cmdline() != ["sleep", "60"]:
+            assert time.monotonic() < deadline, "the tool never started"
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    thread.join()
+    [process] = started
+    try:
+        assert process.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        process.kill()
+        process.wait()
