@@ -56,45 +56,35 @@ def _find(configured: str | None, *candidates: str) -> str:
 
 
 @cache
-def _stdbuf() -> str | None:
-    """coreutils' `stdbuf`, when it works here (it preloads a library that may be missing)."""
-    path = shutil.which("stdbuf")
+def _wrapper(name: str, *options: str) -> tuple[str, ...]:
+    """`name options...`, a command prefix that execs the command after it, when it works here
+    (stdbuf preloads a library that may be missing); () when it does not, and the command then
+    runs as it is. Probed once."""
+    path = shutil.which(name)
     if path is None:
-        return None
+        return ()
     probe = subprocess.run(  # noqa: S603 - a fixed binary, no user input
-        [path, f"-o{PIPE_BYTES}", "true"], capture_output=True, timeout=10, check=False
+        [path, *options, "true"], capture_output=True, timeout=10, check=False
     )
-    return path if probe.returncode == 0 else None
-
-
-@cache
-def _setpriv() -> str | None:
-    """util-linux's `setpriv`, when it works here."""
-    path = shutil.which("setpriv")
-    if path is None:
-        return None
-    probe = subprocess.run(  # noqa: S603 - a fixed binary, no user input
-        [path, "--pdeathsig", "KILL", "--", "true"], capture_output=True, timeout=10, check=False
-    )
-    return path if probe.returncode == 0 else None
+    return (path, *options) if probe.returncode == 0 else ()
 
 
 def _dies_with_us(arguments: list[str]) -> list[str]:
     """The tool is SIGKILLed when the thread that started it dies, i.e. when the server does:
     a restore's client would otherwise go on executing what it had read, and race the
-    rollback that the next start runs. (setpriv sets PR_SET_PDEATHSIG and execs the tool; its
-    argv in /proc is unchanged.) The job's thread outlives the tool: it waits for it."""
-    setpriv = _setpriv()
-    return [setpriv, "--pdeathsig", "KILL", "--", *arguments] if setpriv else arguments
+    rollback that the next start runs. util-linux's setpriv sets PR_SET_PDEATHSIG and execs
+    the tool, whose argv in /proc is unchanged. The job's thread outlives the tool: it waits
+    for it."""
+    return [*_wrapper("setpriv", "--pdeathsig", "KILL", "--"), *arguments]
 
 
 def _block_buffered(arguments: list[str]) -> list[str]:
     """The dump tool writes through stdio in blocks of the pipe's st_blksize, 4 KiB: ~250,000
-    writes per GB, each waking the reader for one small read. Run under `stdbuf` it writes
-    PIPE_BYTES at a time, which costs both sides less CPU (bench/RESULTS.md). The tool itself
-    (and its argv in /proc) is unchanged: stdbuf execs it with one more library preloaded."""
-    stdbuf = _stdbuf()
-    return [stdbuf, f"-o{PIPE_BYTES}", *arguments] if stdbuf else arguments
+    writes per GB, each waking the reader for one small read. Run under coreutils' `stdbuf` it
+    writes PIPE_BYTES at a time, which costs both sides less CPU (bench/RESULTS.md). The tool
+    itself (and its argv in /proc) is unchanged: stdbuf execs it with one more library
+    preloaded."""
+    return [*_wrapper("stdbuf", f"-o{PIPE_BYTES}"), *arguments]
 
 
 def _quote(name: str) -> str:

@@ -210,18 +210,21 @@ async def test_unknown_table_names_are_named_in_the_refusal(api: Api, name: str)
     assert "'User'" not in error["message"]
 
 
+def _catalog_row(filename: str, status: str, **values: Any) -> Backup:
+    """A catalog row as a dead process may have left it (no file behind it)."""
+    return Backup(
+        filename=filename,
+        status=status,
+        **{"backup_type": "full", "file_size": 0, "created_by": 1, **values},
+    )
+
+
 async def test_jobs_left_in_progress_by_a_dead_process_are_failed_at_start(
     settings: Any, tmp_path: Any
 ) -> None:
     async with open_api(settings) as api:
         async with api.resources.sessions() as session:
-            row = Backup(
-                filename="backup_full_2024-01-15T10-30-00.sql.zst",
-                backup_type="full",
-                file_size=0,
-                status="in_progress",
-                created_by=1,
-            )
+            row = _catalog_row("backup_full_2024-01-15T10-30-00.sql.zst", "in_progress")
             session.add(row)
             await session.commit()
         partial = api.settings.backup_dir / (row.filename + ".partial")
@@ -244,19 +247,11 @@ async def test_a_restore_left_in_progress_says_what_it_may_have_changed(
     back from it (here its file is gone, so the log says to do it by hand); without one, the log
     names the tables that may be partly restored. SQLite's restore is one transaction."""
     async with open_api(settings) as api, api.resources.sessions() as session:
-        target = Backup(
-            filename="backup_full_2024-01-15T10-29-00.sql.zst",
-            backup_type="full",
-            file_size=9,
-            status="completed",
-            created_by=1,
-        )
-        safety = Backup(
-            filename="backup_safety_2024-01-15T10-30-00.sql.zst",
+        target = _catalog_row("backup_full_2024-01-15T10-29-00.sql.zst", "completed")
+        safety = _catalog_row(
+            "backup_safety_2024-01-15T10-30-00.sql.zst",
+            "completed",
             backup_type="selective",
-            file_size=9,
-            status="completed",
-            created_by=1,
             origin="safety",
             tables=["User"],
         )
