@@ -222,6 +222,29 @@ async def test_live_objects_of_another_account_count_only_when_a_rollback_could_
     assert await scoped.sql("SELECT one FROM `Later`") == [(1,)]
 
 
+async def test_a_data_only_restore_counts_the_live_triggers_it_suspends(scoped: Scoped) -> None:
+    """A data-only restore drops the table's live triggers while the rows go in and creates
+    them again after: one defined by another account could not come back."""
+    backup = await backup_and_wait(
+        scoped.api, backupType="SELECTIVE", tables=["Role"], includeSchema=False
+    )
+    assert backup["status"] == "COMPLETED", backup["errorMessage"]
+    scoped.as_root(
+        f"CREATE DEFINER={scoped.admin} TRIGGER `Role_stamp` BEFORE INSERT ON `Role` FOR EACH ROW "
+        "SET NEW.name = CONCAT(NEW.name, '');"
+    )
+    error = await scoped.api.error(
+        RESTORE,
+        {"id": backup["id"], "confirm": backup["filename"], "tables": None, "safety": False},
+    )
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert scoped.admin in error["message"]
+    triggers = await scoped.sql(
+        "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()"
+    )
+    assert ("Role_stamp",) in triggers
+
+
 async def test_a_backup_from_before_definers_were_recorded_is_restored_unchecked() -> None:
     """Such a manifest says nothing about definers: the restore goes ahead as it did then (and
     a refused statement ends it with the rollback), rather than refusing every old backup."""
