@@ -23,7 +23,7 @@ from server.backup.engine import BackupEngine, DumpPlan
 from server.backup.files import BackupFolder
 from server.backup.manifest import Manifest, write_manifest
 from server.backup.sections import SectionWriter
-from server.db.models import Backup, JobStatus, RestoreLog
+from server.db.models import Backup, BackupOrigin, JobStatus, RestoreLog
 from server.errors import Conflict, LumbungError
 from server.events.bus import ProgressBus
 from server.events.progress import ProgressTracker
@@ -33,6 +33,8 @@ from server.system.tables import LUMBUNG_TABLES
 log = logging.getLogger("lumbung.jobs")
 
 INTERRUPTED = "Interrupted: the process running this job stopped before it finished."
+# The description of the restore that puts an interrupted restore's tables back (at a start).
+ROLLBACK_DESCRIPTION = "Automatic rollback of interrupted restore #{id}"
 SHUTDOWN = "Interrupted: the server shut down while this job ran."
 RECORD_RETRY_SECONDS = 60.0
 # How long a new job waits for a lock whose holder has nothing IN_PROGRESS (it is finishing).
@@ -313,12 +315,15 @@ class JobRunner:
             for restore in restores:
                 restore.status = JobStatus.FAILED.value
                 restore.completed_at = now
-                safety = (
+                rollback_of = await self._rolled_back_from(session, restore)
+                safety = rollback_of or (
                     await session.get(Backup, restore.safety_backup_id)
                     if restore.safety_backup_id is not None
                     else None
                 )
-                restore.error_message = await self._after_interruption(restore, safety)
+                restore.error_message = await self._after_interruption(
+                    restore, safety, again=rollback_of is not None
+                )
                 if (
                     self.engine.dialect != "sqlite"  # its restore is one transaction
                     and safety is not None
@@ -336,10 +341,28 @@ class JobRunner:
             )
         return rollbacks
 
-    async def _after_interruption(self, restore: RestoreLog, safety: Backup | None) -> str:
+    @staticmethod
+    async def _rolled_back_from(session: AsyncSession, restore: RestoreLog) -> Backup | None:
+        """When `restore` is an automatic rollback (started at a start, by nobody, from a
+        safety backup), the safety backup it was putting back."""
+        if restore.restored_by != 0 or not (restore.description or "").startswith(
+            ROLLBACK_DESCRIPTION.format(id="")
+        ):
+            return None
+        source = await session.get(Backup, restore.backup_id)
+        return source if source is not None and source.origin == BackupOrigin.SAFETY.value else None
+
+    async def _after_interruption(
+        self, restore: RestoreLog, safety: Backup | None, *, again: bool
+    ) -> str:
         """What an interrupted restore's log says, having dropped the tables it created."""
         if self.engine.dialect == "sqlite":
             return f"{INTERRUPTED} It ran in one transaction: nothing was changed."
+        if again and safety is not None and safety.status == JobStatus.COMPLETED.value:
+            return (
+                f"{INTERRUPTED} It was putting tables back from safety backup #{safety.id} "
+                f"({safety.filename}): that starts again."
+            )
         tables = list(restore.tables or [])
         if safety is None or safety.status != JobStatus.COMPLETED.value:
             return (

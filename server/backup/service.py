@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from server.backup.engine import DumpPlan
-from server.backup.jobs import InterruptedRestore, JobRunner, public_message
+from server.backup.jobs import (
+    ROLLBACK_DESCRIPTION,
+    InterruptedRestore,
+    JobRunner,
+    public_message,
+)
 from server.backup.restore import RestorePlan, require_definers_allowed, run_restore
 from server.backup.verify import Verification, require_intact, verify_file
 from server.db.models import Backup, BackupOrigin, BackupType, Compression, JobStatus, RestoreLog
@@ -267,7 +272,7 @@ class BackupService:
                     confirm=item.safety.filename,
                     tables=None,
                     safety_backup=False,
-                    description=f"Automatic rollback of interrupted restore #{item.log_id}",
+                    description=ROLLBACK_DESCRIPTION.format(id=item.log_id),
                     actor=0,
                 )
                 note = f" Restore #{rollback.id} does that."

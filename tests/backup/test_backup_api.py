@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from server.backup.jobs import ROLLBACK_DESCRIPTION
 from server.db.models import Backup, RestoreLog
 from tests.backup.faults import flip_bit
 from tests.backup.helpers import CREATE, RESTORE, RESTORE_LOGS, backup_and_wait, restore_and_wait
@@ -244,8 +245,9 @@ async def test_a_restore_left_in_progress_says_what_it_may_have_changed(
     settings: Any, tmp_path: Any
 ) -> None:
     """A dead process's restores: with a safety backup on record, the next start puts the tables
-    back from it (here its file is gone, so the log says to do it by hand); without one, the log
-    names the tables that may be partly restored. SQLite's restore is one transaction."""
+    back from it (here its file is gone, so the log says to do it by hand); an automatic
+    rollback cut off in turn starts again; without a safety backup, the log names the tables
+    that may be partly restored. SQLite's restore is one transaction."""
     async with open_api(settings) as api, api.resources.sessions() as session:
         target = _catalog_row("backup_full_2024-01-15T10-29-00.sql.zst", "completed")
         safety = _catalog_row(
@@ -267,7 +269,14 @@ async def test_a_restore_left_in_progress_says_what_it_may_have_changed(
         without = RestoreLog(
             backup_id=target.id, status="in_progress", restored_by=1, tables=["Role"]
         )
-        session.add_all([with_safety, without])
+        rollback = RestoreLog(
+            backup_id=safety.id,
+            status="in_progress",
+            restored_by=0,
+            tables=["User"],
+            description=ROLLBACK_DESCRIPTION.format(id=7),
+        )
+        session.add_all([with_safety, without, rollback])
         await session.commit()
     async with open_api(make_settings(settings.resolved_database_url(), tmp_path)) as api:
         logs = {
@@ -289,5 +298,10 @@ async def test_a_restore_left_in_progress_says_what_it_may_have_changed(
             f"Restore safety backup #{safety.id} by hand before using the database."
         )
         assert second.endswith("these tables may be partly restored: Role.")
-        rollbacks = (await api.query(RESTORE_LOGS, {"id": safety.id}))["restoreLogs"]["items"]
-        assert rollbacks == []
+        [again] = (await api.query(RESTORE_LOGS, {"id": safety.id}))["restoreLogs"]["items"]
+        assert again["status"] == "FAILED"
+        assert again["errorMessage"].startswith(
+            f"Interrupted: the process running this job stopped before it finished. It was "
+            f"putting tables back from safety backup #{safety.id} ({safety.filename}): that "
+            "starts again. That could not start: "
+        )
