@@ -641,6 +641,7 @@ def dump_argv(ctx: Context) -> list[str]:
         "--hex-blob",
         "--default-character-set=utf8mb4",
         "--max-allowed-packet=1G",
+        "--no-tablespaces",
         "--triggers",
         "--routines",
         "--events",

@@ -265,6 +265,8 @@ class MySQLEngine:
             "--hex-blob",
             "--default-character-set=utf8mb4",
             "--max-allowed-packet=1G",
+            # Tablespaces are NDB Cluster's; asking for them needs PROCESS on MySQL 5.7.31+/8.0.21+.
+            "--no-tablespaces",
             "--triggers",
         ]
         if plan.full:

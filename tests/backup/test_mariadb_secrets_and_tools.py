@@ -179,3 +179,28 @@ def test_a_tool_dies_with_the_thread_that_started_it() -> None:
     finally:
         process.kill()
         process.wait()
+
+
+async def test_the_dump_never_reads_tablespace_information(
+    mariadb: MariaDBServer, tmp_path: Path
+) -> None:
+    """mysqldump asks INFORMATION_SCHEMA.FILES for tablespaces unless told not to, and MySQL
+    5.7.31+ and 8.0.21+ allow that only with the PROCESS privilege, which an application's
+    account rarely has: every backup would fail. The tablespaces it dumps are NDB Cluster's."""
+    name = f"tsp_{os.getpid()}"
+    url = mariadb.create_database(name)
+    mariadb.root_sql("SET GLOBAL log_output = 'TABLE'; TRUNCATE mysql.general_log;")
+    mariadb.root_sql("SET GLOBAL general_log = 1;")
+    try:
+        async with open_api(make_settings(url, tmp_path)) as api:
+            backup = await backup_and_wait(api, backupType="FULL")
+            assert backup["status"] == "COMPLETED", backup["errorMessage"]
+    finally:
+        mariadb.root_sql("SET GLOBAL general_log = 0;")
+        mariadb.drop_database(name)
+    seen = mariadb.root_sql(
+        "SELECT COUNT(*) FROM mysql.general_log WHERE argument LIKE '%SHOW CREATE TABLE%';\n"
+        "SELECT COUNT(*) FROM mysql.general_log WHERE argument LIKE '%INFORMATION_SCHEMA.FILES%';"
+    ).split()
+    assert int(seen[0]) > 0, "the general log recorded the dump"
+    assert seen[1] == "0", "the dump asked for tablespaces"
