@@ -9,7 +9,16 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
+
+import httpx
+
+from server.auth.keys import resolve_token_keys
+from server.auth.tokens import issue_token
+from server.settings import Settings
+from tests.conftest import JWT_SECRET
 
 
 def free_port() -> int:
@@ -80,3 +89,29 @@ def start_server(
                 server.stop()
                 raise AssertionError(server.output()) from None
             time.sleep(0.1)
+
+
+def token(roles: list[str] | None = None, ttl: timedelta = timedelta(hours=1)) -> str:
+    """A token for servers started with LUMBUNG_JWT_SECRET=JWT_SECRET (admin by default)."""
+    settings = Settings(_env_file=None, jwt_secret=JWT_SECRET)
+    return issue_token(
+        settings, resolve_token_keys(settings), subject="1", roles=roles or ["admin"], ttl=ttl
+    )
+
+
+def auth(value: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {value or token()}"}
+
+
+async def post(
+    server: ServerProcess, query: str, variables: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Run a query on a started server as admin and return `data`, failing on any error."""
+    async with httpx.AsyncClient(base_url=server.base, timeout=30) as client:
+        response = await client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=auth()
+        )
+    body: dict[str, Any] = response.json()
+    assert "errors" not in body, body
+    data: dict[str, Any] = body["data"]
+    return data

@@ -5,18 +5,14 @@ from __future__ import annotations
 import asyncio
 import subprocess
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from server.auth.keys import resolve_token_keys
-from server.auth.tokens import issue_token
 from tests.backup.conftest import checksums, fill_bulk
 from tests.backup.faults import flip_bit, rewrite_section, wait_for_child, wait_for_phase
 from tests.backup.helpers import (
@@ -30,7 +26,7 @@ from tests.backup.helpers import (
     wait_until,
 )
 from tests.conftest import JWT_SECRET, Api, make_settings, open_api
-from tests.processes import ServerProcess, start_server
+from tests.processes import ServerProcess, post, start_server
 from tests.servers import MariaDBServer
 
 
@@ -195,25 +191,9 @@ async def test_a_server_killed_mid_restore_has_it_rolled_back_at_its_next_start(
         "LUMBUNG_DEMO_DATA": "true",
         "LUMBUNG_LOG_FORMAT": "text",
     }
-    settings = make_settings(database, tmp_path)
-    token = issue_token(
-        settings, resolve_token_keys(settings), subject="1", roles=["admin"], ttl=timedelta(hours=1)
-    )
-
-    async def call(server: ServerProcess, query: str, **variables: object) -> dict[str, Any]:
-        async with httpx.AsyncClient(base_url=server.base, timeout=30) as client:
-            response = await client.post(
-                "/graphql",
-                json={"query": query, "variables": variables},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-        body = response.json()
-        assert "errors" not in body, body
-        data: dict[str, Any] = body["data"]
-        return data
 
     async def logs(server: ServerProcess, backup_id: int) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = (await call(server, RESTORE_LOGS, id=backup_id))[
+        items: list[dict[str, Any]] = (await post(server, RESTORE_LOGS, {"id": backup_id}))[
             "restoreLogs"
         ]["items"]
         return items
@@ -222,11 +202,11 @@ async def test_a_server_killed_mid_restore_has_it_rolled_back_at_its_next_start(
     first = start_server(tmp_path, env)
     try:
         await fill_bulk(engine, 80_000)
-        created = await call(first, CREATE, input={"backupType": "FULL"})
+        created = await post(first, CREATE, {"input": {"backupType": "FULL"}})
         backup_id = created["createBackup"]["backup"]["id"]
 
         async def backup_done() -> dict[str, Any] | None:
-            item: dict[str, Any] = (await call(first, BACKUP, id=backup_id))["backup"]
+            item: dict[str, Any] = (await post(first, BACKUP, {"id": backup_id}))["backup"]
             return None if item["status"] == "IN_PROGRESS" else item
 
         backup = await wait_until(backup_done)
@@ -235,7 +215,7 @@ async def test_a_server_killed_mid_restore_has_it_rolled_back_at_its_next_start(
             await connection.execute(text("UPDATE `Bulk` SET payload = 'changed' WHERE id <= 99"))
         before = await checksums(engine)
 
-        await call(first, RESTORE, id=backup_id, confirm=backup["filename"], tables=None)
+        await post(first, RESTORE, {"id": backup_id, "confirm": backup["filename"]})
         client = await wait_for_child("mariadb", timeout=60)
         await asyncio.sleep(0.5)  # it is writing the tables now
         assert (await logs(first, backup_id))[0]["status"] == "IN_PROGRESS"
@@ -260,7 +240,7 @@ async def test_a_server_killed_mid_restore_has_it_rolled_back_at_its_next_start(
             assert await checksums(engine) == before
             assert interrupted["errorMessage"].endswith(
                 f"they are put back from safety backup #{safety_id} "
-                f"({(await call(second, BACKUP, id=safety_id))['backup']['filename']}). "
+                f"({(await post(second, BACKUP, {'id': safety_id}))['backup']['filename']}). "
                 f"Restore #{rollback['id']} does that."
             )
         finally:

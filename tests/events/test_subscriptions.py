@@ -10,15 +10,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from server.auth.keys import resolve_token_keys
-from server.auth.tokens import issue_token
-from server.settings import Settings
 from tests.conftest import JWT_SECRET
-from tests.processes import ServerProcess, start_server
+from tests.processes import ServerProcess, auth, post, start_server, token
 from tests.servers import RedisServer
 from tests.ws import graphql_socket
 
@@ -28,30 +24,6 @@ BACKUP_PROGRESS = """subscription ($id: Int!) { backupProgress(id: $id) {
 RESTORE_PROGRESS = """subscription ($id: Int!) { restoreProgress(id: $id) {
   sequence status phase message } }"""
 CREATE = "mutation { createBackup(input: {backupType: FULL}) { backup { id filename } } }"
-
-
-def token(roles: list[str] | None = None, ttl: timedelta = timedelta(hours=1)) -> str:
-    settings = Settings(_env_file=None, jwt_secret=JWT_SECRET)
-    return issue_token(
-        settings, resolve_token_keys(settings), subject="1", roles=roles or ["admin"], ttl=ttl
-    )
-
-
-def auth(value: str | None = None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {value or token()}"}
-
-
-async def post(
-    server: ServerProcess, query: str, variables: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=server.base, timeout=30) as client:
-        response = await client.post(
-            "/graphql", json={"query": query, "variables": variables or {}}, headers=auth()
-        )
-    body: dict[str, Any] = response.json()
-    assert "errors" not in body, body
-    data: dict[str, Any] = body["data"]
-    return data
 
 
 def _grow(database: Path, rows: int) -> None:
