@@ -848,6 +848,7 @@ def one_round(
     lumbung_first = run % 2 == 0
     native_file = native_dir / f"run{run}.sql.zst"
     backup_id, filename = 0, ""
+    restored: dict[str, dict[str, int] | None] = {}  # CHECKSUM TABLE after each restore
 
     def native_b() -> Measure:
         settle()
@@ -882,7 +883,6 @@ def one_round(
         restored["Lumbung"] = bigdb.checksums(ctx.db, DATABASE) if expected is not None else None
         return lr
 
-    restored: dict[str, dict[str, int] | None] = {}
     backups = (lumbung_b, native_b) if lumbung_first else (native_b, lumbung_b)
     measures = [job() for job in backups]
     if not backups_only:

@@ -119,6 +119,7 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
             )
         interrupted = await runner.recover_interrupted()
         await progress.start()
+        # Before serving: the rollback holds the job lock before any request can start a job.
         await resources.backups.roll_back_interrupted(interrupted)
         await resources.caches.start()
     except BaseException:

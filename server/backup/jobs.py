@@ -321,14 +321,12 @@ class JobRunner:
                     if restore.safety_backup_id is not None
                     else None
                 )
+                if safety is not None and safety.status != JobStatus.COMPLETED.value:
+                    safety = None  # it never finished: there is nothing to roll back from
                 restore.error_message = await self._after_interruption(
                     restore, safety, again=rollback_of is not None
                 )
-                if (
-                    self.engine.dialect != "sqlite"  # its restore is one transaction
-                    and safety is not None
-                    and safety.status == JobStatus.COMPLETED.value
-                ):
+                if self.engine.dialect != "sqlite" and safety is not None:
                     rollbacks.append(InterruptedRestore(restore.id, safety))
             await session.commit()
             for partial in self.folder.root.glob("backup_*.partial"):
@@ -355,16 +353,17 @@ class JobRunner:
     async def _after_interruption(
         self, restore: RestoreLog, safety: Backup | None, *, again: bool
     ) -> str:
-        """What an interrupted restore's log says, having dropped the tables it created."""
+        """What an interrupted restore's log says, having dropped the tables it created.
+        `safety` is the completed safety backup to roll back from, if any."""
         if self.engine.dialect == "sqlite":
             return f"{INTERRUPTED} It ran in one transaction: nothing was changed."
-        if again and safety is not None and safety.status == JobStatus.COMPLETED.value:
+        if again and safety is not None:
             return (
                 f"{INTERRUPTED} It was putting tables back from safety backup #{safety.id} "
                 f"({safety.filename}): that starts again."
             )
         tables = list(restore.tables or [])
-        if safety is None or safety.status != JobStatus.COMPLETED.value:
+        if safety is None:
             return (
                 f"{INTERRUPTED} No safety backup of it was completed: if it had begun writing, "
                 f"these tables may be partly restored: {', '.join(tables) or 'none'}."

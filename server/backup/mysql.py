@@ -191,6 +191,8 @@ class MySQLEngine:
     async def definers_refused(self, definers: list[str]) -> list[str]:
         """Those of `definers` this account may not create objects for: any account but its
         own, unless it holds a privilege that allows any definer."""
+        if not definers:
+            return []
         async with self._engine.connect() as connection:
             me = _account(str(await connection.scalar(text("SELECT CURRENT_USER()"))))
             others = sorted({_account(d) for d in definers} - {me})
