@@ -18,7 +18,9 @@ job pays for the writeback or background work of the one before it.
 It samples the server's RSS every 50 ms during each Lumbung job, accounts every process's CPU
 (the tools, the server, mariadbd, this harness and everything else on the machine), checks
 once that `CHECKSUM TABLE` is unchanged by a round trip, measures one default restore (with
-its safety backup) for information, and writes its section of bench/RESULTS.md.
+its safety backup) for information, and writes its section of bench/RESULTS.md. Besides each
+ratio of medians it gives a 95% interval (a paired bootstrap over the runs): on a machine whose
+runs vary by ±15%, it says whether the runs can tell a ratio from the target at all.
 
     /tmp/venv/bin/python bench/backup_restore.py [--runs 3] [--rows 1200000] [--keep DIR]
 
@@ -65,6 +67,7 @@ from harness import (  # bench/harness.py: the script's own folder is on sys.pat
     interrupts_on_termination,
     log,
     machine,
+    ratio_interval,
     source_state,
     tail,
     write_dotenv,
@@ -1003,6 +1006,8 @@ class Summary:
     rss_growth: int  # max over runs of peak - idle, bytes
     rss_peak: int
     rss_idle: int  # at that run
+    backup_interval: tuple[float, float]  # 95%, paired bootstrap over the runs
+    restore_interval: tuple[float, float]
 
     @property
     def backup_ratio(self) -> float:
@@ -1011,6 +1016,20 @@ class Summary:
     @property
     def restore_ratio(self) -> float:
         return self.lumbung_restore / self.native_restore
+
+
+def paired(measures: Sequence[Measure], work: str) -> tuple[list[float], list[float]]:
+    """The native and the Lumbung seconds of `work`, run by run."""
+    native = {m.run: m.seconds for m in pick(measures, "native", work)}
+    ours = {m.run: m.seconds for m in pick(measures, "Lumbung", work)}
+    runs = sorted(native.keys() & ours.keys())
+    return [native[r] for r in runs], [ours[r] for r in runs]
+
+
+def interval_note(interval: tuple[float, float], target: float) -> str:
+    low, high = interval
+    spans = " (spans the target: these runs cannot tell)" if low <= target <= high else ""
+    return f"{low:.2f}-{high:.2f}x{spans}"
 
 
 def summarize(measures: Sequence[Measure]) -> Summary:
@@ -1024,6 +1043,8 @@ def summarize(measures: Sequence[Measure]) -> Summary:
         rss_growth=worst.rss_growth,
         rss_peak=worst.rss["server"],
         rss_idle=worst.idle_rss,
+        backup_interval=ratio_interval(*paired(measures, "backup")),
+        restore_interval=ratio_interval(*paired(measures, "restore")),
     )
 
 
@@ -1184,12 +1205,19 @@ def render_section(
         "",
         "### Medians and ratios",
         "",
-        "| work | native median s | Lumbung median s | ratio (Lumbung ÷ native) | target | |",
-        "|---|---:|---:|---:|---:|---|",
+        "| work | native median s | Lumbung median s | ratio (Lumbung ÷ native) | "
+        "95% interval of the ratio | target | |",
+        "|---|---:|---:|---:|---:|---:|---|",
         f"| FULL backup | {s.native_backup:.2f} | {s.lumbung_backup:.2f} | "
-        f"**{s.backup_ratio:.2f}x** | ≤ {BACKUP_TARGET:.2f}x | {verdict(backup_ok)} |",
+        f"**{s.backup_ratio:.2f}x** | {interval_note(s.backup_interval, BACKUP_TARGET)} | "
+        f"≤ {BACKUP_TARGET:.2f}x | {verdict(backup_ok)} |",
         f"| restore | {s.native_restore:.2f} | {s.lumbung_restore:.2f} | "
-        f"**{s.restore_ratio:.2f}x** | ≤ {RESTORE_TARGET:.2f}x | {verdict(restore_ok)} |",
+        f"**{s.restore_ratio:.2f}x** | {interval_note(s.restore_interval, RESTORE_TARGET)} | "
+        f"≤ {RESTORE_TARGET:.2f}x | {verdict(restore_ok)} |",
+        "",
+        "The interval: a paired bootstrap over the runs (10,000 resamples of whole runs, a fixed "
+        "seed), i.e. how far the ratio of medians could move on this machine given how much the "
+        "runs vary. The verdict is the issue's: the ratio of medians against the target.",
         "",
         f"- Server RSS during a backup: idle {mib(s.rss_idle)} MiB → peak {mib(s.rss_peak)} MiB, "
         f"**+{mb(s.rss_growth)} MB** (the largest growth over the runs; target ≤ "
@@ -1268,13 +1296,13 @@ def render_section(
 
 def print_backups(measures: Sequence[Measure]) -> None:
     """--backups-only: the backup medians and ratio alone."""
-    native = [m.seconds for m in pick(measures, "native", "backup")]
-    ours = [m.seconds for m in pick(measures, "Lumbung", "backup")]
+    native, ours = paired(measures, "backup")
     print("\n".join(cpu_rows(measures)))
     ratios = ", ".join(f"{b / a:.2f}" for a, b in zip(native, ours, strict=True))
+    interval = interval_note(ratio_interval(native, ours), BACKUP_TARGET)
     print(
         f"backup: native {median(native):.2f} s, Lumbung {median(ours):.2f} s, ratio "
-        f"{median(ours) / median(native):.2f}x (per run: {ratios})"
+        f"{median(ours) / median(native):.2f}x, 95% interval {interval} (per run: {ratios})"
     )
 
 
@@ -1287,12 +1315,14 @@ def print_report(measures: Sequence[Measure]) -> None:
     print()
     print(
         f"backup:  native {s.native_backup:.2f} s, Lumbung {s.lumbung_backup:.2f} s, "
-        f"ratio {s.backup_ratio:.2f}x (target <= {BACKUP_TARGET}x: "
+        f"ratio {s.backup_ratio:.2f}x, 95% interval "
+        f"{interval_note(s.backup_interval, BACKUP_TARGET)} (target <= {BACKUP_TARGET}x: "
         f"{'met' if s.backup_ratio <= BACKUP_TARGET else 'NOT met'})"
     )
     print(
         f"restore: native {s.native_restore:.2f} s, Lumbung {s.lumbung_restore:.2f} s, "
-        f"ratio {s.restore_ratio:.2f}x (target <= {RESTORE_TARGET}x: "
+        f"ratio {s.restore_ratio:.2f}x, 95% interval "
+        f"{interval_note(s.restore_interval, RESTORE_TARGET)} (target <= {RESTORE_TARGET}x: "
         f"{'met' if s.restore_ratio <= RESTORE_TARGET else 'NOT met'})"
     )
     print(

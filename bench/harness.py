@@ -8,11 +8,13 @@ import contextlib
 import json
 import os
 import platform
+import random
 import re
 import shlex
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -57,6 +59,31 @@ def free_port() -> int:
         sock.bind((HOST, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+# Resamples for ratio_interval, and its fixed seed: the same runs always give the same interval.
+BOOTSTRAP_RESAMPLES = 10_000
+BOOTSTRAP_SEED = 20261127
+
+
+def ratio_interval(reference: list[float], ours: list[float]) -> tuple[float, float]:
+    """A 95% interval for median(ours) / median(reference), by a paired bootstrap over runs:
+    the runs are drawn with replacement, each with both of its measures, since the two sides
+    of one run share the machine's state at that time. How far the ratio of medians could
+    move on this machine, given how much the runs themselves vary."""
+    if len(reference) != len(ours) or not reference:
+        raise ValueError("ratio_interval needs one measure of each side per run")
+    draw = random.Random(BOOTSTRAP_SEED)
+    runs = range(len(reference))
+    ratios = []
+    for _ in range(BOOTSTRAP_RESAMPLES):
+        picked = draw.choices(runs, k=len(reference))
+        ratios.append(
+            statistics.median(ours[i] for i in picked)
+            / statistics.median(reference[i] for i in picked)
+        )
+    ratios.sort()
+    return ratios[int(0.025 * len(ratios))], ratios[int(0.975 * len(ratios)) - 1]
 
 
 def child_env() -> dict[str, str]:
