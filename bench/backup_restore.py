@@ -1507,8 +1507,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if reused:
                 log(f"reusing the database kept in {args.keep}")
 
+            from server.db.migrate import LUMBUNG_TABLES
             from server.settings import Settings
-            from server.system.tables import LUMBUNG_TABLES
 
             workdir = tmp / "lumbung"
             workdir.mkdir(mode=0o700)

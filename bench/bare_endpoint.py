@@ -49,8 +49,9 @@ from starlette.routing import Route
 # Run as a script from anywhere: the repo root holds the `server` package (for the models).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from server.db.models import Backup, BackupType, JobStatus, RestoreLog
-from server.system.info import format_bytes
+from server.db.enums import BackupType, JobStatus
+from server.db.models import Backup, RestoreLog
+from server.units import format_bytes
 
 LIMIT = 100
 PATH = "/backups"

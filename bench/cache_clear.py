@@ -151,7 +151,7 @@ def clear_with_redis_cli(redis: RedisServer) -> float:
 
 async def clear_with_lumbung(caches: Any, keys: int) -> float:
     from server.cache.request import build_request
-    from server.db.models import CacheType
+    from server.db.enums import CacheType
 
     started = time.perf_counter()
     outcome = await caches.clear(build_request(cache_type=CacheType.REDIS), actor_id=0)

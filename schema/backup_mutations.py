@@ -12,9 +12,9 @@ from schema.context import Info
 from schema.enums import BackupType, Compression
 from schema.permissions import IsAdmin
 from schema.types import Backup, RestoreLog
-from server.backup import history
-from server.backup.service import BackupRequest
-from server.db import models
+from server.backup.delete import delete_backup
+from server.backup.plan import BackupRequest
+from server.backup.verify import verify_backup
 
 ADMIN: list[type[BasePermission]] = [IsAdmin]
 
@@ -99,18 +99,20 @@ class BackupMutation:
         input: Annotated[CreateBackupInput, strawberry.argument(description="What to back up.")],
     ) -> CreateBackupPayload:
         request = BackupRequest(
-            backup_type=models.BackupType(input.backup_type.value),
+            backup_type=input.backup_type,
             tables=input.tables,
             include_schema=input.include_schema,
             include_data=input.include_data,
             description=input.description,
-            compression=models.Compression(input.compression.value) if input.compression else None,
+            compression=input.compression,
             include_catalog=input.include_catalog,
         )
         principal = info.context.principal
         assert principal is not None
-        row, _ = await info.context.resources.backups.start_backup(request, principal.actor_id)
-        return CreateBackupPayload(message=f"Backup {row.filename} started.", backup=Backup.of(row))
+        started = await info.context.resources.backups.start(request, principal.actor_id)
+        return CreateBackupPayload(
+            message=f"Backup {started.row.filename} started.", backup=Backup.of(started.row)
+        )
 
     @strawberry.mutation(
         permission_classes=ADMIN,
@@ -139,11 +141,8 @@ class BackupMutation:
     ) -> RestoreBackupPayload:
         principal = info.context.principal
         assert principal is not None
-        resources = info.context.resources
-        async with resources.sessions() as session:
-            backup = await history.get_backup(session, id)
-        log, _ = await resources.backups.start_restore(
-            backup,
+        started = await info.context.resources.restores.start(
+            id,
             confirm=confirm,
             tables=tables,
             safety_backup=safety_backup,
@@ -151,7 +150,9 @@ class BackupMutation:
             actor=principal.actor_id,
         )
         return RestoreBackupPayload(
-            message=f"Restore of {backup.filename} started.", restore_log=RestoreLog.of(log)
+            # `confirm` is the backup's filename: the service refuses anything else.
+            message=f"Restore of {confirm} started.",
+            restore_log=RestoreLog.of(started.row),
         )
 
     @strawberry.mutation(
@@ -160,9 +161,7 @@ class BackupMutation:
     )
     async def verify_backup(self, info: Info, id: BackupId) -> BackupVerification:
         resources = info.context.resources
-        async with resources.sessions() as session:
-            backup = await history.get_backup(session, id)
-        result = await resources.backups.verify(backup)
+        backup, result = await verify_backup(resources.sessions, resources.folder, id)
         return BackupVerification(
             status=VerifyStatus(result.status),
             problems=result.problems,
@@ -178,12 +177,10 @@ class BackupMutation:
         self, info: Info, id: BackupId, confirm: Confirm
     ) -> DeleteBackupPayload:
         resources = info.context.resources
-        async with resources.sessions() as session:
-            backup = await history.get_backup(session, id)
-        removed = await resources.backups.delete(backup, confirm)
+        deleted = await delete_backup(resources.sessions, resources.folder, id, confirm)
         return DeleteBackupPayload(
-            message=f"Backup {backup.filename} deleted.",
-            id=backup.id,
-            filename=backup.filename,
-            removed_files=removed,
+            message=f"Backup {deleted.filename} deleted.",
+            id=deleted.id,
+            filename=deleted.filename,
+            removed_files=deleted.removed_files,
         )

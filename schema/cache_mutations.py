@@ -23,7 +23,6 @@ from server.cache import keys
 from server.cache.outcome import ClearOutcome
 from server.cache.request import MAX_DESCRIPTION, MAX_KEYS, build_request
 from server.cache.results import ItemResult
-from server.db import models
 from server.errors import BackendUnavailable, ErrorCode
 
 ADMIN: list[type[BasePermission]] = [IsAdmin]
@@ -123,7 +122,7 @@ class CacheItem:
     @classmethod
     def of(cls, item: ItemResult) -> CacheItem:
         return cls(
-            cache_type=CacheType(item.cache_type.value),
+            cache_type=item.cache_type,
             name=item.name,
             status=CacheItemStatus(item.status.value),
             count=item.count,
@@ -164,7 +163,7 @@ class ClearCachePayload:
             message=outcome.message,
             cleared_items=outcome.cleared_labels,
             total_cleared=outcome.total_cleared,
-            cache_type=CacheType(outcome.request.cache_type.value),
+            cache_type=outcome.request.cache_type,
             failed_items=outcome.failed_labels,
             items=[CacheItem.of(item) for item in outcome.items],
             dry_run=outcome.request.dry_run,
@@ -193,7 +192,7 @@ class CacheMutation:
         principal = info.context.principal
         assert principal is not None  # IsAdmin has let it through
         request = build_request(
-            cache_type=models.CacheType(input.cache_type.value) if input.cache_type else None,
+            cache_type=input.cache_type,
             clear_all=input.clear_all,
             specific_keys=input.specific_keys,
             key_match=keys.KeyMatch(input.key_match.value),

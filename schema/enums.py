@@ -1,4 +1,4 @@
-"""The API's enums. Values are stored as the seed's lowercase strings (`.value`)."""
+"""The API's enums. Those the catalog stores are the catalog's own classes, described here."""
 
 from __future__ import annotations
 
@@ -7,56 +7,63 @@ import enum
 import strawberry
 
 from server import errors
+from server.db.enums import BackupOrigin as BackupOrigin
+from server.db.enums import BackupType as BackupType
+from server.db.enums import CacheType as CacheType
+from server.db.enums import Compression as Compression
+from server.db.enums import JobStatus as JobStatus
 
 
-@strawberry.enum(description="What a backup covers.")
-class BackupType(enum.Enum):
-    FULL = strawberry.enum_value(
-        "full", description="The whole database, with views, triggers, routines and events."
-    )
-    PARTIAL = strawberry.enum_value(
-        "partial", description="The core tables (User, Role, Permission unless configured)."
-    )
-    SELECTIVE = strawberry.enum_value("selective", description="The tables the admin picked.")
+def _describe(enum_class: type[enum.Enum], description: str, **values: str) -> None:
+    """Expose one of the catalog's enums (server/db/enums.py) as it is, with a description of
+    the enum and of each value. The class itself becomes the GraphQL enum, so a resolver hands
+    over the column's value as it was read, with no conversion between two copies."""
+    strawberry.enum(enum_class, description=description)
+    definition = enum_class.__strawberry_definition__  # type: ignore[attr-defined]
+    if {value.name for value in definition.values} != set(values):
+        raise TypeError(f"describe every value of {enum_class.__name__}, and only those")
+    for value in definition.values:
+        value.description = values[value.name]
 
 
-@strawberry.enum(description="Where a background job (backup or restore) stands.")
-class JobStatus(enum.Enum):
-    IN_PROGRESS = strawberry.enum_value("in_progress", description="Running now.")
-    COMPLETED = strawberry.enum_value(
-        "completed", description="Finished; for a backup, its file and manifest are on disk."
-    )
-    FAILED = strawberry.enum_value("failed", description="Stopped; `errorMessage` says why.")
-
-
-@strawberry.enum(description="How a backup file is compressed.")
-class Compression(enum.Enum):
-    ZSTD = strawberry.enum_value("zstd", description="Zstandard (the default): fast and small.")
-    GZIP = strawberry.enum_value("gzip", description="gzip, for tools that lack zstd.")
-    NONE = strawberry.enum_value("none", description="Plain SQL.")
-
-
-@strawberry.enum(description="Why a backup was made.")
-class BackupOrigin(enum.Enum):
-    MANUAL = strawberry.enum_value("manual", description="An admin asked for it.")
-    SAFETY = strawberry.enum_value(
-        "safety", description="Taken automatically before a restore overwrote the data."
-    )
-    SCHEDULED = strawberry.enum_value("scheduled", description="Made by a backup schedule.")
-
-
-@strawberry.enum(description="A kind of cache that can be cleared.")
-class CacheType(enum.Enum):
-    ALL = strawberry.enum_value("all", description="Every kind below.")
-    DATABASE = strawberry.enum_value(
-        "database", description="Connection pools and the database's own query cache."
-    )
-    SESSION = strawberry.enum_value("session", description="Session files and session keys.")
-    FILE = strawberry.enum_value("file", description="The upload and temp cache folders.")
-    MEMORY = strawberry.enum_value(
-        "memory", description="In-process caches of every server process."
-    )
-    REDIS = strawberry.enum_value("redis", description="The application's keys in Redis.")
+_describe(
+    BackupType,
+    "What a backup covers.",
+    FULL="The whole database, with views, triggers, routines and events.",
+    PARTIAL="The core tables (User, Role, Permission unless configured).",
+    SELECTIVE="The tables the admin picked.",
+)
+_describe(
+    JobStatus,
+    "Where a background job (backup or restore) stands.",
+    IN_PROGRESS="Running now.",
+    COMPLETED="Finished; for a backup, its file and manifest are on disk.",
+    FAILED="Stopped; `errorMessage` says why.",
+)
+_describe(
+    Compression,
+    "How a backup file is compressed.",
+    ZSTD="Zstandard (the default): fast and small.",
+    GZIP="gzip, for tools that lack zstd.",
+    NONE="Plain SQL.",
+)
+_describe(
+    BackupOrigin,
+    "Why a backup was made.",
+    MANUAL="An admin asked for it.",
+    SAFETY="Taken automatically before a restore overwrote the data.",
+    SCHEDULED="Made by a backup schedule.",
+)
+_describe(
+    CacheType,
+    "A kind of cache that can be cleared.",
+    ALL="Every kind below.",
+    DATABASE="Connection pools and the database's own query cache.",
+    SESSION="Session files and session keys.",
+    FILE="The upload and temp cache folders.",
+    MEMORY="In-process caches of every server process.",
+    REDIS="The application's keys in Redis.",
+)
 
 
 @strawberry.enum(description="Whether a table is a base table or a view.")

@@ -12,41 +12,23 @@ from __future__ import annotations
 import logging
 
 from graphql import GraphQLError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import InterfaceError, OperationalError
 
+from server import errors
 from server.errors import ErrorCode, LumbungError
 
 log = logging.getLogger("lumbung.graphql")
 
 MASKED_MESSAGE = "Unexpected error. It has been logged; try again, or report it with the time."
-UNAVAILABLE_MESSAGE = (
-    "A backend (the database or Redis) is unreachable right now; /readyz shows which. "
-    "Try again once it is back."
-)
-# A driver's own words name hosts and internals; what the client needs is that it is down.
-BACKEND_ERRORS = (
-    OperationalError,
-    InterfaceError,
-    RedisConnectionError,
-    RedisTimeoutError,
-    ConnectionError,
-)
 
 
 def error_code(error: GraphQLError) -> ErrorCode:
     original = error.original_error
-    if isinstance(original, LumbungError):
-        return original.code
     if original is None or isinstance(original, GraphQLError):
         # Syntax, validation and variable-coercion errors: the request itself is wrong.
         return ErrorCode.BAD_USER_INPUT
-    if isinstance(original, BACKEND_ERRORS):
-        return ErrorCode.BACKEND_UNAVAILABLE
     if isinstance(original, ValueError) and error.path is None:
         return ErrorCode.BAD_USER_INPUT  # a custom scalar refusing a literal or a variable
-    return ErrorCode.INTERNAL
+    return errors.error_code(original)
 
 
 def public_error(error: GraphQLError, *, mask_unexpected: bool) -> GraphQLError:
@@ -63,13 +45,19 @@ def public_error(error: GraphQLError, *, mask_unexpected: bool) -> GraphQLError:
         )
         if mask_unexpected:
             message, original = MASKED_MESSAGE, None
-    elif code is ErrorCode.BACKEND_UNAVAILABLE and not isinstance(original, LumbungError):
+    elif code is not ErrorCode.BAD_USER_INPUT and not isinstance(original, LumbungError):
+        # A foreign error the tree knows (a backend down, a full disk): its public message,
+        # never the driver's or the OS's words.
         log.warning(
-            "backend unavailable: %s",
+            "%s: %s",
+            code.value.lower().replace("_", " "),
             type(original).__name__,
-            extra={"event": "backend.unavailable"},
+            extra={"event": "backend.unavailable"}
+            if code is ErrorCode.BACKEND_UNAVAILABLE
+            else {"event": "error.known", "code": code.value},
         )
-        message, original = UNAVAILABLE_MESSAGE, None
+        assert original is not None
+        message, original = errors.public_error(original).message, None
     return GraphQLError(
         message,
         nodes=error.nodes,

@@ -15,7 +15,6 @@ from schema.system import Me, SystemInfo, Table
 from schema.types import Backup, BackupPage, CacheLog, CacheLogPage, RestoreLog, RestoreLogPage
 from server.backup import history
 from server.cache.history import list_cache_logs
-from server.db import models
 from server.db.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from server.system.tables import list_tables
 
@@ -47,8 +46,8 @@ class Query:
             result = await history.list_backups(
                 session,
                 request,
-                backup_type=models.BackupType(backup_type.value) if backup_type else None,
-                status=models.JobStatus(status.value) if status else None,
+                backup_type=backup_type,
+                status=status,
             )
             items = await backups_page(info, session, result.items)
         return BackupPage(
@@ -110,7 +109,7 @@ class Query:
             result = await list_cache_logs(
                 session,
                 request,
-                cache_type=models.CacheType(cache_type.value) if cache_type else None,
+                cache_type=cache_type,
             )
         return CacheLogPage(
             items=[CacheLog.of(row) for row in result.items],

@@ -17,10 +17,11 @@ from schema.enums import JobStatus
 from schema.permissions import IsAdmin
 from schema.scalars import BigInt
 from schema.system import SystemInfo
-from server.backup.progress import backup_state, restore_state
 from server.errors import BadUserInput
+from server.events.event import ProgressEvent
 from server.events.follow import follow_job
-from server.events.progress import ProgressEvent
+from server.jobs.ids import JobKind, job_id
+from server.jobs.states import backup_state, restore_state
 
 ADMIN: list[type[BasePermission]] = [IsAdmin]
 MIN_INTERVAL_SECONDS = 1
@@ -52,7 +53,7 @@ class JobProgress:
         return cls(
             job_id=event.job_id,
             sequence=event.sequence,
-            status=JobStatus(event.status),
+            status=event.status,
             phase=event.phase,
             percent=event.percent,
             bytes_done=BigInt(event.bytes_done),
@@ -83,7 +84,7 @@ class Subscription:
         resources = info.context.resources
         state = functools.partial(backup_state, resources.sessions, id)
         await state()  # an unknown id is NOT_FOUND before anything streams
-        async for event in follow_job(resources.progress, f"backup:{id}", state):
+        async for event in follow_job(resources.progress, job_id(JobKind.BACKUP, id), state):
             yield JobProgress.of(event)
 
     @strawberry.subscription(
@@ -94,7 +95,7 @@ class Subscription:
         resources = info.context.resources
         state = functools.partial(restore_state, resources.sessions, id)
         await state()
-        async for event in follow_job(resources.progress, f"restore:{id}", state):
+        async for event in follow_job(resources.progress, job_id(JobKind.RESTORE, id), state):
             yield JobProgress.of(event)
 
     @strawberry.subscription(

@@ -13,8 +13,8 @@ from schema.types import User
 from server.auth.tokens import Principal
 from server.resources import Resources
 from server.system import info as service
-from server.system.info import format_bytes, format_uptime
 from server.system.tables import TableInfo
+from server.units import format_bytes, format_uptime
 
 
 @strawberry.type(description="The running Lumbung.")

@@ -16,8 +16,8 @@ from schema.context import Info
 from schema.enums import BackupOrigin, BackupType, CacheType, Compression, JobStatus
 from schema.scalars import BigInt
 from server.db import models
-from server.system.info import format_bytes
 from server.system.users import AppUser
+from server.units import format_bytes
 
 
 def _seconds(duration_ms: int | None) -> float | None:
@@ -76,7 +76,7 @@ class RestoreLog:
         return cls(
             id=row.id,
             backup_id=row.backup_id,
-            status=JobStatus(row.status),
+            status=row.status,
             error_message=row.error_message,
             description=row.description,
             tables=list(row.tables or []),
@@ -144,19 +144,19 @@ class Backup:
         return cls(
             id=row.id,
             filename=row.filename,
-            backup_type=BackupType(row.backup_type),
+            backup_type=row.backup_type,
             tables=list(row.tables or []),
             include_data=row.include_data,
             include_schema=row.include_schema,
             description=row.description,
             file_size=BigInt(row.file_size),
             file_size_human=format_bytes(row.file_size),
-            status=JobStatus(row.status),
-            compression=Compression(row.compression),
+            status=row.status,
+            compression=row.compression,
             checksum=row.checksum,
             error_message=row.error_message,
             duration_seconds=_seconds(row.duration_ms),
-            origin=BackupOrigin(row.origin),
+            origin=row.origin,
             created_at=row.created_at,
             updated_at=row.updated_at,
             completed_at=row.completed_at,
@@ -199,7 +199,7 @@ class CacheLog:
     def of(cls, row: models.CacheLog) -> CacheLog:
         return cls(
             id=row.id,
-            cache_type=CacheType(row.cache_type),
+            cache_type=row.cache_type,
             cleared_items=list(row.cleared_items or []),
             total_cleared=row.total_cleared,
             failed_items=list(row.failed_items or []),

@@ -16,12 +16,15 @@ from rich.console import Console
 from server.auth.keys import resolve_token_keys
 from server.auth.tokens import issue_token
 from server.backup import history
-from server.db.models import BackupType, Compression, JobStatus, RestoreLog
+from server.backup.plan import BackupRequest
+from server.backup.verify import verify_backup
+from server.db.enums import BackupType, Compression, JobStatus
+from server.db.models import RestoreLog
 from server.errors import ConfigurationError, ErrorCode, LumbungError
 from server.logs import configure_logging
 from server.progress_bar import ProgressBar
 from server.settings import Settings, load_settings
-from server.system.info import format_bytes
+from server.units import format_bytes
 
 if TYPE_CHECKING:
     from server.resources import Resources
@@ -282,8 +285,6 @@ def backup(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Back up the database now, with a progress bar; prints the file name."""
-    from server.backup.service import BackupRequest
-
     try:
         request = BackupRequest(
             backup_type=BackupType(kind.lower()),
@@ -298,11 +299,11 @@ def backup(
         fail(f"{exc}: --type takes full, partial or selective; --compression zstd, gzip or none")
 
     async def body(resources: Resources) -> int:
-        row, job = await resources.backups.start_backup(request, CLI_ACTOR)
-        await _follow(resources, job, quiet)
+        started = await resources.backups.start(request, CLI_ACTOR)
+        await _follow(resources, started.task, quiet)
         async with resources.sessions() as session:
-            done = await history.get_backup(session, row.id)
-        if done.status != JobStatus.COMPLETED.value:
+            done = await history.get_backup(session, started.row.id)
+        if done.status is not JobStatus.COMPLETED:
             err.print(
                 f"lumbung: backup #{done.id} failed: {done.error_message}",
                 style="red",
@@ -331,28 +332,26 @@ def restore(
     """Restore a backup (verified first; a safety backup first by default)."""
 
     async def body(resources: Resources) -> int:
-        async with resources.sessions() as session:
-            chosen = await history.get_backup(session, backup_id)
-        log, job = await resources.backups.start_restore(
-            chosen,
+        started = await resources.restores.start(
+            backup_id,
             confirm=confirm,
             tables=table,
             safety_backup=safety_backup,
             description="lumbung restore (CLI)",
             actor=CLI_ACTOR,
         )
-        await _follow(resources, job, quiet)
+        await _follow(resources, started.task, quiet)
         async with resources.sessions() as session:
-            done = await session.get(RestoreLog, log.id)
+            done = await session.get(RestoreLog, started.row.id)
         assert done is not None
-        if done.status != JobStatus.COMPLETED.value:
+        if done.status is not JobStatus.COMPLETED:
             err.print(
                 f"lumbung: restore #{done.id} failed: {done.error_message}",
                 style="red",
                 markup=False,
             )
             return 1
-        err.print(f"restore #{done.id} of {chosen.filename} completed", markup=False)
+        err.print(f"restore #{done.id} of {confirm} completed", markup=False)
         return 0
 
     _run(_settings(), body)
@@ -363,9 +362,7 @@ def verify(backup_id: Annotated[int, typer.Argument(help="The backup's id.")]) -
     """Re-read a backup file and check it against its manifest; exit 1 unless OK."""
 
     async def body(resources: Resources) -> int:
-        async with resources.sessions() as session:
-            chosen = await history.get_backup(session, backup_id)
-        result = await resources.backups.verify(chosen)
+        chosen, result = await verify_backup(resources.sessions, resources.folder, backup_id)
         sys.stdout.write(f"{result.status.upper()} {chosen.filename}\n")
         for problem in result.problems:
             sys.stdout.write(f"  {problem}\n")

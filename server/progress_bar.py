@@ -13,8 +13,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from server.events.progress import ProgressEvent
-from server.system.info import format_bytes
+from server.db.enums import JobStatus
+from server.events.event import ProgressEvent
+from server.units import format_bytes
 
 
 class ProgressBar:
@@ -41,7 +42,7 @@ class ProgressBar:
 
     def update(self, event: ProgressEvent) -> None:
         if event.final:
-            if self._task is not None and event.status == "completed":
+            if self._task is not None and event.status is JobStatus.COMPLETED:
                 self._progress.update(self._task, completed=100)
             return
         if event.phase != self._phase:

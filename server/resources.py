@@ -17,15 +17,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from server.auth.keys import TokenKeys
 from server.auth.revocation import RevocationList
 from server.auth.tokens import TokenVerifier
-from server.backup.engine import backup_engine_for
-from server.backup.jobs import JobRunner
-from server.backup.service import BackupService
+from server.backup.adapters import adapter_for
+from server.backup.adapters.base import DatabaseAdapter
+from server.backup.files import BackupFolder
+from server.backup.job import BackupJobs
 from server.cache.service import CacheService
 from server.db.demo import seed_demo_database
 from server.db.engine import create_engine, create_session_factory
 from server.db.migrate import migrate, pending_revisions
 from server.errors import BackendUnavailable, ConfigurationError
 from server.events.bus import ProgressBus
+from server.jobs.lock import JobLock
+from server.jobs.runner import JobRunner
+from server.recovery import Recovery
+from server.restore.job import RestoreJobs
 from server.settings import Settings
 from server.system.users import UserDirectory
 
@@ -42,7 +47,12 @@ class Resources:
     users: UserDirectory
     redis: Redis | None
     progress: ProgressBus
-    backups: BackupService
+    adapter: DatabaseAdapter
+    folder: BackupFolder
+    jobs: JobRunner
+    lock: JobLock
+    backups: BackupJobs
+    restores: RestoreJobs
     caches: CacheService
     revocation: RevocationList | None = None
     started_at: float = field(default_factory=time.time)
@@ -51,7 +61,7 @@ class Resources:
         await self.caches.close()
         if self.revocation is not None:
             await self.revocation.close()
-        await self.backups.runner.shutdown()
+        await self.jobs.shutdown()
         await self.progress.stop()
         if self.redis is not None:
             await self.redis.aclose()
@@ -86,7 +96,12 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
     sessions = create_session_factory(engine)
     progress = ProgressBus(redis)
     users = UserDirectory(settings.user_table)
-    runner = JobRunner(settings, sessions, backup_engine_for(settings, engine), progress)
+    adapter = adapter_for(settings, engine)
+    folder = BackupFolder(settings.backup_dir)
+    jobs = JobRunner()
+    lock = JobLock(sessions, adapter.job_lock)
+    backups = BackupJobs(settings, sessions, adapter, folder, progress, jobs, lock)
+    restores = RestoreJobs(settings, sessions, adapter, folder, progress, jobs, lock, backups)
     revocation = (
         RevocationList.connect(
             settings.redis_url.get_secret_value(), leeway_seconds=settings.jwt_leeway_seconds
@@ -103,7 +118,12 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
         users=users,
         redis=redis,
         progress=progress,
-        backups=BackupService(runner),
+        adapter=adapter,
+        folder=folder,
+        jobs=jobs,
+        lock=lock,
+        backups=backups,
+        restores=restores,
         caches=CacheService(settings, engine=engine, sessions=sessions, users=users, redis=redis),
         revocation=revocation,
     )
@@ -117,10 +137,11 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
             raise ConfigurationError(
                 f"the catalog needs migrations {pending}: run `lumbung migrate` first"
             )
-        interrupted = await runner.recover_interrupted()
+        recovery = Recovery(sessions, adapter, folder, lock, restores)
+        interrupted = await recovery.recover()
         await progress.start()
         # Before serving: the rollback holds the job lock before any request can start a job.
-        await resources.backups.roll_back_interrupted(interrupted)
+        await recovery.roll_back(interrupted)
         await resources.caches.start()
     except BaseException:
         await resources.close()

@@ -11,10 +11,18 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import quote_plus
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from server import __version__
+from server.errors import ConfigurationError
 
 Environment = Literal["development", "production"]
 
@@ -307,10 +315,6 @@ def load_settings(**overrides: object) -> Settings:
     A refusal names each bad variable and why, but never echoes the values: one of them may
     be a password.
     """
-    from pydantic import ValidationError
-
-    from server.errors import ConfigurationError
-
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

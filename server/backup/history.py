@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import Backup, BackupType, JobStatus, RestoreLog
+from server.db.enums import BackupType, JobStatus
+from server.db.models import Backup, RestoreLog
 from server.db.pagination import Page, PageRequest, paginate
 from server.errors import NotFound
 
@@ -22,9 +23,9 @@ async def list_backups(
 ) -> Page[Backup]:
     query = select(Backup).order_by(Backup.created_at.desc(), Backup.id.desc())
     if backup_type is not None:
-        query = query.where(Backup.backup_type == backup_type.value)
+        query = query.where(Backup.backup_type == backup_type)
     if status is not None:
-        query = query.where(Backup.status == status.value)
+        query = query.where(Backup.status == status)
     return await paginate(session, query, request)
 
 
@@ -38,7 +39,7 @@ async def get_backup(session: AsyncSession, backup_id: int) -> Backup:
 async def latest_completed_backup(session: AsyncSession) -> Backup | None:
     query = (
         select(Backup)
-        .where(Backup.status == JobStatus.COMPLETED.value)
+        .where(Backup.status == JobStatus.COMPLETED)
         .order_by(Backup.created_at.desc(), Backup.id.desc())
         .limit(1)
     )

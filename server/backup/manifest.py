@@ -10,9 +10,47 @@ from pathlib import Path
 from typing import Any
 
 from server.backup.files import fsync_directory
-from server.backup.sections import Section
 
 FORMAT = "lumbung-backup/1"
+
+
+@dataclass
+class Section:
+    kind: str  # header | table | views | events | routines | footer
+    table: str | None
+    offset: int = 0
+    length: int = 0
+    sha256: str = ""
+    sql_bytes: int = 0
+    rows: int | None = None
+    # The accounts its views, triggers, routines or events are defined by (`user`@`host`, as
+    # the dump writes them); None in manifests written before Lumbung recorded them.
+    definers: list[str] | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "table": self.table,
+            "offset": self.offset,
+            "length": self.length,
+            "sha256": self.sha256,
+            "sqlBytes": self.sql_bytes,
+            "rows": self.rows,
+            "definers": self.definers,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, object]) -> Section:
+        return cls(
+            kind=str(value["kind"]),
+            table=None if value.get("table") is None else str(value["table"]),
+            offset=int(value["offset"]),  # type: ignore[call-overload]
+            length=int(value["length"]),  # type: ignore[call-overload]
+            sha256=str(value["sha256"]),
+            sql_bytes=int(value.get("sqlBytes", 0)),  # type: ignore[call-overload]
+            rows=None if value.get("rows") is None else int(value["rows"]),  # type: ignore[call-overload]
+            definers=None if value.get("definers") is None else [str(d) for d in value["definers"]],  # type: ignore[attr-defined]
+        )
 
 
 @dataclass

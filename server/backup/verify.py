@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass, field
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from server.backup.files import BackupFolder
+from server.backup.history import get_backup
 from server.backup.manifest import Manifest, read_manifest
-from server.errors import ChecksumMismatch, NotFound
+from server.db.enums import JobStatus
+from server.db.models import Backup
+from server.errors import ChecksumMismatch, Conflict, NotFound
 
 CHUNK = 1 << 20
 
@@ -89,3 +95,19 @@ def require_intact(verification: Verification, filename: str) -> Manifest:
             "Nothing was changed; restore another backup."
         )
     return verification.manifest
+
+
+async def verify_backup(
+    sessions: async_sessionmaker[AsyncSession], folder: BackupFolder, backup_id: int
+) -> tuple[Backup, Verification]:
+    """Re-read a completed backup's file against its manifest (`verifyBackup`, `lumbung
+    verify`): the backup, and what the check found."""
+    async with sessions() as session:
+        backup = await get_backup(session, backup_id)
+    if backup.status is not JobStatus.COMPLETED:
+        raise Conflict(
+            f"Backup #{backup.id} is {backup.status.value}; "
+            "only a completed backup has a file to verify."
+        )
+    result = await asyncio.to_thread(verify_file, folder, backup.filename, backup.checksum)
+    return backup, result

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from server.cache.results import ItemResult, done, failed, failure, skipped
-from server.db.models import CacheType
+from server.db.enums import CacheType
 from server.errors import ErrorCode
 
 QUERY_CACHE = "Database query cache"

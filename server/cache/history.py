@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.models import CacheLog, CacheType
+from server.db.enums import CacheType
+from server.db.models import CacheLog
 from server.db.pagination import Page, PageRequest, paginate
 
 
@@ -14,5 +15,5 @@ async def list_cache_logs(
 ) -> Page[CacheLog]:
     query = select(CacheLog).order_by(CacheLog.created_at.desc(), CacheLog.id.desc())
     if cache_type is not None:
-        query = query.where(CacheLog.cache_type == cache_type.value)
+        query = query.where(CacheLog.cache_type == cache_type)
     return await paginate(session, query, request)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from server.cache.keys import KeySelection
 from server.cache.registry import CacheRegistry, KeyedCache
 from server.cache.results import ItemResult, done, failure
-from server.db.models import CacheType
+from server.db.enums import CacheType
 
 
 def clear_in_process(

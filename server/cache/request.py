@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from server.cache.keys import KeyMatch, KeySelection
-from server.db.models import CacheType
+from server.db.enums import CacheType
 from server.errors import BadUserInput
 
 MAX_DESCRIPTION = 191  # the seed's String column: VARCHAR(191)

@@ -17,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from server.db.models import CacheType
+from server.db.enums import CacheType
 from server.errors import ErrorCode
 
 log = logging.getLogger("lumbung.cache")

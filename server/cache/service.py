@@ -28,7 +28,8 @@ from server.cache.registry import CacheRegistry
 from server.cache.request import EVERY_TYPE, ClearRequest
 from server.cache.results import ItemResult, failed, failure, skipped
 from server.cache.stores import FolderTarget, clear_folders, clear_redis_prefixes
-from server.db.models import CacheLog, CacheType
+from server.db.enums import CacheType
+from server.db.models import CacheLog
 from server.settings import Settings
 from server.system.users import UserDirectory
 
@@ -128,7 +129,7 @@ class CacheService:
     async def _record(self, outcome: ClearOutcome, actor_id: int) -> ClearOutcome:
         request = outcome.request
         row = CacheLog(
-            cache_type=request.cache_type.value,
+            cache_type=request.cache_type,
             cleared_items=outcome.cleared_labels,
             total_cleared=outcome.total_cleared,
             failed_items=outcome.failed_labels,

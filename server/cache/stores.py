@@ -14,9 +14,9 @@ from server.cache.keys import KeyMatch
 from server.cache.redis_keys import ClearInterrupted, RedisKeyClearer
 from server.cache.request import ClearRequest
 from server.cache.results import ItemResult, done, failed, failure, skipped
-from server.db.models import CacheType
+from server.db.enums import CacheType
 from server.errors import ErrorCode
-from server.system.info import format_bytes
+from server.units import format_bytes
 
 
 async def clear_redis_prefixes(

@@ -11,9 +11,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.db.models import CATALOG_TABLES
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # The application that owns the database may run Alembic too: keep our history apart.
 VERSION_TABLE = "lumbung_alembic_version"
+# Lumbung's own tables: never overwritten by a restore, left out of a FULL dump, marked
+# `isCatalog` by the `tables` query.
+LUMBUNG_TABLES = frozenset((*CATALOG_TABLES, VERSION_TABLE))
 
 
 def _config(connection: Connection | None = None) -> Config:

@@ -29,42 +29,25 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import Enum, TypeDecorator
+
+from server.db.enums import BackupOrigin, BackupType, CacheType, Compression, JobStatus
 
 CATALOG_TABLES = ("Backup", "RestoreLog", "CacheLog")
 
 
-class BackupType(enum.Enum):
-    FULL = "full"
-    PARTIAL = "partial"
-    SELECTIVE = "selective"
-
-
-class JobStatus(enum.Enum):
-    IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"
-    FAILED = "failed"
-
-
-class Compression(enum.Enum):
-    ZSTD = "zstd"
-    GZIP = "gzip"
-    NONE = "none"
-
-
-class BackupOrigin(enum.Enum):
-    MANUAL = "manual"
-    SAFETY = "safety"
-    SCHEDULED = "scheduled"
-
-
-class CacheType(enum.Enum):
-    ALL = "all"
-    DATABASE = "database"
-    SESSION = "session"
-    FILE = "file"
-    MEMORY = "memory"
-    REDIS = "redis"
+def stored_as_value(enum_class: type[enum.Enum], length: int) -> Enum:
+    """A VARCHAR(length) column holding the member's value (the seed's lowercase string),
+    read back as the member. No CHECK constraint and no native ENUM: the DDL is the plain
+    string column the migrations create, which the owning application's Prisma client reads."""
+    return Enum(
+        enum_class,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -107,7 +90,7 @@ class Backup(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     filename: Mapped[str] = mapped_column(String(191))
-    backup_type: Mapped[str] = mapped_column("backupType", String(191))
+    backup_type: Mapped[BackupType] = mapped_column("backupType", stored_as_value(BackupType, 191))
     tables: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=EMPTY_JSON_LIST)
     include_data: Mapped[bool] = mapped_column(
         "includeData", Boolean, default=True, server_default=text("1")
@@ -118,7 +101,9 @@ class Backup(Base):
     description: Mapped[str | None] = mapped_column(String(191))
     # BIGINT where the seed has Int: a backup over 2 GiB must not overflow.
     file_size: Mapped[int] = mapped_column("fileSize", BigInteger, default=0)
-    status: Mapped[str] = mapped_column(String(191), default=JobStatus.COMPLETED.value)
+    status: Mapped[JobStatus] = mapped_column(
+        stored_as_value(JobStatus, 191), default=JobStatus.COMPLETED
+    )
     created_at: Mapped[datetime] = mapped_column("createdAt", UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         "updatedAt", UTCDateTime, default=utcnow, onupdate=utcnow
@@ -126,13 +111,15 @@ class Backup(Base):
     created_by: Mapped[int] = mapped_column("createdBy", Integer)
     # Lumbung's additions.
     checksum: Mapped[str | None] = mapped_column(String(64))
-    compression: Mapped[str] = mapped_column(
-        String(16), default=Compression.ZSTD.value, server_default=text("'zstd'")
+    compression: Mapped[Compression] = mapped_column(
+        stored_as_value(Compression, 16), default=Compression.ZSTD, server_default=text("'zstd'")
     )
     error_message: Mapped[str | None] = mapped_column("errorMessage", Text)
     duration_ms: Mapped[int | None] = mapped_column("durationMs", Integer)
-    origin: Mapped[str] = mapped_column(
-        String(16), default=BackupOrigin.MANUAL.value, server_default=text("'manual'")
+    origin: Mapped[BackupOrigin] = mapped_column(
+        stored_as_value(BackupOrigin, 16),
+        default=BackupOrigin.MANUAL,
+        server_default=text("'manual'"),
     )
     completed_at: Mapped[datetime | None] = mapped_column("completedAt", UTCDateTime)
 
@@ -145,8 +132,10 @@ class RestoreLog(Base):
     backup_id: Mapped[int] = mapped_column(
         "backupId", Integer, ForeignKey("Backup.id", ondelete="CASCADE", onupdate="CASCADE")
     )
-    status: Mapped[str] = mapped_column(
-        String(191), default=JobStatus.IN_PROGRESS.value, server_default=text("'in_progress'")
+    status: Mapped[JobStatus] = mapped_column(
+        stored_as_value(JobStatus, 191),
+        default=JobStatus.IN_PROGRESS,
+        server_default=text("'in_progress'"),
     )
     error_message: Mapped[str | None] = mapped_column("errorMessage", Text)
     description: Mapped[str | None] = mapped_column(String(191))
@@ -164,7 +153,7 @@ class CacheLog(Base):
     __table_args__ = (Index("CacheLog_createdAt_idx", "createdAt"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    cache_type: Mapped[str] = mapped_column("cacheType", String(191))
+    cache_type: Mapped[CacheType] = mapped_column("cacheType", stored_as_value(CacheType, 191))
     cleared_items: Mapped[list[str]] = mapped_column(
         "clearedItems", JSON, default=list, server_default=EMPTY_JSON_LIST
     )

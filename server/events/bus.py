@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from server.events.progress import ProgressEvent
+from server.events.event import ProgressEvent
 
 log = logging.getLogger("lumbung.events")
 

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from server.events.bus import ProgressBus
-from server.events.progress import ProgressEvent
+from server.events.event import ProgressEvent
 
 CATALOG_CHECK_SECONDS = 2.0
 

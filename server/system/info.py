@@ -95,29 +95,6 @@ class SystemInfo:
     redis: RedisInfo | None
 
 
-def format_uptime(seconds: int) -> str:
-    """`up 7 days, 14 hours` (like `uptime -p`, keeping the two largest units)."""
-    days, rest = divmod(max(seconds, 0), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    parts = [
-        f"{value} {unit}{'' if value == 1 else 's'}"
-        for value, unit in ((days, "day"), (hours, "hour"), (minutes, "minute"))
-        if value
-    ][:2]
-    return "up " + (", ".join(parts) if parts else "0 minutes")
-
-
-def format_bytes(size: int) -> str:
-    """`2.4 GB` (decimal units, as disk makers and the seed count)."""
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
-
-
 def database_version(raw: str, dialect: str) -> tuple[str, str]:
     """(`MariaDB 10.11.6`, `MariaDB`) from what the server reports about itself."""
     if dialect == "sqlite":

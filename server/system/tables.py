@@ -8,10 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db.migrate import VERSION_TABLE
-from server.db.models import CATALOG_TABLES
-
-LUMBUNG_TABLES = frozenset((*CATALOG_TABLES, VERSION_TABLE))
+from server.db.migrate import LUMBUNG_TABLES
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from server.backup.jobs import ROLLBACK_DESCRIPTION
 from server.db.models import Backup, RestoreLog
+from server.recovery import ROLLBACK_DESCRIPTION
 from tests.backup.faults import flip_bit
 from tests.backup.helpers import CREATE, RESTORE, RESTORE_LOGS, backup_and_wait, restore_and_wait
 from tests.conftest import Api, make_settings, open_api

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from server.backup.mysql_dump import DumpSplitter
-from server.backup.sections import WRITEBACK_BYTES, SectionWriter, read_section
+from server.backup.file_writer import WRITEBACK_BYTES
+from server.backup.pipeline import BackupPipeline
+from server.backup.sections import read_section
+from server.backup.splitter import DumpSplitter
 
 DUMP = b"""/*M!999999\\- enable the sandbox mode */
 -- MariaDB dump 10.19  Distrib 10.11.6-MariaDB
@@ -60,8 +62,8 @@ def split(
     path: Path, chunk_size: int
 ) -> tuple[list[tuple[str, str | None, bytes]], dict[str, int], bool]:
     with path.open("w+b") as out:
-        writer = SectionWriter(out, "zstd")
-        splitter = DumpSplitter(writer)
+        writer = BackupPipeline(out, "zstd")
+        splitter = DumpSplitter(writer.framer)
         for start in range(0, len(DUMP), chunk_size):
             splitter.feed(DUMP[start : start + chunk_size])
         completed = splitter.finish()
@@ -92,7 +94,7 @@ def test_sections_rows_and_completion_do_not_depend_on_chunk_boundaries(
 
 def test_a_truncated_dump_is_not_complete(tmp_path: Path) -> None:
     with (tmp_path / "dump.sql").open("wb") as out:
-        splitter = DumpSplitter(SectionWriter(out, "none"))
+        splitter = DumpSplitter(BackupPipeline(out, "none").framer)
         splitter.feed(DUMP[: DUMP.index(b"-- Dump completed")])
         assert not splitter.finish()
 
@@ -121,7 +123,7 @@ def dump_of(tables: dict[str, list[bytes]]) -> bytes:
 
 def _split_in_chunks(
     dump: bytes, chunk_size: int, path: Path
-) -> tuple[DumpSplitter, SectionWriter]:
+) -> tuple[DumpSplitter, BackupPipeline]:
     """Feed `dump` to a splitter in chunks of chunk_size (0: one line per chunk) into `path`;
     the dump must end with its completion line."""
     if chunk_size:
@@ -129,8 +131,8 @@ def _split_in_chunks(
     else:
         chunks = dump.splitlines(keepends=True)
     with path.open("wb") as out:
-        writer = SectionWriter(out, "none")
-        splitter = DumpSplitter(writer)
+        writer = BackupPipeline(out, "none")
+        splitter = DumpSplitter(writer.framer)
         for chunk in chunks:
             splitter.feed(chunk)
         assert splitter.finish()
@@ -169,11 +171,11 @@ def test_a_large_file_is_handed_to_the_disk_as_it_grows(tmp_path: Path, compress
     blocks = [os.urandom(1 << 20) for _ in range(40)]
     path = tmp_path / "big"
     with path.open("wb") as out:
-        writer = SectionWriter(out, compression)
-        writer.begin("table", "Big")
+        writer = BackupPipeline(out, compression)
+        writer.framer.begin("table", "Big")
         for block in blocks:
-            writer.write(block)
-        assert writer._written_back >= 2 * WRITEBACK_BYTES  # started while writing
+            writer.framer.write(block)
+        assert writer.file.written_back >= 2 * WRITEBACK_BYTES  # started while writing
         sha256 = writer.close()
     assert sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     with path.open("rb") as file:

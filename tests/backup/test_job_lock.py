@@ -8,14 +8,14 @@ import time
 
 import pytest
 
-from server.backup import jobs
+from server.jobs import lock as jobs
 from tests.backup.helpers import CREATE, backup_and_wait, wait_for_backup
 from tests.conftest import Api
 from tests.factories import add_backups
 
 
 async def test_the_next_job_waits_for_a_lock_being_let_go(api: Api) -> None:
-    held = await api.resources.backups.runner.acquire()  # a job past its end: nothing running
+    held = await api.resources.lock.acquire()  # a job past its end: nothing running
 
     async def let_go() -> None:
         await asyncio.sleep(0.4)
@@ -33,7 +33,7 @@ async def test_the_next_job_waits_for_a_lock_being_let_go(api: Api) -> None:
 
 async def test_a_running_job_is_refused_at_once_and_named(api: Api) -> None:
     (running,) = await add_backups(api.resources, 1, status="in_progress")
-    held = await api.resources.backups.runner.acquire()
+    held = await api.resources.lock.acquire()
     try:
         started = time.monotonic()
         error = await api.error(CREATE, {"input": {"backupType": "FULL"}})
@@ -48,7 +48,7 @@ async def test_a_lock_never_let_go_is_refused_after_the_grace(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(jobs, "LOCK_RELEASE_GRACE", 0.5)
-    held = await api.resources.backups.runner.acquire()
+    held = await api.resources.lock.acquire()
     try:
         started = time.monotonic()
         error = await api.error(CREATE, {"input": {"backupType": "FULL"}})

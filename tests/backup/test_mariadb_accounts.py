@@ -17,10 +17,9 @@ from urllib.parse import quote_plus
 import pytest
 from sqlalchemy import text
 
-from server.backup.engine import BackupEngine
-from server.backup.manifest import Manifest
-from server.backup.restore import require_definers_allowed
-from server.backup.sections import Section
+from server.backup.adapters.base import DatabaseAdapter
+from server.backup.manifest import Manifest, Section
+from server.restore.plan import require_definers_allowed
 from tests.backup.conftest import build_rich_database, checksums
 from tests.backup.helpers import RESTORE, backup_and_wait, restore_and_wait
 from tests.conftest import Api, make_settings, open_api
@@ -275,5 +274,5 @@ async def test_a_backup_from_before_definers_were_recorded_is_restored_unchecked
         completed_at="2026-11-01T00:00:01+00:00",
         sections=[section],
     )
-    engine = cast(BackupEngine, Unasked())
-    await require_definers_allowed(engine, manifest, [], everything=True, rollback=True)
+    adapter = cast(DatabaseAdapter, Unasked())
+    await require_definers_allowed(adapter, manifest, [], everything=True, rollback=True)

@@ -16,7 +16,7 @@ import psutil
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from server.backup.mysql import _block_buffered, _dies_with_us
+from server.backup.adapters.mysql_tools import block_buffered, dies_with_us
 from tests.backup.conftest import checksums
 from tests.backup.helpers import backup_and_wait, restore_and_wait
 from tests.conftest import Api, make_settings, open_api
@@ -132,15 +132,15 @@ def _bytes_out_within(process: subprocess.Popen[bytes], seconds: float) -> int:
 
 def test_the_dump_tool_writes_its_output_in_1_mib_blocks() -> None:
     # mariadb-dump writes through stdio, which fills a pipe 4 KiB at a time: ~250,000 writes
-    # and reads per GB. Under _block_buffered nothing leaves its buffer before 1 MiB. sed, a
+    # and reads per GB. Under block_buffered nothing leaves its buffer before 1 MiB. sed, a
     # stdio program that we can keep waiting for input, shows the difference.
-    assert len(_block_buffered(["sed"])) > 1, "coreutils' stdbuf should work on Debian"
+    assert len(block_buffered(["sed"])) > 1, "coreutils' stdbuf should work on Debian"
     # 42,000 bytes in and out: both pipes (64 KiB) hold them whole, so no side waits for the other
     lines = b"".join(b"%06d\n" % i for i in range(6_000))
     seen = {}
     for label, argv in (
         ("plain", ["sed", "-e", ""]),
-        ("buffered", _block_buffered(["sed", "-e", ""])),
+        ("buffered", block_buffered(["sed", "-e", ""])),
     ):
         with subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE) as process:
             assert process.stdin is not None
@@ -158,11 +158,11 @@ def test_the_dump_tool_writes_its_output_in_1_mib_blocks() -> None:
 def test_a_tool_dies_with_the_thread_that_started_it() -> None:
     """A job's thread starts the dump or the client and waits for it; should the server die,
     so does the tool (a restore's client would otherwise go on executing what it had read)."""
-    assert len(_dies_with_us(["sleep"])) > 1, "util-linux's setpriv is in Debian's base system"
+    assert len(dies_with_us(["sleep"])) > 1, "util-linux's setpriv is in Debian's base system"
     started: list[subprocess.Popen[bytes]] = []
 
     def job() -> None:
-        process = subprocess.Popen(_dies_with_us(["sleep", "60"]))
+        process = subprocess.Popen(dies_with_us(["sleep", "60"]))
         started.append(process)
         # Like a job's thread, live on until the tool runs (setpriv has exec'd it).
         deadline = time.monotonic() + 10

@@ -9,7 +9,7 @@ import pytest
 
 from server.cache.request import build_request
 from server.cache.results import ItemStatus
-from server.db.models import CacheType
+from server.db.enums import CacheType
 from server.errors import ErrorCode
 from tests.cache.conftest import opened
 from tests.conftest import make_settings

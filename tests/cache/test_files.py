@@ -11,7 +11,7 @@ import pytest
 from server.cache.files import clear_folder
 from server.cache.request import build_request
 from server.cache.results import ItemStatus
-from server.db.models import CacheType
+from server.db.enums import CacheType
 from server.errors import ErrorCode
 from tests.cache.conftest import cache_settings, opened
 

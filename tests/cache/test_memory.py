@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from server.cache.request import build_request
 from server.cache.results import ItemStatus
 from server.cache.service import CacheService
-from server.db.models import CacheType
+from server.db.enums import CacheType
 from server.errors import ErrorCode
 from server.system.users import UserDirectory
 from tests.cache.conftest import cache_settings, opened

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from server.cache.request import build_request
 from server.cache.results import ItemStatus
-from server.db.models import CacheType
+from server.db.enums import CacheType
 from server.errors import ErrorCode
 from tests.cache.conftest import cache_settings, opened, put_keys
 from tests.servers import RedisServer
@@ -68,7 +68,7 @@ async def test_redis_stopped_mid_clear_leaves_the_rest_cleared_and_logged(
     assert not outcome.everything_unavailable
 
     log = outcome.log
-    assert log is not None and (log.cache_type, log.cleared_by) == ("all", 2)
+    assert log is not None and (log.cache_type, log.cleared_by) == (CacheType.ALL, 2)
     assert any(
         label.startswith(f"Redis keys {namespace}cache:* ({redis_keys.count}): BACKEND_UNAVAILABLE")
         for label in log.failed_items

@@ -10,7 +10,7 @@ from server.cache.keys import KeyMatch, KeySelection
 from server.cache.redis_keys import RedisKeyClearer
 from server.cache.request import build_request
 from server.cache.results import ItemStatus
-from server.db.models import CacheType
+from server.db.enums import CacheType
 from tests.cache.conftest import cache_settings, keys_under, opened, put_keys
 from tests.servers import RedisServer
 

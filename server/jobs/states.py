@@ -8,38 +8,41 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.db.models import Backup, JobStatus, RestoreLog
+from server.db.enums import JobStatus
+from server.db.models import Backup, RestoreLog
 from server.errors import NotFound
-from server.events.progress import ProgressEvent
+from server.events.event import ProgressEvent
+from server.jobs.ids import JobKind, job_id
 
 # Above any sequence a live job reaches: the catalog's final word wins over stale events.
 CATALOG_SEQUENCE = 2**31 - 1
 
 
 def _event(
-    job_id: str,
-    status: str,
+    job: str,
+    status: JobStatus,
     started: datetime,
     ended: datetime | None,
     message: str | None,
     tables: int,
     size: int | None,
 ) -> ProgressEvent:
-    final = status != JobStatus.IN_PROGRESS.value
+    final = status.final
+    completed = status is JobStatus.COMPLETED
     elapsed = ((ended or datetime.now(UTC)) - started).total_seconds()
     return ProgressEvent(
-        job_id=job_id,
+        job_id=job,
         sequence=CATALOG_SEQUENCE if final else 0,
         status=status,
         phase="done" if final else "running",
-        percent=100.0 if status == JobStatus.COMPLETED.value else 0.0,
+        percent=100.0 if completed else 0.0,
         bytes_done=size or 0,
         bytes_total=size,
-        tables_done=tables if status == JobStatus.COMPLETED.value else 0,
+        tables_done=tables if completed else 0,
         tables_total=tables,
         current_table=None,
         elapsed_seconds=round(max(elapsed, 0.0), 3),
-        eta_seconds=0.0 if status == JobStatus.COMPLETED.value else None,
+        eta_seconds=0.0 if completed else None,
         message=message,
         emitted_at=time.time(),
     )
@@ -51,11 +54,11 @@ async def backup_state(sessions: async_sessionmaker[AsyncSession], backup_id: in
     if row is None:
         raise NotFound(f"No backup has id {backup_id}; list them with the `backups` query.")
     message = row.error_message or (
-        f"Backup {row.filename} completed." if row.status == JobStatus.COMPLETED.value else None
+        f"Backup {row.filename} completed." if row.status is JobStatus.COMPLETED else None
     )
-    size = row.file_size if row.status == JobStatus.COMPLETED.value else None
+    size = row.file_size if row.status is JobStatus.COMPLETED else None
     return _event(
-        f"backup:{row.id}",
+        job_id(JobKind.BACKUP, row.id),
         row.status,
         row.created_at,
         row.completed_at,
@@ -71,10 +74,10 @@ async def restore_state(sessions: async_sessionmaker[AsyncSession], log_id: int)
     if row is None:
         raise NotFound(f"No restore has id {log_id}; list them with the `restoreLogs` query.")
     message = row.error_message or (
-        "Restore completed." if row.status == JobStatus.COMPLETED.value else None
+        "Restore completed." if row.status is JobStatus.COMPLETED else None
     )
     return _event(
-        f"restore:{row.id}",
+        job_id(JobKind.RESTORE, row.id),
         row.status,
         row.created_at,
         row.completed_at,

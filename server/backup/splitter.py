@@ -1,5 +1,5 @@
-"""Reading `mariadb-dump`'s output as it streams: cut it into sections (one per table, plus
-the header, views, events and routines) and count every table's rows exactly.
+"""The split stage: `mariadb-dump`'s output, read as it streams, is cut into sections (one per
+table, plus the header, views, events and routines), and every table's rows are counted exactly.
 
 mariadb-dump marks each part of its output with a comment line (`-- Table structure for table
 \\`User\\``, `-- Dumping data for table ...`), and writes each row of an extended INSERT on a
@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from server.backup.sections import SectionWriter
+from server.backup.stages import SectionSink
 
 SANDBOX_LINE = b"/*M!999999\\- enable the sandbox mode */"
 COMPLETED = b"-- Dump completed"
@@ -86,7 +86,7 @@ class DumpSplitter:
     is joined."""
 
     def __init__(
-        self, writer: SectionWriter, on_section: Callable[[str, str | None], None] | None = None
+        self, writer: SectionSink, on_section: Callable[[str, str | None], None] | None = None
     ) -> None:
         self._writer = writer
         self._on_section = on_section

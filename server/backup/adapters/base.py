@@ -1,4 +1,8 @@
-"""What a database engine must do for backups and restores (MariaDB/MySQL, SQLite)."""
+"""What a database adapter does for backups and restores: the contract that MariaDB/MySQL
+(mysql.py) and SQLite (sqlite.py) each fulfil with their own means.
+
+("Engine", in Lumbung, is only ever SQLAlchemy's engine; what knows how to dump, restore and
+lock one kind of database is its adapter.)"""
 
 from __future__ import annotations
 
@@ -8,10 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from server.backup.sections import SectionWriter
-from server.settings import Settings
+from server.backup.stages import SectionSink
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class RestoreScript:
     data_only: bool = False
 
 
-class BackupEngine(Protocol):
+class DatabaseAdapter(Protocol):
     dialect: str
 
     async def server_version(self) -> tuple[str, str]:
@@ -62,9 +63,9 @@ class BackupEngine(Protocol):
         ...
 
     def dump(
-        self, plan: DumpPlan, writer: SectionWriter, progress: Progress, cancel: threading.Event
+        self, plan: DumpPlan, sections: SectionSink, progress: Progress, cancel: threading.Event
     ) -> tuple[Tool, dict[str, int]]:
-        """Write the dump into `writer` (blocking: runs in a worker thread); returns the tool
+        """Write the dump into `sections` (blocking: runs in a worker thread); returns the tool
         and the exact row count of every dumped table."""
         ...
 
@@ -94,13 +95,3 @@ class BackupEngine(Protocol):
         """The definers of the live triggers on `tables`, and with `everything` of the live
         views, routines and events too."""
         ...
-
-
-def backup_engine_for(settings: Settings, engine: AsyncEngine) -> BackupEngine:
-    """The engine for the configured database: MariaDB/MySQL or SQLite."""
-    from server.backup.mysql import MySQLEngine
-    from server.backup.sqlite import SQLiteEngine
-
-    if engine.dialect.name == "sqlite":
-        return SQLiteEngine(settings)
-    return MySQLEngine(settings, engine)

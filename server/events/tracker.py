@@ -1,47 +1,15 @@
-"""Progress events of backups and restores, and the tracker that makes them from a job's
-raw progress (SQL bytes through the pipeline, table sections as they pass)."""
+"""The tracker that turns a job's raw progress (SQL bytes through the pipeline, table sections
+as they pass) into progress events on the bus."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import replace
 
-if TYPE_CHECKING:
-    from server.events.bus import ProgressBus
-
-FINAL_STATUSES = ("completed", "failed")
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    job_id: str  # "backup:12" or "restore:7"
-    sequence: int
-    status: str  # in_progress | completed | failed
-    phase: str
-    percent: float
-    bytes_done: int
-    bytes_total: int | None
-    tables_done: int
-    tables_total: int
-    current_table: str | None
-    elapsed_seconds: float
-    eta_seconds: float | None
-    message: str | None
-    emitted_at: float = 0.0  # Unix time of publication
-
-    @property
-    def final(self) -> bool:
-        return self.status in FINAL_STATUSES
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> ProgressEvent:
-        return cls(**json.loads(raw))
+from server.db.enums import JobStatus
+from server.events.bus import ProgressBus
+from server.events.event import ProgressEvent
 
 
 class ProgressTracker:
@@ -70,7 +38,7 @@ class ProgressTracker:
         self._event = ProgressEvent(
             job_id=job_id,
             sequence=0,
-            status="in_progress",
+            status=JobStatus.IN_PROGRESS,
             phase="queued",
             percent=0.0,
             bytes_done=0,
@@ -153,18 +121,17 @@ class ProgressTracker:
             force=False,
         )
 
-    def finish(self, status: str, message: str | None) -> None:
+    def finish(self, status: JobStatus, message: str | None) -> None:
+        completed = status is JobStatus.COMPLETED
         self._send(
             replace(
                 self._event,
                 status=status,
                 phase="done",
-                percent=100.0 if status == "completed" else self._event.percent,
-                tables_done=self._event.tables_total
-                if status == "completed"
-                else self._event.tables_done,
+                percent=100.0 if completed else self._event.percent,
+                tables_done=self._event.tables_total if completed else self._event.tables_done,
                 current_table=None,
-                eta_seconds=0.0 if status == "completed" else None,
+                eta_seconds=0.0 if completed else None,
                 message=message,
             ),
             force=True,

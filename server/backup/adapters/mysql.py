@@ -1,19 +1,16 @@
-"""MariaDB/MySQL: dumps by the server's own dump tool, restores by its client, under a
-GET_LOCK that dies with the connection that holds it."""
+"""The MariaDB/MySQL adapter: dumps by the server's own dump tool, restores by its client
+(both run by mysql_tools.py), under a GET_LOCK that dies with the connection that holds it."""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import io
 import re
-import shutil
 import subprocess
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import cache
 from pathlib import Path
 from typing import IO, cast
 
@@ -21,70 +18,22 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.backup.credentials import ServerAddress, child_environment, option_file
-from server.backup.engine import DumpPlan, Progress, RestoreScript, Tool
-from server.backup.mysql_dump import DumpSplitter
-from server.backup.sections import SectionWriter
-from server.errors import BackendUnavailable, Conflict, LumbungError
+from server.backup.adapters.base import DumpPlan, Progress, RestoreScript, Tool
+from server.backup.adapters.credentials import ServerAddress, child_environment, option_file
+from server.backup.adapters.mysql_tools import (
+    block_buffered,
+    chunks,
+    dies_with_us,
+    find_tool,
+    kill_on_cancel,
+    stderr_tail,
+    version_of,
+    widen_pipe,
+)
+from server.backup.splitter import DumpSplitter
+from server.backup.stages import SectionSink
+from server.errors import Conflict, ToolFailed
 from server.settings import Settings
-
-READ_SIZE = 1 << 20
-PIPE_BYTES = 1 << 20
-STDERR_LIMIT = 4000
-
-
-class ToolFailed(LumbungError):
-    """A dump or client process failed; the message carries its own words."""
-
-
-@cache
-def _version_of(binary: str) -> str:
-    result = subprocess.run(  # noqa: S603 - a fixed binary, no user input
-        [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
-    )
-    return result.stdout.strip() or result.stderr.strip()
-
-
-def _find(configured: str | None, *candidates: str) -> str:
-    for name in (configured, *candidates):
-        if name and (path := shutil.which(name)):
-            return path
-    raise BackendUnavailable(
-        f"None of {', '.join(c for c in (configured, *candidates) if c)} is installed: install "
-        "the MariaDB client tools (Debian: apt-get install mariadb-client)."
-    )
-
-
-@cache
-def _wrapper(name: str, *options: str) -> tuple[str, ...]:
-    """`name options...`, a command prefix that execs the command after it, when it works here
-    (stdbuf preloads a library that may be missing); () when it does not, and the command then
-    runs as it is. Probed once."""
-    path = shutil.which(name)
-    if path is None:
-        return ()
-    probe = subprocess.run(  # noqa: S603 - a fixed binary, no user input
-        [path, *options, "true"], capture_output=True, timeout=10, check=False
-    )
-    return (path, *options) if probe.returncode == 0 else ()
-
-
-def _dies_with_us(arguments: list[str]) -> list[str]:
-    """The tool is SIGKILLed when the thread that started it dies, i.e. when the server does:
-    a restore's client would otherwise go on executing what it had read, and race the
-    rollback that the next start runs. util-linux's setpriv sets PR_SET_PDEATHSIG and execs
-    the tool, whose argv in /proc is unchanged. The job's thread outlives the tool: it waits
-    for it."""
-    return [*_wrapper("setpriv", "--pdeathsig", "KILL", "--"), *arguments]
-
-
-def _block_buffered(arguments: list[str]) -> list[str]:
-    """The dump tool writes through stdio in blocks of the pipe's st_blksize, 4 KiB: ~250,000
-    writes per GB, each waking the reader for one small read. Run under coreutils' `stdbuf` it
-    writes PIPE_BYTES at a time, which costs both sides less CPU (bench/RESULTS.md). The tool
-    itself (and its argv in /proc) is unchanged: stdbuf execs it with one more library
-    preloaded."""
-    return [*_wrapper("stdbuf", f"-o{PIPE_BYTES}"), *arguments]
 
 
 def _quote(name: str) -> str:
@@ -120,7 +69,7 @@ def _shown_account(account: tuple[str, str]) -> str:
     return f"{_quote(user)}@{_quote(host)}" if host else _quote(user)
 
 
-class MySQLEngine:
+class MySQLAdapter:
     dialect = "mysql"
 
     def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
@@ -258,7 +207,7 @@ class MySQLEngine:
 
     # --- dump --------------------------------------------------------------------------------
     def _dump_arguments(self, plan: DumpPlan, options: Path) -> list[str]:
-        binary = _find(self._settings.dump_command, "mariadb-dump", "mysqldump")
+        binary = find_tool(self._settings.dump_command, "mariadb-dump", "mysqldump")
         arguments = [
             binary,
             f"--defaults-file={options}",  # first: no other option file may redirect us
@@ -285,14 +234,14 @@ class MySQLEngine:
         return arguments
 
     def dump(
-        self, plan: DumpPlan, writer: SectionWriter, progress: Progress, cancel: threading.Event
+        self, plan: DumpPlan, sections: SectionSink, progress: Progress, cancel: threading.Event
     ) -> tuple[Tool, dict[str, int]]:
         with option_file(self._address) as options:
             arguments = self._dump_arguments(plan, options)
             stderr_path = options.with_name("stderr")
             with stderr_path.open("wb") as stderr:
                 process = subprocess.Popen(  # noqa: S603 - no shell; names after `--`
-                    _dies_with_us(_block_buffered(arguments)),
+                    dies_with_us(block_buffered(arguments)),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=stderr,
@@ -303,12 +252,12 @@ class MySQLEngine:
             def on_section(kind: str, table: str | None) -> None:
                 current[0] = table if kind == "table" else None
 
-            splitter = DumpSplitter(writer, on_section)
-            watcher = _kill_on_cancel(process, cancel)
+            splitter = DumpSplitter(sections, on_section)
+            watcher = kill_on_cancel(process, cancel)
             try:
                 stdout = cast(io.BufferedReader, process.stdout)
-                _widen_pipe(stdout.fileno())
-                for chunk in _chunks(stdout):
+                widen_pipe(stdout.fileno())
+                for chunk in chunks(stdout):
                     splitter.feed(chunk)
                     progress(sql_bytes=splitter.bytes_in, table=current[0])
                 returncode = process.wait()
@@ -321,7 +270,7 @@ class MySQLEngine:
                 if process.stdout is not None:
                     process.stdout.close()
             completed = splitter.finish()
-            errors = _tail(stderr_path)
+            errors = stderr_tail(stderr_path)
         tool_name = Path(arguments[0]).name
         # A routine the account may not read: MariaDB 10.11's tool stops with an error; others
         # write a comment instead of it and exit 0, and the backup would silently lack it.
@@ -346,16 +295,16 @@ class MySQLEngine:
             )
         if errors and "error" in errors.lower():
             raise ToolFailed(f"{tool_name} reported: {errors}")
-        return Tool(tool_name, _version_of(arguments[0])), splitter.rows
+        return Tool(tool_name, version_of(arguments[0])), splitter.rows
 
     # --- restore -----------------------------------------------------------------------------
     def restore(self, script: RestoreScript, progress: Progress, cancel: threading.Event) -> None:
-        binary = _find(self._settings.client_command, "mariadb", "mysql")
+        binary = find_tool(self._settings.client_command, "mariadb", "mysql")
         with option_file(self._address) as options:
             stderr_path = options.with_name("stderr")
             with stderr_path.open("wb") as stderr:
                 process = subprocess.Popen(  # noqa: S603 - no shell, no user input in argv
-                    _dies_with_us(
+                    dies_with_us(
                         [
                             binary,
                             f"--defaults-file={options}",
@@ -369,10 +318,10 @@ class MySQLEngine:
                     stderr=stderr,
                     env=child_environment(),
                 )
-            watcher = _kill_on_cancel(process, cancel)
+            watcher = kill_on_cancel(process, cancel)
             assert process.stdin is not None
             stdin: IO[bytes] = process.stdin
-            _widen_pipe(stdin.fileno())
+            widen_pipe(stdin.fileno())
             written = 0
             try:
                 # The database is named on stdin, never in argv.
@@ -394,43 +343,8 @@ class MySQLEngine:
                     stdin.close()
                 returncode = process.wait()
                 watcher.set()
-            errors = _tail(stderr_path)
+            errors = stderr_tail(stderr_path)
         if cancel.is_set():
             raise ToolFailed("The restore was stopped: the job was cancelled.")
         if returncode != 0:
             raise ToolFailed(f"{Path(binary).name} failed (exit status {returncode}): {errors}")
-
-
-def _widen_pipe(fd: int) -> None:
-    """A pipe holds 64 KiB by default: the dump tool would stall whenever the pipeline is busy
-    compressing, and every read would hand over a sliver. 1 MiB lets both sides run at once."""
-    with contextlib.suppress(OSError, AttributeError):
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-
-
-def _chunks(stream: io.BufferedReader) -> Iterator[bytes]:
-    """The stream in pieces of READ_SIZE (the last one shorter): the per-piece work (split,
-    count, compress, hash) is paid per megabyte, not per pipe read. `read(n)` fills one new
-    buffer straight from the pipe until it holds n bytes, without gathering copies."""
-    while piece := stream.read(READ_SIZE):
-        yield piece
-
-
-def _tail(path: Path) -> str:
-    data = path.read_bytes()
-    message = data[-STDERR_LIMIT:].decode("utf-8", "replace").strip()
-    return " ".join(line for line in message.splitlines() if line.strip("- "))
-
-
-def _kill_on_cancel(process: subprocess.Popen[bytes], cancel: threading.Event) -> threading.Event:
-    """Kill `process` as soon as `cancel` is set; set the returned event to stop watching."""
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            if cancel.wait(0.2):
-                process.kill()
-                return
-
-    threading.Thread(target=watch, name="lumbung-cancel-watch", daemon=True).start()
-    return done

@@ -1,4 +1,5 @@
-"""SQLite, the embedded default: the same backup contract as MariaDB with SQLite's own means.
+"""The SQLite adapter, for the embedded default: the same backup contract as MariaDB's, by
+SQLite's own means.
 
 The dump reads in one read transaction (a consistent snapshot while the application keeps
 writing, thanks to WAL); the restore runs in one transaction, so a failure at any point
@@ -18,29 +19,27 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from server.backup.engine import DumpPlan, Progress, RestoreScript, Tool
-from server.backup.sections import SectionWriter
-from server.errors import Conflict, LumbungError
+from server.backup.adapters.base import DumpPlan, Progress, RestoreScript, Tool
+from server.backup.stages import SectionSink
+from server.errors import ConfigurationError, Conflict, JobCancelled, StatementRefused
 from server.settings import Settings
 
 BATCH_BYTES = 1 << 20
-
-
-class SQLiteRestoreFailed(LumbungError):
-    """A statement of the restore failed; the transaction was rolled back."""
 
 
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-class SQLiteEngine:
+class SQLiteAdapter:
     dialect = "sqlite"
 
     def __init__(self, settings: Settings) -> None:
         database = make_url(settings.resolved_database_url()).database
         if not database or database == ":memory:":
-            raise LumbungError("backups need a SQLite database file, not an in-memory database")
+            raise ConfigurationError(
+                "backups need a SQLite database file, not an in-memory database"
+            )
         self.path = Path(database)
 
     def _connect(self) -> sqlite3.Connection:
@@ -106,7 +105,7 @@ class SQLiteEngine:
 
     # --- dump --------------------------------------------------------------------------------
     def dump(
-        self, plan: DumpPlan, writer: SectionWriter, progress: Progress, cancel: threading.Event
+        self, plan: DumpPlan, sections: SectionSink, progress: Progress, cancel: threading.Event
     ) -> tuple[Tool, dict[str, int]]:
         connection = self._connect()
         rows: dict[str, int] = {}
@@ -115,7 +114,7 @@ class SQLiteEngine:
         def emit(data: str) -> None:
             nonlocal done
             encoded = data.encode("utf-8", "surrogatepass")
-            writer.write(encoded)
+            sections.write(encoded)
             done += len(encoded)
 
         try:
@@ -124,14 +123,14 @@ class SQLiteEngine:
             master = connection.execute(
                 "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE sql IS NOT NULL"
             ).fetchall()
-            writer.begin("header", None)
+            sections.begin("header", None)
             emit("PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n")
             names = set(plan.tables)
             sequences = self._sequences(connection)
             for table in plan.tables:
                 if cancel.is_set():
-                    raise LumbungError("The backup was stopped: the job was cancelled.")
-                writer.begin("table", table)
+                    raise JobCancelled("The backup was stopped: the job was cancelled.")
+                sections.begin("table", table)
                 progress(sql_bytes=done, table=table)
                 create = next(
                     sql for kind, name, _, sql in master if kind == "table" and name == table
@@ -153,14 +152,14 @@ class SQLiteEngine:
             if plan.full and plan.include_schema:
                 for kind, name, _, sql in master:
                     if kind == "view" and name not in names:
-                        writer.begin("view", name)
+                        sections.begin("view", name)
                         emit(f"DROP VIEW IF EXISTS {quote(name)};\n{sql};\n")
-            writer.begin("footer", None)
+            sections.begin("footer", None)
             emit("COMMIT;\n")
             progress(sql_bytes=done, table=None)
         finally:
             connection.close()
-        writer.end()
+        sections.end()
         return Tool("sqlite3", sqlite3.sqlite_version), rows
 
     @staticmethod
@@ -197,7 +196,7 @@ class SQLiteEngine:
             count += 1
             if size >= BATCH_BYTES:
                 if cancel.is_set():
-                    raise LumbungError("The backup was stopped: the job was cancelled.")
+                    raise JobCancelled("The backup was stopped: the job was cancelled.")
                 emit("".join(batch))
                 batch, size = [], 0
         if batch:
@@ -214,7 +213,7 @@ class SQLiteEngine:
         try:
             for table, chunk in script.chunks():
                 if cancel.is_set():
-                    raise SQLiteRestoreFailed("The restore was stopped: the job was cancelled.")
+                    raise JobCancelled("The restore was stopped: the job was cancelled.")
                 done += len(chunk)
                 statements.feed(chunk)
                 progress(sql_bytes=done, table=table)
@@ -269,15 +268,15 @@ class _StatementReader:
         try:
             self._connection.execute(statement)
         except sqlite3.Error as exc:
-            raise SQLiteRestoreFailed(
+            raise StatementRefused(
                 f"SQLite refused a statement of the backup ({exc}); the restore was rolled back."
             ) from None
 
     def finish(self) -> None:
         if self._statement.strip():
-            raise SQLiteRestoreFailed("The backup ends inside a statement: it is truncated.")
+            raise StatementRefused("The backup ends inside a statement: it is truncated.")
         if self._connection.in_transaction:
-            raise SQLiteRestoreFailed("The backup never committed: it is truncated.")
+            raise StatementRefused("The backup never committed: it is truncated.")
 
 
 def _literal(value: str) -> str:

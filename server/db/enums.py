@@ -1,0 +1,47 @@
+"""The catalog's enumerations: one source for the models, the services and the GraphQL schema.
+
+Each value is the seed's lowercase string, which is what the catalog stores, so the application
+that owns the database reads the same words with its own client. The schema exposes these very
+classes (schema/enums.py adds the descriptions).
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class BackupType(enum.Enum):
+    FULL = "full"
+    PARTIAL = "partial"
+    SELECTIVE = "selective"
+
+
+class JobStatus(enum.Enum):
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        return self is not JobStatus.IN_PROGRESS
+
+
+class Compression(enum.Enum):
+    ZSTD = "zstd"
+    GZIP = "gzip"
+    NONE = "none"
+
+
+class BackupOrigin(enum.Enum):
+    MANUAL = "manual"
+    SAFETY = "safety"
+    SCHEDULED = "scheduled"
+
+
+class CacheType(enum.Enum):
+    ALL = "all"
+    DATABASE = "database"
+    SESSION = "session"
+    FILE = "file"
+    MEMORY = "memory"
+    REDIS = "redis"

@@ -1,0 +1,15 @@
+"""Job ids: `backup:12` names backup #12's job, `restore:7` restore log #7's. Progress events,
+subscriptions and task names all use them."""
+
+from __future__ import annotations
+
+import enum
+
+
+class JobKind(enum.Enum):
+    BACKUP = "backup"
+    RESTORE = "restore"
+
+
+def job_id(kind: JobKind, row_id: int) -> str:
+    return f"{kind.value}:{row_id}"

@@ -1,0 +1,124 @@
+"""What a restore will do, decided before anything is touched: which sections of the verified
+backup go in, whether the database account may create what they hold, and the SQL they make."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from server.backup.adapters.base import DatabaseAdapter, RestoreScript
+from server.backup.files import BackupFolder
+from server.backup.manifest import Manifest, Section
+from server.backup.plan import CATALOG_TABLES, shown_names
+from server.backup.sections import read_section
+from server.db.enums import BackupType
+from server.db.models import Backup
+from server.errors import BadUserInput
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    backup: Backup
+    manifest: Manifest
+    tables: list[str]  # the table sections to restore
+    everything: bool  # also views, events and routines (a whole FULL backup)
+    safety_backup: bool
+
+
+def plan_restore(
+    backup: Backup, manifest: Manifest, tables: list[str] | None, *, safety_backup: bool
+) -> RestorePlan:
+    """The tables of the backup to restore (all but Lumbung's catalog when none are named),
+    or BadUserInput naming those it does not hold or may not overwrite."""
+    catalog = set(CATALOG_TABLES)
+    held = manifest.table_sections()
+    available = [t for t in held if t not in catalog]
+    if tables:
+        wanted = list(dict.fromkeys(tables))
+        unknown = [t for t in wanted if t not in held]
+        if unknown:
+            raise BadUserInput(
+                f"Not in this backup: {shown_names(unknown)}. It holds {shown_names(available)}."
+            )
+        refused = [t for t in wanted if t in catalog]
+        if refused:
+            raise BadUserInput(
+                f"{shown_names(refused)}: Lumbung's own catalog is never overwritten."
+            )
+    else:
+        wanted = available
+    return RestorePlan(
+        backup=backup,
+        manifest=manifest,
+        tables=wanted,
+        everything=not tables and manifest.backup_type == BackupType.FULL.value,
+        safety_backup=safety_backup,
+    )
+
+
+def restore_sections(manifest: Manifest, tables: list[str], everything: bool) -> list[Section]:
+    """The sections a restore of `tables` feeds to the database, in file order (with views,
+    events and routines when it restores `everything`)."""
+    wanted = set(tables)
+    return [
+        s
+        for s in sorted(manifest.sections, key=lambda s: s.offset)
+        if s.kind in ("header", "footer")
+        or (s.kind == "table" and s.table in wanted)
+        or (everything and s.kind in ("view", "events", "routines"))
+    ]
+
+
+async def require_definers_allowed(
+    adapter: DatabaseAdapter,
+    manifest: Manifest,
+    tables: list[str],
+    *,
+    everything: bool,
+    rollback: bool,
+) -> None:
+    """Refuse, before anything is touched, a restore that would have to create a view,
+    trigger, routine or event for an account that this database account may not act for. It
+    would fail halfway otherwise, after dropping what it replaces. With `rollback` (a safety
+    backup is taken), what the safety backup would put back counts too: a rollback that fails
+    the same way would leave the database half restored."""
+    sections = restore_sections(manifest, tables, everything)
+    if any(s.definers is None for s in sections):
+        return  # written before Lumbung recorded definers: the restore itself will say
+    definers = {d for s in sections for d in s.definers or []}
+    if rollback or not manifest.include_schema:
+        # A data-only restore suspends the live triggers and creates them again afterwards.
+        definers.update(await adapter.live_definers(tables, everything=everything and rollback))
+    refused = await adapter.definers_refused(sorted(definers))
+    if refused:
+        raise BadUserInput(
+            "This restore would create views, triggers, routines or events defined by "
+            f"{', '.join(refused)}, and Lumbung's database account may create them only for "
+            "itself. Nothing was changed. Grant the account SET USER (MariaDB 10.5.2+; SUPER "
+            "before) or SET_USER_ID (MySQL 8), or restore as that account."
+        )
+
+
+def restore_script(
+    folder: BackupFolder,
+    adapter: DatabaseAdapter,
+    filename: str,
+    manifest: Manifest,
+    tables: list[str],
+    everything: bool,
+) -> RestoreScript:
+    """The SQL of the chosen sections, read from the file as the restore consumes it."""
+    sections = restore_sections(manifest, tables, everything)
+
+    def chunks() -> Iterator[tuple[str | None, bytes]]:
+        with folder.open_backup(filename) as handle:
+            for section in sections:
+                if section.kind == "table" and section.table and not manifest.include_schema:
+                    # A data-only backup replaces the rows: empty the table first.
+                    yield section.table, adapter.empty_table_statement(section.table)
+                for chunk in read_section(handle, section, manifest.compression):
+                    yield section.table, chunk
+
+    return RestoreScript(
+        chunks=chunks, tables=tables, full=everything, data_only=not manifest.include_schema
+    )
