@@ -4,7 +4,8 @@ IN_PROGRESS are closed, and a restore it cut off is rolled back.
     recover()     under the job lock (so no job can be running anywhere): backups left
                   IN_PROGRESS become FAILED and their partial files go; restores left
                   IN_PROGRESS become FAILED, the tables they created are dropped, and those
-                  with a completed safety backup are returned to be rolled back
+                  with a completed safety backup are returned to be rolled back; drills left
+                  IN_PROGRESS become FAILED and their scratch database is dropped
     roll_back()   a restore of each one's safety backup starts at once (after the progress bus
                   is up, before the server takes requests); the interrupted restore's log names
                   it, or says why none could start
@@ -21,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.backup.adapters.base import DatabaseAdapter
 from server.backup.files import BackupFolder
-from server.db.enums import BackupOrigin, JobStatus
-from server.db.models import Backup, RestoreLog
+from server.db.enums import BackupOrigin, DrillStatus, JobStatus
+from server.db.models import Backup, RestoreDrill, RestoreLog
 from server.errors import Conflict, LumbungError
 from server.jobs.lock import JobLock
 from server.restore.job import RestoreJobs
@@ -50,12 +51,14 @@ class Recovery:
         folder: BackupFolder,
         lock: JobLock,
         restores: RestoreJobs,
+        drill_database: str | None = None,
     ) -> None:
         self._sessions = sessions
         self._adapter = adapter
         self._folder = folder
         self._lock = lock
         self._restores = restores
+        self._drill_database = drill_database
 
     async def recover(self) -> list[InterruptedRestore]:
         """Jobs left IN_PROGRESS by a process that died become FAILED, and their partial files
@@ -100,10 +103,27 @@ class Recovery:
                 )
                 if self._adapter.dialect != "sqlite" and safety is not None:
                     rollbacks.append(InterruptedRestore(restore.id, safety))
+            drills = (
+                await session.scalars(
+                    select(RestoreDrill).where(RestoreDrill.status == DrillStatus.IN_PROGRESS)
+                )
+            ).all()
+            for drill in drills:
+                drill.status = DrillStatus.FAILED
+                drill.completed_at = now
+                drill.problems = [f"{INTERRUPTED} The live database was not touched."]
             await session.commit()
             for partial in self._folder.root.glob("backup_*.partial"):
                 partial.unlink(missing_ok=True)
-        count = len(stale) + len(restores)
+            try:
+                await self._adapter.drop_leftover_scratch(self._drill_database)
+            except LumbungError as exc:  # a misconfigured name: the next drill says so too
+                log.warning(
+                    "could not look for a drill's leftover scratch database: %s",
+                    exc.message,
+                    extra={"event": "drill.leftover_unchecked"},
+                )
+        count = len(stale) + len(restores) + len(drills)
         if count:
             log.warning(
                 "marked interrupted jobs as failed",

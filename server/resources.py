@@ -25,10 +25,14 @@ from server.cache.service import CacheService
 from server.db.demo import seed_demo_database
 from server.db.engine import create_engine, create_session_factory
 from server.db.migrate import migrate, pending_revisions
+from server.drill.job import DrillJobs
 from server.errors import BackendUnavailable, ConfigurationError
 from server.events.bus import ProgressBus
 from server.jobs.lock import JobLock
 from server.jobs.runner import JobRunner
+from server.notify.checker import AlarmChecker
+from server.notify.secrets import SecretBox
+from server.notify.service import Notifier
 from server.recovery import Recovery
 from server.restore.job import RestoreJobs
 from server.settings import Settings
@@ -53,15 +57,21 @@ class Resources:
     lock: JobLock
     backups: BackupJobs
     restores: RestoreJobs
+    drills: DrillJobs
+    secrets: SecretBox
+    notifier: Notifier
+    alarms: AlarmChecker
     caches: CacheService
     revocation: RevocationList | None = None
     started_at: float = field(default_factory=time.time)
 
     async def close(self) -> None:
+        await self.alarms.stop()
         await self.caches.close()
         if self.revocation is not None:
             await self.revocation.close()
         await self.jobs.shutdown()
+        await self.notifier.close()
         await self.progress.stop()
         if self.redis is not None:
             await self.redis.aclose()
@@ -100,8 +110,13 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
     folder = BackupFolder(settings.backup_dir)
     jobs = JobRunner()
     lock = JobLock(sessions, adapter.job_lock)
-    backups = BackupJobs(settings, sessions, adapter, folder, progress, jobs, lock)
-    restores = RestoreJobs(settings, sessions, adapter, folder, progress, jobs, lock, backups)
+    secrets = SecretBox.from_settings(settings)
+    notifier = Notifier(settings, sessions, secrets)
+    backups = BackupJobs(settings, sessions, adapter, folder, progress, jobs, lock, notifier)
+    restores = RestoreJobs(
+        settings, sessions, adapter, folder, progress, jobs, lock, backups, notifier
+    )
+    drills = DrillJobs(settings, sessions, adapter, folder, progress, jobs, lock, notifier)
     revocation = (
         RevocationList.connect(
             settings.redis_url.get_secret_value(), leeway_seconds=settings.jwt_leeway_seconds
@@ -124,6 +139,10 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
         lock=lock,
         backups=backups,
         restores=restores,
+        drills=drills,
+        secrets=secrets,
+        notifier=notifier,
+        alarms=AlarmChecker(settings, sessions, adapter, folder, notifier),
         caches=CacheService(settings, engine=engine, sessions=sessions, users=users, redis=redis),
         revocation=revocation,
     )
@@ -137,12 +156,13 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
             raise ConfigurationError(
                 f"the catalog needs migrations {pending}: run `lumbung migrate` first"
             )
-        recovery = Recovery(sessions, adapter, folder, lock, restores)
+        recovery = Recovery(sessions, adapter, folder, lock, restores, settings.drill_database)
         interrupted = await recovery.recover()
         await progress.start()
         # Before serving: the rollback holds the job lock before any request can start a job.
         await recovery.roll_back(interrupted)
         await resources.caches.start()
+        resources.alarms.start()
     except BaseException:
         await resources.close()
         raise

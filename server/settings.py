@@ -122,6 +122,50 @@ class Settings(BaseSettings):
     safety_backup: bool = Field(True, validation_alias=_alias("SAFETY_BACKUP"))
     dump_command: str | None = Field(None, validation_alias=_alias("DUMP_COMMAND"))
     client_command: str | None = Field(None, validation_alias=_alias("CLIENT_COMMAND"))
+    # Per-table checksums measured by the database in the dump's own snapshot, which a restore
+    # drill compares with (server/backup/evidence.py; the cost is in docs/drills.md).
+    backup_evidence: bool = Field(True, validation_alias=_alias("BACKUP_EVIDENCE"))
+
+    # --- restore drills ----------------------------------------------------------------------
+    # The scratch database a drill restores into (MariaDB); unset: `<database>_lumbung_drill`.
+    drill_database: str | None = Field(None, validation_alias=_alias("DRILL_DATABASE"))
+
+    # --- notifications -----------------------------------------------------------------------
+    smtp_host: str | None = Field(None, validation_alias=_alias("SMTP_HOST"))
+    smtp_port: int = Field(587, ge=1, le=65535, validation_alias=_alias("SMTP_PORT"))
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        "starttls", validation_alias=_alias("SMTP_SECURITY")
+    )
+    smtp_username: str | None = Field(None, validation_alias=_alias("SMTP_USERNAME"))
+    smtp_password: SecretStr | None = Field(None, validation_alias=_alias("SMTP_PASSWORD"))
+    smtp_from: str = Field("lumbung@localhost", validation_alias=_alias("SMTP_FROM"))
+    # A CA bundle to trust for the relay's certificate (a private CA); the system's otherwise.
+    smtp_ca_file: Path | None = Field(None, validation_alias=_alias("SMTP_CA_FILE"))
+    smtp_timeout_seconds: float = Field(
+        10.0, gt=0, le=120, validation_alias=_alias("SMTP_TIMEOUT_SECONDS")
+    )
+    webhook_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, validation_alias=_alias("WEBHOOK_TIMEOUT_SECONDS")
+    )
+    notification_retries: int = Field(
+        3, ge=0, le=10, validation_alias=_alias("NOTIFICATION_RETRIES")
+    )
+    notification_backoff_seconds: float = Field(
+        1.0, ge=0, le=60, validation_alias=_alias("NOTIFICATION_BACKOFF_SECONDS")
+    )
+    # Encrypts channel secrets (webhook URLs and signing keys) in the catalog; in development
+    # without one, a key is created in LUMBUNG_DATA_DIR.
+    secrets_key: SecretStr | None = Field(None, validation_alias=_alias("SECRETS_KEY"))
+    no_backup_alert_hours: float = Field(
+        26.0, gt=0, validation_alias=_alias("NO_BACKUP_ALERT_HOURS")
+    )
+    health_check_seconds: float = Field(
+        300.0, ge=1, le=86400, validation_alias=_alias("HEALTH_CHECK_SECONDS")
+    )
+
+    # --- metrics -----------------------------------------------------------------------------
+    # /metrics answers only requests bearing this token; unset, /metrics is off (404).
+    metrics_token: SecretStr | None = Field(None, validation_alias=_alias("METRICS_TOKEN"))
 
     # --- caches (clearCache) -----------------------------------------------------------------
     # Redis key prefixes that REDIS clears, and that SESSION clears; never empty (an empty

@@ -24,3 +24,14 @@ def format_uptime(seconds: int) -> str:
         if value
     ][:2]
     return "up " + (", ".join(parts) if parts else "0 minutes")
+
+
+def format_duration(seconds: float) -> str:
+    """`4 min 12 s`, `3.2 s`, `0.4 s`: how long something takes, to the precision that helps."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"

@@ -4,7 +4,8 @@
                   the file and create its IN_PROGRESS row, then run the job in the background
     write_file()  the data path (pipeline.py: dump -> split -> compress and hash -> write),
                   the file renamed into place, the manifest written last: only then COMPLETED
-    _finish()     the outcome: the catalog row and the final progress event, recorded together
+    _finish()     the outcome: the catalog row and the final progress event, recorded together,
+              and a notification when it failed
 
 A restore's safety backup is a backup too: it runs write_file() under the restore's lock and
 reports through the restore's progress (server/restore/job.py).
@@ -30,7 +31,7 @@ from server.backup.files import BackupFolder
 from server.backup.manifest import Manifest, write_manifest
 from server.backup.pipeline import BackupPipeline
 from server.backup.plan import BackupRequest, checked_description, plan_dump, require_space
-from server.db.enums import BackupOrigin, BackupType, Compression, JobStatus
+from server.db.enums import BackupOrigin, BackupType, Compression, JobStatus, NotificationEvent
 from server.db.models import Backup
 from server.errors import public_error
 from server.events.bus import ProgressBus
@@ -38,6 +39,7 @@ from server.events.tracker import ProgressTracker
 from server.jobs.ids import JobKind, job_id
 from server.jobs.lock import JobLock
 from server.jobs.runner import JobRunner, record_outcome
+from server.notify.service import Notifier
 from server.settings import Settings
 from server.units import format_bytes
 
@@ -75,6 +77,7 @@ class Written:
     checksum: str
     tables: list[str]
     completed_at: datetime
+    evidence: dict[str, object] | None  # server/backup/evidence.py, for the catalog
 
 
 class BackupJobs:
@@ -87,6 +90,7 @@ class BackupJobs:
         bus: ProgressBus,
         runner: JobRunner,
         lock: JobLock,
+        notifier: Notifier,
     ) -> None:
         self._settings = settings
         self._sessions = sessions
@@ -95,6 +99,7 @@ class BackupJobs:
         self._bus = bus
         self._runner = runner
         self._lock = lock
+        self._notifier = notifier
 
     # --- plan, lock, row ---------------------------------------------------------------------
     async def start(
@@ -227,6 +232,7 @@ class BackupJobs:
             checksum=written.checksum,
             tables=written.tables,
             completed_at=written.completed_at,
+            evidence=written.evidence,
             duration_ms=int((time.monotonic() - started) * 1000),
         )
         return row
@@ -248,9 +254,17 @@ class BackupJobs:
             level=self._settings.zstd_level,
             threads=self._settings.zstd_threads,
         )
-        tool, rows = await asyncio.to_thread(
-            self._adapter.dump, plan, pipeline.framer, tracker.advance, cancel
+        dumped = await asyncio.to_thread(
+            functools.partial(
+                self._adapter.dump,
+                plan,
+                pipeline.framer,
+                tracker.advance,
+                cancel,
+                evidence=self._settings.backup_evidence,
+            )
         )
+        tool, rows = dumped.tool, dumped.rows
         tracker.phase("writing", "Writing the file and its manifest")
         sha256 = await asyncio.to_thread(pipeline.close)
         handle.close()
@@ -275,9 +289,16 @@ class BackupJobs:
             created_at=row.created_at.isoformat(),
             completed_at=completed.isoformat(),
             sections=pipeline.sections,
+            evidence=dumped.evidence,
         )
         await asyncio.to_thread(write_manifest, self._folder.manifest_path(row.filename), manifest)
-        return Written(pipeline.file.size, sha256, manifest.tables, completed)
+        return Written(
+            pipeline.file.size,
+            sha256,
+            manifest.tables,
+            completed,
+            None if dumped.evidence is None else dumped.evidence.to_json(),
+        )
 
     # --- outcome -------------------------------------------------------------------------------
     async def _finish(
@@ -299,6 +320,14 @@ class BackupJobs:
             setattr(row, key, value)
         if tracker is not None:
             tracker.finish(status, message)
+        # A safety backup's failure is its restore's, which says so itself.
+        if status is JobStatus.FAILED and row.origin is not BackupOrigin.SAFETY:
+            self._notifier.notify(
+                NotificationEvent.BACKUP_FAILED,
+                f"Backup #{row.id} failed",
+                f"Backup {row.filename} ({row.backup_type.value}) failed: {message}",
+                {"backupId": row.id, "filename": row.filename, "error": message},
+            )
 
     async def _update_row(self, backup_id: int, **values: object) -> None:
         async with self._sessions() as session:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from server.backup.evidence import Evidence
 from server.backup.files import fsync_directory
 
 FORMAT = "lumbung-backup/1"
@@ -70,6 +71,8 @@ class Manifest:
     completed_at: str
     sections: list[Section] = field(default_factory=list)
     description: str | None = None
+    # Measured by the database in the dump's snapshot (evidence.py); None before Lumbung did.
+    evidence: Evidence | None = None
 
     def table_sections(self) -> dict[str, Section]:
         return {s.table: s for s in self.sections if s.kind == "table" and s.table is not None}
@@ -94,6 +97,7 @@ class Manifest:
             "createdAt": self.created_at,
             "completedAt": self.completed_at,
             "sections": [section.to_json() for section in self.sections],
+            "evidence": None if self.evidence is None else self.evidence.to_json(),
         }
 
     @classmethod
@@ -117,6 +121,7 @@ class Manifest:
             created_at=value["createdAt"],
             completed_at=value["completedAt"],
             sections=[Section.from_json(s) for s in value["sections"]],
+            evidence=Evidence.from_json(value["evidence"]) if value.get("evidence") else None,
         )
 
 

@@ -83,6 +83,22 @@ async def plan_dump(
     return DumpPlan(False, wanted, [], request.include_schema, request.include_data)
 
 
+def needed_bytes(sql_bytes: int, compression: Compression) -> int:
+    """The free space a backup of `sql_bytes` of SQL needs, roughly (with headroom)."""
+    return int(sql_bytes * COMPRESSION_RATIO[compression]) + HEADROOM_BYTES
+
+
+async def next_backup_bytes(adapter: DatabaseAdapter, compression: Compression) -> int:
+    """What a FULL backup of the database, made now, would need (the alarms and the health)."""
+    tables = [t for t in await adapter.table_names() if t not in CATALOG_TABLES]
+    return needed_bytes(await adapter.estimate_bytes(tables), compression)
+
+
+def free_bytes(folder: Path) -> int:
+    """Free space on the backup folder's disk (blocking: run it in a thread)."""
+    return _free_bytes(folder)
+
+
 async def require_space(folder: Path, sql_bytes: int, compression: Compression) -> None:
     """Refuse a backup that would not fit on the backup folder's disk."""
     estimate = int(sql_bytes * COMPRESSION_RATIO[compression])

@@ -45,3 +45,43 @@ class CacheType(enum.Enum):
     FILE = "file"
     MEMORY = "memory"
     REDIS = "redis"
+
+
+class DrillStatus(enum.Enum):
+    IN_PROGRESS = "in_progress"
+    PASSED = "passed"
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        return self is not DrillStatus.IN_PROGRESS
+
+    @property
+    def job(self) -> JobStatus:
+        """The status its progress events carry, like every job's."""
+        return {
+            DrillStatus.IN_PROGRESS: JobStatus.IN_PROGRESS,
+            DrillStatus.PASSED: JobStatus.COMPLETED,
+            DrillStatus.FAILED: JobStatus.FAILED,
+        }[self]
+
+
+class ChannelKind(enum.Enum):
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
+class NotificationEvent(enum.Enum):
+    BACKUP_FAILED = "backup_failed"
+    RESTORE_COMPLETED = "restore_completed"
+    RESTORE_FAILED = "restore_failed"
+    DRILL_FAILED = "drill_failed"
+    SCHEDULE_MISSED = "schedule_missed"
+    NO_RECENT_BACKUP = "no_recent_backup"
+    LOW_DISK_SPACE = "low_disk_space"
+    TEST = "test"
+
+
+class DeliveryStatus(enum.Enum):
+    DELIVERED = "delivered"
+    FAILED = "failed"

@@ -31,9 +31,27 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import Enum, TypeDecorator
 
-from server.db.enums import BackupOrigin, BackupType, CacheType, Compression, JobStatus
+from server.db.enums import (
+    BackupOrigin,
+    BackupType,
+    CacheType,
+    ChannelKind,
+    Compression,
+    DeliveryStatus,
+    DrillStatus,
+    JobStatus,
+    NotificationEvent,
+)
 
-CATALOG_TABLES = ("Backup", "RestoreLog", "CacheLog")
+CATALOG_TABLES = (
+    "Backup",
+    "RestoreLog",
+    "CacheLog",
+    "RestoreDrill",
+    "NotificationChannel",
+    "NotificationDelivery",
+    "NotificationAlert",
+)
 
 
 def stored_as_value(enum_class: type[enum.Enum], length: int) -> Enum:
@@ -122,6 +140,10 @@ class Backup(Base):
         server_default=text("'manual'"),
     )
     completed_at: Mapped[datetime | None] = mapped_column("completedAt", UTCDateTime)
+    # What the database measured in the dump's snapshot (server/backup/evidence.py): what a
+    # restore drill proves the data with. Kept here as well as in the manifest, beside the
+    # file, so that a rewritten file and manifest cannot rewrite it too.
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class RestoreLog(Base):
@@ -171,3 +193,86 @@ class CacheLog(Base):
         "dryRun", Boolean, default=False, server_default=text("0")
     )
     duration_ms: Mapped[int | None] = mapped_column("durationMs", Integer)
+
+
+class RestoreDrill(Base):
+    """One restore drill: a backup restored into a scratch database and compared with what
+    the database held when the backup was made (server/drill/)."""
+
+    __tablename__ = "RestoreDrill"
+    __table_args__ = (Index("RestoreDrill_backupId_idx", "backupId"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    backup_id: Mapped[int] = mapped_column(
+        "backupId", Integer, ForeignKey("Backup.id", ondelete="CASCADE", onupdate="CASCADE")
+    )
+    status: Mapped[DrillStatus] = mapped_column(
+        stored_as_value(DrillStatus, 16), default=DrillStatus.IN_PROGRESS
+    )
+    # What differs (the drill FAILED), and what could not be checked, one sentence each.
+    problems: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=EMPTY_JSON_LIST)
+    unproven: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=EMPTY_JSON_LIST)
+    tables: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=EMPTY_JSON_LIST)
+    created_at: Mapped[datetime] = mapped_column("createdAt", UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column("completedAt", UTCDateTime)
+    # The restore alone: how long this backup takes to restore. durationMs is the whole drill.
+    restore_ms: Mapped[int | None] = mapped_column("restoreMs", Integer)
+    duration_ms: Mapped[int | None] = mapped_column("durationMs", Integer)
+    requested_by: Mapped[int] = mapped_column("requestedBy", Integer)
+    schedule_id: Mapped[int | None] = mapped_column("scheduleId", Integer)
+
+
+class NotificationChannel(Base):
+    """Where notifications go: an e-mail address list, or a webhook. Its secrets (the webhook's
+    URL and signing key) are stored encrypted and never leave the server."""
+
+    __tablename__ = "NotificationChannel"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(191), unique=True)
+    kind: Mapped[ChannelKind] = mapped_column(stored_as_value(ChannelKind, 16))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("1"))
+    events: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=EMPTY_JSON_LIST)
+    recipients: Mapped[list[str]] = mapped_column(
+        JSON, default=list, server_default=EMPTY_JSON_LIST
+    )
+    # The webhook's scheme and host, for people (the whole URL may hold a token: Slack's do).
+    target_hint: Mapped[str | None] = mapped_column("targetHint", String(191))
+    slack: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("0"))
+    secret: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column("createdAt", UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        "updatedAt", UTCDateTime, default=utcnow, onupdate=utcnow
+    )
+    last_error: Mapped[str | None] = mapped_column("lastError", Text)
+    last_error_at: Mapped[datetime | None] = mapped_column("lastErrorAt", UTCDateTime)
+    last_delivered_at: Mapped[datetime | None] = mapped_column("lastDeliveredAt", UTCDateTime)
+
+
+class NotificationDelivery(Base):
+    __tablename__ = "NotificationDelivery"
+    __table_args__ = (Index("NotificationDelivery_channelId_idx", "channelId", "createdAt"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel_id: Mapped[int] = mapped_column(
+        "channelId",
+        Integer,
+        ForeignKey("NotificationChannel.id", ondelete="CASCADE", onupdate="CASCADE"),
+    )
+    event: Mapped[NotificationEvent] = mapped_column(stored_as_value(NotificationEvent, 32))
+    status: Mapped[DeliveryStatus] = mapped_column(stored_as_value(DeliveryStatus, 16))
+    subject: Mapped[str] = mapped_column(String(191))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column("createdAt", UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column("completedAt", UTCDateTime)
+
+
+class NotificationAlert(Base):
+    """An alert of the periodic checker (no recent backup, low disk), once per key: every
+    server process runs the checker, and the first to insert the key is the one that sends."""
+
+    __tablename__ = "NotificationAlert"
+
+    key: Mapped[str] = mapped_column(String(191), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column("createdAt", UTCDateTime, default=utcnow)

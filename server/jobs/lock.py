@@ -1,4 +1,4 @@
-"""One backup or restore at a time per database, across processes and machines.
+"""One backup, restore or restore drill at a time per database, across processes and machines.
 
 The lock itself belongs to the database adapter (MariaDB's GET_LOCK on a dedicated connection,
 SQLite's flock): it dies with its holder. This module adds what a refused job needs to say,
@@ -15,8 +15,8 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.db.enums import JobStatus
-from server.db.models import Backup, RestoreLog
+from server.db.enums import DrillStatus, JobStatus
+from server.db.models import Backup, RestoreDrill, RestoreLog
 from server.errors import Conflict
 
 # How long a new job waits for a lock whose holder has nothing IN_PROGRESS (it is finishing).
@@ -44,6 +44,13 @@ class JobLock:
             backup = (
                 await session.scalars(select(Backup).where(Backup.status == JobStatus.IN_PROGRESS))
             ).first()
+            drill = (
+                await session.scalars(
+                    select(RestoreDrill).where(RestoreDrill.status == DrillStatus.IN_PROGRESS)
+                )
+            ).first()
+        if drill is not None:
+            return f"restore drill #{drill.id} of backup #{drill.backup_id} is running"
         if restore is not None:
             return f"restore #{restore.id} of backup #{restore.backup_id} is running"
         if backup is not None:
@@ -70,7 +77,7 @@ class JobLock:
                     continue
                 raise Conflict(
                     f"Not started: {running or 'another backup or restore is running'}. One "
-                    "backup or restore runs at a time; wait for it to finish (follow it with its "
-                    "progress subscription)."
+                    "backup, restore or drill runs at a time; wait for it to finish (follow it "
+                    "with its progress subscription)."
                 ) from None
             return stack

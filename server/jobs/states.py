@@ -1,5 +1,6 @@
-"""A backup's or a restore's state read back from its catalog row, as a progress event: what
-a follower gets when the job ended before it arrived, or when its events were lost."""
+"""A backup's, a restore's or a drill's state read back from its catalog row, as a progress
+event: what a follower gets when the job ended before it arrived, or when its events were
+lost."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.db.enums import JobStatus
-from server.db.models import Backup, RestoreLog
+from server.db.models import Backup, RestoreDrill, RestoreLog
 from server.errors import NotFound
 from server.events.event import ProgressEvent
 from server.jobs.ids import JobKind, job_id
@@ -79,6 +80,25 @@ async def restore_state(sessions: async_sessionmaker[AsyncSession], log_id: int)
     return _event(
         job_id(JobKind.RESTORE, row.id),
         row.status,
+        row.created_at,
+        row.completed_at,
+        message,
+        len(row.tables or []),
+        None,
+    )
+
+
+async def drill_state(sessions: async_sessionmaker[AsyncSession], drill_id: int) -> ProgressEvent:
+    async with sessions() as session:
+        row = await session.get(RestoreDrill, drill_id)
+    if row is None:
+        raise NotFound(f"No restore drill has id {drill_id}; see a backup's `lastDrill`.")
+    message = None
+    if row.status.final:
+        message = "; ".join(row.problems or []) or f"Restore drill {row.status.value}."
+    return _event(
+        job_id(JobKind.DRILL, row.id),
+        row.status.job,
         row.created_at,
         row.completed_at,
         message,

@@ -7,7 +7,8 @@ _run()      a safety backup of what is about to be overwritten (a backup job's f
             the database through the adapter
 _roll_back  on failure, the live tables put back from the safety backup (SQLite needs
             none: its restore is one transaction)
-_finish()   the outcome: the restore log and the final progress event, recorded together
+_finish()   the outcome: the restore log and the final progress event, recorded together,
+            and a notification either way
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from server.backup.job import BackupJobs, NewBackup, StartedJob
 from server.backup.manifest import read_manifest
 from server.backup.plan import CATALOG_TABLES, checked_description
 from server.backup.verify import require_intact, verify_file
-from server.db.enums import BackupOrigin, BackupType, JobStatus
+from server.db.enums import BackupOrigin, BackupType, JobStatus, NotificationEvent
 from server.db.models import Backup, RestoreLog
 from server.errors import BadUserInput, Conflict, public_error
 from server.events.bus import ProgressBus
@@ -36,6 +37,7 @@ from server.events.tracker import ProgressTracker
 from server.jobs.ids import JobKind, job_id
 from server.jobs.lock import JobLock
 from server.jobs.runner import JobRunner, record_outcome
+from server.notify.service import Notifier
 from server.restore.plan import (
     RestorePlan,
     plan_restore,
@@ -56,6 +58,7 @@ class RestoreJobs:
         runner: JobRunner,
         lock: JobLock,
         backups: BackupJobs,
+        notifier: Notifier,
     ) -> None:
         self._settings = settings
         self._sessions = sessions
@@ -65,6 +68,7 @@ class RestoreJobs:
         self._runner = runner
         self._lock = lock
         self._backups = backups
+        self._notifier = notifier
 
     # --- plan, lock, row ---------------------------------------------------------------------
     async def start(
@@ -199,7 +203,7 @@ class RestoreJobs:
             if not isinstance(exc, Exception):
                 raise
         finally:
-            await self._finish(log.id, tracker, status, message, started)
+            await self._finish(log, plan.backup, tracker, status, message, started)
 
     async def _take_safety_backup(
         self, plan: RestorePlan, actor: int, tracker: ProgressTracker, cancel: threading.Event
@@ -287,14 +291,16 @@ class RestoreJobs:
     # --- outcome -------------------------------------------------------------------------------
     async def _finish(
         self,
-        log_id: int,
+        log: RestoreLog,
+        backup: Backup,
         tracker: ProgressTracker,
         status: JobStatus,
         message: str | None,
         started: float,
     ) -> None:
-        """Record the outcome in the restore log (retrying while the database is away), then
-        send the final event."""
+        """Record the outcome in the restore log (retrying while the database is away), send
+        the final event, and tell the channels that listen."""
+        log_id = log.id
         await record_outcome(
             functools.partial(
                 self._update_log,
@@ -307,6 +313,13 @@ class RestoreJobs:
             job_id(JobKind.RESTORE, log_id),
         )
         tracker.finish(status, message)
+        completed = status is JobStatus.COMPLETED
+        self._notifier.notify(
+            NotificationEvent.RESTORE_COMPLETED if completed else NotificationEvent.RESTORE_FAILED,
+            f"Restore #{log_id} of backup #{backup.id} {'completed' if completed else 'failed'}",
+            message or "",
+            {"restoreId": log_id, "backupId": backup.id, "tables": list(log.tables or [])},
+        )
 
     async def _update_log(self, log_id: int, **values: object) -> None:
         async with self._sessions() as session:

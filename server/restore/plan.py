@@ -56,16 +56,19 @@ def plan_restore(
     )
 
 
-def restore_sections(manifest: Manifest, tables: list[str], everything: bool) -> list[Section]:
+def restore_sections(
+    manifest: Manifest, tables: list[str], everything: bool, *, events: bool = True
+) -> list[Section]:
     """The sections a restore of `tables` feeds to the database, in file order (with views,
-    events and routines when it restores `everything`)."""
+    events and routines when it restores `everything`; without events if not `events`)."""
     wanted = set(tables)
+    objects = ("view", "events", "routines") if events else ("view", "routines")
     return [
         s
         for s in sorted(manifest.sections, key=lambda s: s.offset)
         if s.kind in ("header", "footer")
         or (s.kind == "table" and s.table in wanted)
-        or (everything and s.kind in ("view", "events", "routines"))
+        or (everything and s.kind in objects)
     ]
 
 
@@ -106,9 +109,11 @@ def restore_script(
     manifest: Manifest,
     tables: list[str],
     everything: bool,
+    *,
+    events: bool = True,
 ) -> RestoreScript:
     """The SQL of the chosen sections, read from the file as the restore consumes it."""
-    sections = restore_sections(manifest, tables, everything)
+    sections = restore_sections(manifest, tables, everything, events=events)
 
     def chunks() -> Iterator[tuple[str | None, bytes]]:
         with folder.open_backup(filename) as handle:

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.db.migrate import LUMBUNG_TABLES
 from tests.conftest import Api, make_settings, open_api
 from tests.servers import MariaDBServer
 
@@ -60,11 +61,10 @@ async def checksums(engine: AsyncEngine) -> dict[str, int | None]:
             for row in await connection.execute(
                 text(
                     "SELECT TABLE_NAME FROM information_schema.TABLES "
-                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' "
-                    "AND TABLE_NAME NOT IN "
-                    "('Backup', 'RestoreLog', 'CacheLog', 'lumbung_alembic_version')"
+                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'"
                 )
             )
+            if row[0] not in LUMBUNG_TABLES
         ]
         result: dict[str, int | None] = {}
         for table in sorted(tables):

@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from server.backup.evidence import Evidence
 from server.backup.stages import SectionSink
 
 
@@ -28,6 +29,13 @@ class DumpPlan:
 class Tool:
     name: str
     version: str
+
+
+@dataclass(frozen=True)
+class DumpResult:
+    tool: Tool
+    rows: dict[str, int]  # the exact row count of every dumped table
+    evidence: Evidence | None  # None when the adapter was not asked for it
 
 
 class Progress(Protocol):
@@ -63,14 +71,43 @@ class DatabaseAdapter(Protocol):
         ...
 
     def dump(
-        self, plan: DumpPlan, sections: SectionSink, progress: Progress, cancel: threading.Event
-    ) -> tuple[Tool, dict[str, int]]:
-        """Write the dump into `sections` (blocking: runs in a worker thread); returns the tool
-        and the exact row count of every dumped table."""
+        self,
+        plan: DumpPlan,
+        sections: SectionSink,
+        progress: Progress,
+        cancel: threading.Event,
+        *,
+        evidence: bool = False,
+    ) -> DumpResult:
+        """Write the dump into `sections` (blocking: runs in a worker thread); returns the tool,
+        the exact row count of every dumped table and, with `evidence`, the evidence of the
+        dump's snapshot (server/backup/evidence.py)."""
         ...
 
-    def restore(self, script: RestoreScript, progress: Progress, cancel: threading.Event) -> None:
-        """Apply a restore script (blocking: runs in a worker thread)."""
+    def restore(
+        self,
+        script: RestoreScript,
+        progress: Progress,
+        cancel: threading.Event,
+        *,
+        into: str | None = None,
+    ) -> None:
+        """Apply a restore script (blocking: runs in a worker thread), to the live database or,
+        with `into`, to a scratch target that `scratch()` made."""
+        ...
+
+    def scratch(self, name: str | None) -> AbstractAsyncContextManager[str]:
+        """A scratch target for a restore drill (a database, or a SQLite file), made empty
+        and dropped on exit; yields what `restore(into=)` and `measure()` take. `name` is the
+        configured scratch database (None: the adapter's default). Never the live database."""
+        ...
+
+    async def drop_leftover_scratch(self, name: str | None) -> None:
+        """Drop a scratch target that a dead process left behind (at start, under the lock)."""
+        ...
+
+    def measure(self, target: str, tables: list[str], *, data: bool, objects: bool) -> Evidence:
+        """The evidence of a scratch target as it is now, measured like a dump's (blocking)."""
         ...
 
     async def drop_tables(self, tables: list[str]) -> None: ...

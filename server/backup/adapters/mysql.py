@@ -10,7 +10,7 @@ import re
 import subprocess
 import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import IO, cast
 
@@ -18,7 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.backup.adapters.base import DumpPlan, Progress, RestoreScript, Tool
+from server.backup.adapters import mysql_evidence, mysql_scratch
+from server.backup.adapters.base import DumpPlan, DumpResult, Progress, RestoreScript, Tool
 from server.backup.adapters.credentials import ServerAddress, child_environment, option_file
 from server.backup.adapters.mysql_tools import (
     block_buffered,
@@ -30,6 +31,7 @@ from server.backup.adapters.mysql_tools import (
     version_of,
     widen_pipe,
 )
+from server.backup.evidence import Evidence
 from server.backup.splitter import DumpSplitter
 from server.backup.stages import SectionSink
 from server.errors import Conflict, ToolFailed
@@ -234,8 +236,46 @@ class MySQLAdapter:
         return arguments
 
     def dump(
-        self, plan: DumpPlan, sections: SectionSink, progress: Progress, cancel: threading.Event
-    ) -> tuple[Tool, dict[str, int]]:
+        self,
+        plan: DumpPlan,
+        sections: SectionSink,
+        progress: Progress,
+        cancel: threading.Event,
+        *,
+        evidence: bool = False,
+    ) -> DumpResult:
+        snapshot = None
+        if evidence and plan.include_data and plan.tables:
+            # Opened before the dump starts: see mysql_evidence.py for why and how.
+            snapshot = mysql_evidence.SnapshotEvidence(
+                self._address, plan.tables, objects=plan.full, alongside=True
+            )
+            snapshot.open()
+        try:
+            result = self._dump(plan, sections, progress, cancel, snapshot)
+        except BaseException:
+            if snapshot is not None:
+                snapshot.abandon()
+            raise
+        if snapshot is not None:
+            return DumpResult(result.tool, result.rows, snapshot.finish())
+        if evidence:
+            # Nothing to checksum (schema only): the definitions still count.
+            return DumpResult(
+                result.tool,
+                result.rows,
+                self.measure(self.database, plan.tables, data=False, objects=plan.full),
+            )
+        return result
+
+    def _dump(
+        self,
+        plan: DumpPlan,
+        sections: SectionSink,
+        progress: Progress,
+        cancel: threading.Event,
+        snapshot: mysql_evidence.SnapshotEvidence | None,
+    ) -> DumpResult:
         with option_file(self._address) as options:
             arguments = self._dump_arguments(plan, options)
             stderr_path = options.with_name("stderr")
@@ -251,6 +291,9 @@ class MySQLAdapter:
 
             def on_section(kind: str, table: str | None) -> None:
                 current[0] = table if kind == "table" else None
+                if snapshot is not None:
+                    # The dump lists its tables only after opening its snapshot.
+                    snapshot.dump_has_snapshot()
 
             splitter = DumpSplitter(sections, on_section)
             watcher = kill_on_cancel(process, cancel)
@@ -295,10 +338,17 @@ class MySQLAdapter:
             )
         if errors and "error" in errors.lower():
             raise ToolFailed(f"{tool_name} reported: {errors}")
-        return Tool(tool_name, version_of(arguments[0])), splitter.rows
+        return DumpResult(Tool(tool_name, version_of(arguments[0])), splitter.rows, None)
 
     # --- restore -----------------------------------------------------------------------------
-    def restore(self, script: RestoreScript, progress: Progress, cancel: threading.Event) -> None:
+    def restore(
+        self,
+        script: RestoreScript,
+        progress: Progress,
+        cancel: threading.Event,
+        *,
+        into: str | None = None,
+    ) -> None:
         binary = find_tool(self._settings.client_command, "mariadb", "mysql")
         with option_file(self._address) as options:
             stderr_path = options.with_name("stderr")
@@ -325,7 +375,7 @@ class MySQLAdapter:
             written = 0
             try:
                 # The database is named on stdin, never in argv.
-                stdin.write(f"USE {_quote(self.database)};\n".encode())
+                stdin.write(f"USE {_quote(into or self.database)};\n".encode())
                 for table, chunk in script.chunks():
                     stdin.write(chunk)
                     written += len(chunk)
@@ -348,3 +398,15 @@ class MySQLAdapter:
             raise ToolFailed("The restore was stopped: the job was cancelled.")
         if returncode != 0:
             raise ToolFailed(f"{Path(binary).name} failed (exit status {returncode}): {errors}")
+
+    # --- restore drills ------------------------------------------------------------------------
+    def scratch(self, name: str | None) -> AbstractAsyncContextManager[str]:
+        return mysql_scratch.scratch_database(self._engine, self.database, name)
+
+    async def drop_leftover_scratch(self, name: str | None) -> None:
+        await mysql_scratch.drop_leftover(
+            self._engine, mysql_scratch.scratch_name(self.database, name)
+        )
+
+    def measure(self, target: str, tables: list[str], *, data: bool, objects: bool) -> Evidence:
+        return mysql_evidence.measure(self._address, target, tables, data=data, objects=objects)

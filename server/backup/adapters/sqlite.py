@@ -11,7 +11,9 @@ from __future__ import annotations
 import codecs
 import fcntl
 import os
+import shutil
 import sqlite3
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -19,12 +21,16 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from server.backup.adapters.base import DumpPlan, Progress, RestoreScript, Tool
+from server.backup.adapters import sqlite_evidence
+from server.backup.adapters.base import DumpPlan, DumpResult, Progress, RestoreScript, Tool
+from server.backup.evidence import Evidence
 from server.backup.stages import SectionSink
 from server.errors import ConfigurationError, Conflict, JobCancelled, StatementRefused
 from server.settings import Settings
 
 BATCH_BYTES = 1 << 20
+# A drill's scratch copy: a folder of this prefix beside the live file, removed afterwards.
+SCRATCH_PREFIX = "lumbung-drill-"
 
 
 def quote(name: str) -> str:
@@ -42,8 +48,8 @@ class SQLiteAdapter:
             )
         self.path = Path(database)
 
-    def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+    def _connect(self, path: Path | None = None) -> sqlite3.Connection:
+        connection = sqlite3.connect(path or self.path, isolation_level=None, timeout=30)
         connection.execute("PRAGMA busy_timeout = 30000")
         return connection
 
@@ -105,10 +111,17 @@ class SQLiteAdapter:
 
     # --- dump --------------------------------------------------------------------------------
     def dump(
-        self, plan: DumpPlan, sections: SectionSink, progress: Progress, cancel: threading.Event
-    ) -> tuple[Tool, dict[str, int]]:
+        self,
+        plan: DumpPlan,
+        sections: SectionSink,
+        progress: Progress,
+        cancel: threading.Event,
+        *,
+        evidence: bool = False,
+    ) -> DumpResult:
         connection = self._connect()
         rows: dict[str, int] = {}
+        measured: Evidence | None = None
         done = 0
 
         def emit(data: str) -> None:
@@ -157,10 +170,15 @@ class SQLiteAdapter:
             sections.begin("footer", None)
             emit("COMMIT;\n")
             progress(sql_bytes=done, table=None)
+            if evidence:
+                # Still inside the dump's read transaction: the very snapshot it dumped.
+                measured = sqlite_evidence.measure(
+                    connection, plan.tables, data=plan.include_data, objects=plan.full
+                )
         finally:
             connection.close()
         sections.end()
-        return Tool("sqlite3", sqlite3.sqlite_version), rows
+        return DumpResult(Tool("sqlite3", sqlite3.sqlite_version), rows, measured)
 
     @staticmethod
     def _sequences(connection: sqlite3.Connection) -> dict[str, int]:
@@ -204,8 +222,15 @@ class SQLiteAdapter:
         return count
 
     # --- restore -----------------------------------------------------------------------------
-    def restore(self, script: RestoreScript, progress: Progress, cancel: threading.Event) -> None:
-        connection = self._connect()
+    def restore(
+        self,
+        script: RestoreScript,
+        progress: Progress,
+        cancel: threading.Event,
+        *,
+        into: str | None = None,
+    ) -> None:
+        connection = self._connect(Path(into) if into else None)
         # foreign_keys cannot change inside a transaction: switch it off first.
         connection.execute("PRAGMA foreign_keys = OFF")
         statements = _StatementReader(connection, script.tables if script.data_only else [])
@@ -224,6 +249,29 @@ class SQLiteAdapter:
             raise
         finally:
             connection.execute("PRAGMA foreign_keys = ON")
+            connection.close()
+
+    # --- restore drills ------------------------------------------------------------------------
+    @asynccontextmanager
+    async def scratch(self, name: str | None) -> AsyncIterator[str]:
+        """A new, empty database file in a private folder beside the live one (its disk holds
+        the database already); `name` is for MariaDB and has no meaning here."""
+        folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=self.path.parent))
+        try:
+            yield str(folder / "scratch.db")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    async def drop_leftover_scratch(self, name: str | None) -> None:
+        for folder in self.path.parent.glob(SCRATCH_PREFIX + "*"):
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def measure(self, target: str, tables: list[str], *, data: bool, objects: bool) -> Evidence:
+        connection = self._connect(Path(target))
+        try:
+            connection.execute("BEGIN")
+            return sqlite_evidence.measure(connection, tables, data=data, objects=objects)
+        finally:
             connection.close()
 
 
