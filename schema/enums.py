@@ -10,8 +10,13 @@ from server import errors
 from server.db.enums import BackupOrigin as BackupOrigin
 from server.db.enums import BackupType as BackupType
 from server.db.enums import CacheType as CacheType
+from server.db.enums import ChannelKind as ChannelKind
 from server.db.enums import Compression as Compression
+from server.db.enums import DeliveryStatus as DeliveryStatus
+from server.db.enums import DrillStatus as DrillStatus
 from server.db.enums import JobStatus as JobStatus
+from server.db.enums import NotificationEvent as NotificationEvent
+from server.drill.history import LastDrill as LastDrill
 
 
 def _describe(enum_class: type[enum.Enum], description: str, **values: str) -> None:
@@ -63,6 +68,47 @@ _describe(
     FILE="The upload and temp cache folders.",
     MEMORY="In-process caches of every server process.",
     REDIS="The application's keys in Redis.",
+)
+
+
+_describe(
+    DrillStatus,
+    "How a restore drill stands.",
+    IN_PROGRESS="Restoring into the scratch database, or comparing.",
+    PASSED="Everything the drill could check matches (see `unproven` for what it could not).",
+    FAILED="Something differs, or the restore failed: `problems` says what.",
+)
+_describe(
+    LastDrill,
+    "Backups by their newest restore drill.",
+    PASSED="Their newest drill passed.",
+    FAILED="Their newest drill failed.",
+    IN_PROGRESS="A drill of theirs is running.",
+    NEVER="Never drilled.",
+)
+_describe(
+    ChannelKind,
+    "Where a notification channel sends.",
+    EMAIL="E-mail, through the relay of LUMBUNG_SMTP_HOST.",
+    WEBHOOK="A JSON POST signed with HMAC-SHA256 (or a Slack-compatible body).",
+)
+_describe(
+    NotificationEvent,
+    "What a notification is about; each channel chooses the events it gets.",
+    BACKUP_FAILED="A backup failed (a restore's safety backup counts as its restore).",
+    RESTORE_COMPLETED="A restore completed.",
+    RESTORE_FAILED="A restore failed (and what was rolled back).",
+    DRILL_FAILED="A restore drill failed: the backup does not restore to the data it held.",
+    SCHEDULE_MISSED="A schedule's run did not happen.",
+    NO_RECENT_BACKUP="No backup has completed for LUMBUNG_NO_BACKUP_ALERT_HOURS.",
+    LOW_DISK_SPACE="The backup folder's disk has less free space than the next backup needs.",
+    TEST="A test sent by `testNotification` (not a channel's choice).",
+)
+_describe(
+    DeliveryStatus,
+    "How a notification's delivery ended.",
+    DELIVERED="The relay or the webhook accepted it.",
+    FAILED="Every attempt failed: `error` says why.",
 )
 
 

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
 from server.backup.history import restore_logs_by_backup
-from server.db.models import Backup, RestoreLog
+from server.db.models import Backup, RestoreDrill, RestoreLog
+from server.drill.history import latest_drills_by_backup
 from server.errors import NotFound
 from server.resources import Resources
 from server.system.users import AppUser
@@ -20,6 +21,7 @@ class Loaders:
         self.users = DataLoader[int, AppUser | None](load_fn=self._users)
         self.restore_logs = DataLoader[int, list[RestoreLog]](load_fn=self._restore_logs)
         self.backups = DataLoader[int, Backup](load_fn=self._backups)
+        self.last_drills = DataLoader[int, RestoreDrill | None](load_fn=self._last_drills)
 
     async def _users(self, ids: Sequence[int]) -> list[AppUser | None]:
         # Each batch opens its own session: sessions are never shared between resolvers.
@@ -29,6 +31,10 @@ class Loaders:
     async def _restore_logs(self, backup_ids: Sequence[int]) -> list[list[RestoreLog]]:
         async with self._resources.sessions() as session:
             return await restore_logs_by_backup(session, backup_ids)
+
+    async def _last_drills(self, backup_ids: Sequence[int]) -> list[RestoreDrill | None]:
+        async with self._resources.sessions() as session:
+            return await latest_drills_by_backup(session, backup_ids)
 
     async def _backups(self, ids: Sequence[int]) -> list[Backup | BaseException]:
         async with self._resources.sessions() as session:

@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types.nodes import SelectedField, Selection
 
 from schema.context import Info
-from schema.types import Backup, RestoreLog, User
+from schema.types import Backup, RestoreDrill, RestoreLog, User
 from server.backup.history import restore_logs_by_backup
 from server.db import models
+from server.drill.history import latest_drills_by_backup
 
 
 def requested(selections: Sequence[Selection], path: tuple[str, ...]) -> bool:
@@ -40,6 +41,10 @@ async def backups_page(
     wants_creator = requested(here, ("backups", "items", "creator"))
     wants_logs = requested(here, ("backups", "items", "restoreLogs"))
     wants_restorer = requested(here, ("backups", "items", "restoreLogs", "restorer"))
+    if items and requested(here, ("backups", "items", "lastDrill")):
+        drills = await latest_drills_by_backup(session, [item.id for item in items])
+        for item, drill in zip(items, drills, strict=True):
+            item.prefetched_last_drill = None if drill is None else RestoreDrill.of(drill)
     if not items or not (wants_creator or wants_logs):
         return items
 

@@ -8,14 +8,33 @@ import strawberry
 from strawberry.permission import BasePermission
 
 from schema.context import Info
-from schema.enums import BackupType, CacheType, JobStatus
+from schema.enums import BackupType, CacheType, JobStatus, LastDrill
+from schema.health import BackupHealth
+from schema.notifications import (
+    NotificationChannel,
+    NotificationDelivery,
+    NotificationDeliveryPage,
+    shown,
+)
 from schema.permissions import IsAdmin
 from schema.prefetch import backups_page
 from schema.system import Me, SystemInfo, Table
-from schema.types import Backup, BackupPage, CacheLog, CacheLogPage, RestoreLog, RestoreLogPage
+from schema.types import (
+    Backup,
+    BackupPage,
+    CacheLog,
+    CacheLogPage,
+    RestoreDrill,
+    RestoreDrillPage,
+    RestoreLog,
+    RestoreLogPage,
+)
 from server.backup import history
 from server.cache.history import list_cache_logs
 from server.db.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
+from server.drill.history import filter_by_last_drill, list_drills
+from server.health.service import backup_health
+from server.notify.channels import list_channels, list_deliveries
 from server.system.tables import list_tables
 
 ADMIN: list[type[BasePermission]] = [IsAdmin]
@@ -40,6 +59,12 @@ class Query:
         status: Annotated[
             JobStatus | None, strawberry.argument(description="Only backups in this status.")
         ] = None,
+        last_drill: Annotated[
+            LastDrill | None,
+            strawberry.argument(
+                description="Only backups whose newest restore drill ended so (or NEVER drilled)."
+            ),
+        ] = None,
     ) -> BackupPage:
         request = PageRequest(page=page, limit=limit)
         async with info.context.resources.sessions() as session:
@@ -48,6 +73,9 @@ class Query:
                 request,
                 backup_type=backup_type,
                 status=status,
+                narrow=None
+                if last_drill is None
+                else lambda query: filter_by_last_drill(query, last_drill),
             )
             items = await backups_page(info, session, result.items)
         return BackupPage(
@@ -85,6 +113,83 @@ class Query:
             result = await history.list_restore_logs(session, request, backup_id=backup_id)
         return RestoreLogPage(
             items=[RestoreLog.of(row) for row in result.items],
+            total=result.total,
+            page=result.page,
+            limit=result.limit,
+            page_count=result.page_count,
+        )
+
+    @strawberry.field(
+        permission_classes=ADMIN,
+        description="Restore drills, newest first, optionally of one backup.",
+    )
+    async def restore_drills(
+        self,
+        info: Info,
+        page: PageArg = 1,
+        limit: LimitArg = DEFAULT_LIMIT,
+        backup_id: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Only drills of this backup (NOT_FOUND if no such backup)."
+            ),
+        ] = None,
+    ) -> RestoreDrillPage:
+        request = PageRequest(page=page, limit=limit)
+        async with info.context.resources.sessions() as session:
+            result = await list_drills(session, request, backup_id=backup_id)
+        return RestoreDrillPage(
+            items=[RestoreDrill.of(row) for row in result.items],
+            total=result.total,
+            page=result.page,
+            limit=result.limit,
+            page_count=result.page_count,
+        )
+
+    @strawberry.field(
+        permission_classes=ADMIN,
+        description="Is the database protected right now? The last good backup, the last "
+        "drill, each schedule, and the backup disk.",
+    )
+    async def backup_health(self, info: Info) -> BackupHealth:
+        resources = info.context.resources
+        health = await backup_health(
+            resources.sessions,
+            resources.adapter,
+            resources.folder,
+            resources.settings,
+            resources.schedule_health,
+        )
+        return BackupHealth.of(health)
+
+    @strawberry.field(
+        permission_classes=ADMIN,
+        description="Notification channels (their secrets are never shown).",
+    )
+    async def notification_channels(self, info: Info) -> list[NotificationChannel]:
+        async with info.context.resources.sessions() as session:
+            rows = await list_channels(session)
+        return [shown(info, row) for row in rows]
+
+    @strawberry.field(
+        permission_classes=ADMIN,
+        description="Notifications sent (or not), newest first, optionally to one channel.",
+    )
+    async def notifications(
+        self,
+        info: Info,
+        page: PageArg = 1,
+        limit: LimitArg = DEFAULT_LIMIT,
+        channel_id: Annotated[
+            int | None,
+            strawberry.argument(description="Only deliveries to this channel (NOT_FOUND if none)."),
+        ] = None,
+    ) -> NotificationDeliveryPage:
+        request = PageRequest(page=page, limit=limit)
+        async with info.context.resources.sessions() as session:
+            result = await list_deliveries(session, request, channel_id=channel_id)
+        return NotificationDeliveryPage(
+            items=[NotificationDelivery.of(row) for row in result.items],
             total=result.total,
             page=result.page,
             limit=result.limit,

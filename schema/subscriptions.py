@@ -21,7 +21,7 @@ from server.errors import BadUserInput
 from server.events.event import ProgressEvent
 from server.events.follow import follow_job
 from server.jobs.ids import JobKind, job_id
-from server.jobs.states import backup_state, restore_state
+from server.jobs.states import backup_state, drill_state, restore_state
 
 ADMIN: list[type[BasePermission]] = [IsAdmin]
 MIN_INTERVAL_SECONDS = 1
@@ -30,12 +30,12 @@ MAX_INTERVAL_SECONDS = 3600
 
 @strawberry.type(description="Where a backup or restore stands: one event of its progress.")
 class JobProgress:
-    job_id: str = strawberry.field(description="`backup:<id>` or `restore:<id>`.")
+    job_id: str = strawberry.field(description="`backup:<id>`, `restore:<id>` or `drill:<id>`.")
     sequence: int = strawberry.field(description="Grows with every event of the job.")
     status: JobStatus = strawberry.field(description="IN_PROGRESS, then COMPLETED or FAILED.")
     phase: str = strawberry.field(
         description="queued, safety-backup, verifying, dumping, restoring, writing, "
-        "rolling-back, running (state read from the catalog), or done."
+        "rolling-back, comparing, cleaning-up, running (state read from the catalog), or done."
     )
     percent: float = strawberry.field(description="Of the current phase, against its estimate.")
     bytes_done: BigInt = strawberry.field(description="SQL bytes through the pipeline so far.")
@@ -96,6 +96,18 @@ class Subscription:
         state = functools.partial(restore_state, resources.sessions, id)
         await state()
         async for event in follow_job(resources.progress, job_id(JobKind.RESTORE, id), state):
+            yield JobProgress.of(event)
+
+    @strawberry.subscription(
+        permission_classes=ADMIN,
+        description="A restore drill's progress, like `backupProgress`; `id` is the drill's id. "
+        "Its final event says COMPLETED when the drill passed, FAILED when it failed.",
+    )
+    async def drill_progress(self, info: Info, id: JobId) -> AsyncGenerator[JobProgress, None]:
+        resources = info.context.resources
+        state = functools.partial(drill_state, resources.sessions, id)
+        await state()
+        async for event in follow_job(resources.progress, job_id(JobKind.DRILL, id), state):
             yield JobProgress.of(event)
 
     @strawberry.subscription(

@@ -13,11 +13,18 @@ from typing import Annotated
 import strawberry
 
 from schema.context import Info
-from schema.enums import BackupOrigin, BackupType, CacheType, Compression, JobStatus
+from schema.enums import (
+    BackupOrigin,
+    BackupType,
+    CacheType,
+    Compression,
+    DrillStatus,
+    JobStatus,
+)
 from schema.scalars import BigInt
 from server.db import models
 from server.system.users import AppUser
-from server.units import format_bytes
+from server.units import format_bytes, format_duration
 
 
 def _seconds(duration_ms: int | None) -> float | None:
@@ -36,6 +43,67 @@ async def _user(info: Info, user_id: int) -> User | None:
 
 async def _restore_logs(info: Info, backup_id: int) -> list[RestoreLog]:
     return [RestoreLog.of(row) for row in await info.context.loaders.restore_logs.load(backup_id)]
+
+
+async def _last_drill(info: Info, backup_id: int) -> RestoreDrill | None:
+    row = await info.context.loaders.last_drills.load(backup_id)
+    return None if row is None else RestoreDrill.of(row)
+
+
+@strawberry.type(
+    description="A restore drill: a backup restored into a scratch database and compared, "
+    "table by table, with what the database held when the backup was made."
+)
+class RestoreDrill:
+    id: int = strawberry.field(description="Restore drill id.")
+    backup_id: int = strawberry.field(description="Id of the backup that was drilled.")
+    status: DrillStatus = strawberry.field(description="IN_PROGRESS, PASSED or FAILED.")
+    at: datetime = strawberry.field(description="When the drill started.")
+    completed_at: datetime | None = strawberry.field(
+        description="When it finished (null while IN_PROGRESS)."
+    )
+    duration_seconds: float | None = strawberry.field(
+        description="How long the restore itself took: how long this backup takes to restore."
+    )
+    restores_in: str | None = strawberry.field(
+        description="The same, for people: `4 min 12 s` (null until restored)."
+    )
+    total_seconds: float | None = strawberry.field(
+        description="The whole drill: restore, comparison and clean-up."
+    )
+    problems: list[str] = strawberry.field(
+        description="What differs or failed, one sentence each (empty when PASSED)."
+    )
+    unproven: list[str] = strawberry.field(
+        description="What the drill could not check, and why (e.g. a backup made before "
+        "Lumbung recorded evidence)."
+    )
+    tables: list[str] = strawberry.field(description="The tables restored and compared.")
+    requested_by: int = strawberry.field(
+        description="Id of the user who asked for it (0: the CLI or a schedule)."
+    )
+    schedule_id: int | None = strawberry.field(
+        description="The schedule that ran it, if a schedule did."
+    )
+
+    @classmethod
+    def of(cls, row: models.RestoreDrill) -> RestoreDrill:
+        restore = _seconds(row.restore_ms)
+        return cls(
+            id=row.id,
+            backup_id=row.backup_id,
+            status=row.status,
+            at=row.created_at,
+            completed_at=row.completed_at,
+            duration_seconds=restore,
+            restores_in=None if restore is None else format_duration(restore),
+            total_seconds=_seconds(row.duration_ms),
+            problems=list(row.problems or []),
+            unproven=list(row.unproven or []),
+            tables=list(row.tables or []),
+            requested_by=row.requested_by,
+            schedule_id=row.schedule_id,
+        )
 
 
 @strawberry.type(description="A user of the application that owns the database.")
@@ -166,6 +234,16 @@ class Backup:
     # Filled when the page that holds this backup loaded its relations up front (Prefetch).
     prefetched_creator: strawberry.Private[object] = NOT_LOADED
     prefetched_restore_logs: strawberry.Private[object] = NOT_LOADED
+    prefetched_last_drill: strawberry.Private[object] = NOT_LOADED
+
+    @strawberry.field(
+        description="The newest restore drill of this backup (null if it was never drilled): "
+        "whether it restores to the data it held, and how long it takes to restore."
+    )
+    def last_drill(self, info: Info) -> RestoreDrill | None:
+        if self.prefetched_last_drill is not NOT_LOADED:
+            return self.prefetched_last_drill  # type: ignore[return-value]
+        return _last_drill(info, self.id)  # type: ignore[return-value]
 
     @strawberry.field(description="The user who made the backup (null if deleted since).")
     def creator(self, info: Info) -> User | None:
@@ -237,6 +315,15 @@ class RestoreLogPage:
 class CacheLogPage:
     items: list[CacheLog] = strawberry.field(description="The cache logs on this page.")
     total: int = strawberry.field(description="How many cache logs match, on all pages.")
+    page: int = strawberry.field(description="This page's number, from 1.")
+    limit: int = strawberry.field(description="Items per page.")
+    page_count: int = strawberry.field(description="How many pages there are.")
+
+
+@strawberry.type(description="One page of restore drills, newest first.")
+class RestoreDrillPage:
+    items: list[RestoreDrill] = strawberry.field(description="The drills on this page.")
+    total: int = strawberry.field(description="How many drills match, on all pages.")
     page: int = strawberry.field(description="This page's number, from 1.")
     limit: int = strawberry.field(description="Items per page.")
     page_count: int = strawberry.field(description="How many pages there are.")

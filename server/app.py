@@ -1,4 +1,5 @@
-"""create_app(settings): routes and lifespan. The only module of server/ that imports schema/."""
+"""create_app(settings): routes (/graphql, /healthz, /readyz, /metrics) and lifespan. The only
+module of server/ that imports schema/."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from schema.caches import register_graphql_caches
 from schema.view import LumbungGraphQL
 from server.auth.keys import TokenKeys, resolve_token_keys
 from server.errors import BackendUnavailable
+from server.health.metrics import metrics
 from server.limits import BodySizeLimit
 from server.resources import Resources, open_resources
 from server.settings import Settings, load_settings
@@ -115,6 +117,7 @@ def create_app(
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
         ],
         middleware=middleware,
         lifespan=lifespan,

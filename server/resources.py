@@ -28,6 +28,7 @@ from server.db.migrate import migrate, pending_revisions
 from server.drill.job import DrillJobs
 from server.errors import BackendUnavailable, ConfigurationError
 from server.events.bus import ProgressBus
+from server.health.service import ScheduleHealthSource
 from server.jobs.lock import JobLock
 from server.jobs.runner import JobRunner
 from server.notify.checker import AlarmChecker
@@ -63,6 +64,8 @@ class Resources:
     alarms: AlarmChecker
     caches: CacheService
     revocation: RevocationList | None = None
+    # Each schedule's row for backupHealth: set by the schedules domain once it exists.
+    schedule_health: ScheduleHealthSource | None = None
     started_at: float = field(default_factory=time.time)
 
     async def close(self) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.enums import BackupType, JobStatus
@@ -20,12 +21,16 @@ async def list_backups(
     *,
     backup_type: BackupType | None = None,
     status: JobStatus | None = None,
+    narrow: Callable[[Select[Any]], Select[Any]] | None = None,
 ) -> Page[Backup]:
+    """A page of backups; `narrow` adds a filter of another domain's (the last drill's)."""
     query = select(Backup).order_by(Backup.created_at.desc(), Backup.id.desc())
     if backup_type is not None:
         query = query.where(Backup.backup_type == backup_type)
     if status is not None:
         query = query.where(Backup.status == status)
+    if narrow is not None:
+        query = narrow(query)
     return await paginate(session, query, request)
 
 

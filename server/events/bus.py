@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import Callable, Iterator
 
 from redis.asyncio import Redis
@@ -24,6 +26,11 @@ log = logging.getLogger("lumbung.events")
 KEY_PREFIX = "lumbung:progress:"
 STATE_TTL_SECONDS = 7 * 86400
 RECONNECT_MAX_SECONDS = 5.0
+# Each process's count of progress followers, for /metrics: refreshed every
+# FOLLOWERS_REPORT_SECONDS, forgotten FOLLOWERS_TTL_SECONDS after its process stops reporting.
+FOLLOWERS_PREFIX = "lumbung:followers:"
+FOLLOWERS_REPORT_SECONDS = 15
+FOLLOWERS_TTL_SECONDS = 45
 
 
 class ProgressBus:
@@ -35,6 +42,7 @@ class ProgressBus:
         self._outbox: asyncio.Queue[ProgressEvent] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._followers_key = f"{FOLLOWERS_PREFIX}{socket.gethostname()}:{os.getpid()}"
         self.connected = asyncio.Event()
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -45,6 +53,7 @@ class ProgressBus:
         self._tasks = [
             asyncio.create_task(self._relay_in(), name="lumbung-progress-in"),
             asyncio.create_task(self._relay_out(), name="lumbung-progress-out"),
+            asyncio.create_task(self._report_followers(), name="lumbung-progress-followers"),
         ]
 
     async def stop(self) -> None:
@@ -112,6 +121,35 @@ class ProgressBus:
                 followers.discard(queue)
                 if not followers:
                     del self._subscribers[job_id]
+
+    # --- followers, for /metrics -----------------------------------------------------------------
+    def follower_count(self) -> int:
+        """Followers of jobs in this process."""
+        return sum(len(queues) for queues in self._subscribers.values())
+
+    async def followers_everywhere(self) -> int:
+        """Followers in every process: this one's, plus what the others last reported to Redis
+        (this one's alone without Redis, or when Redis cannot be read)."""
+        if self._redis is None:
+            return self.follower_count()
+        try:
+            await self._redis.set(
+                self._followers_key, self.follower_count(), ex=FOLLOWERS_TTL_SECONDS
+            )
+            keys = [key async for key in self._redis.scan_iter(match=FOLLOWERS_PREFIX + "*")]
+            values = await self._redis.mget(keys) if keys else []
+        except (RedisError, OSError):
+            return self.follower_count()
+        return sum(int(value) for value in values if value is not None)
+
+    async def _report_followers(self) -> None:
+        assert self._redis is not None
+        while True:
+            with contextlib.suppress(RedisError, OSError):
+                await self._redis.set(
+                    self._followers_key, self.follower_count(), ex=FOLLOWERS_TTL_SECONDS
+                )
+            await asyncio.sleep(FOLLOWERS_REPORT_SECONDS)
 
     # --- Redis ------------------------------------------------------------------------------------
     async def _relay_out(self) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.db.enums import ChannelKind, NotificationEvent
 from server.db.models import NotificationChannel, NotificationDelivery
 from server.db.pagination import Page, PageRequest, paginate
-from server.errors import BadUserInput, Conflict, NotFound
+from server.errors import BadUserInput, Conflict, JobFailed, NotFound
 from server.notify.secrets import SecretBox
 from server.settings import Settings
 
@@ -126,6 +126,16 @@ def _apply(
             f"{MIN_SIGNING_KEY} characters), or set `slack: true` for a Slack incoming webhook."
         )
     row.secret = WebhookSecrets(url, key or None).sealed(box)
+
+
+def is_signed(box: SecretBox, row: NotificationChannel) -> bool:
+    """Whether a webhook's deliveries are signed (False too when its secrets cannot be read)."""
+    if not row.secret:
+        return False
+    try:
+        return WebhookSecrets.opened(box, row.secret).key is not None
+    except JobFailed:  # sealed under another key: its next delivery fails and says so
+        return False
 
 
 async def create_channel(

@@ -1,0 +1,1 @@
+"""Backup health: the `backupHealth` query and the figures /metrics exports."""
