@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,15 @@ def flip_bit(path: Path, offset: int) -> None:
 async def rewrite_section(api: Api, backup: dict[str, Any], table: str, sql_suffix: bytes) -> None:
     """Append SQL to one table's section and re-seal the file as if the dump had produced it:
     checksums, manifest and catalog all agree, so only the database can object to it."""
+    await reseal(api, backup, table, lambda sql: sql + sql_suffix)
+
+
+async def reseal(
+    api: Api, backup: dict[str, Any], table: str, change: Callable[[bytes], bytes]
+) -> None:
+    """Change one table's SQL in a backup file and re-seal it as if the dump tool had written
+    it so (a buggy tool, a wrong character set): every section's checksum, the file's, the
+    manifest's size and the catalog's checksum agree with the new bytes."""
     folder = api.settings.backup_dir
     path = folder / backup["filename"]
     manifest_path = folder / (backup["filename"] + ".manifest.json")
@@ -68,7 +78,7 @@ async def rewrite_section(api: Api, backup: dict[str, Any], table: str, sql_suff
     for section in sorted(manifest["sections"], key=lambda s: s["offset"]):
         frame = data[section["offset"] : section["offset"] + section["length"]]
         if section["kind"] == "table" and section["table"] == table:
-            sql = zstandard.ZstdDecompressor().decompressobj().decompress(frame) + sql_suffix
+            sql = change(zstandard.ZstdDecompressor().decompressobj().decompress(frame))
             frame = zstandard.ZstdCompressor().compress(sql)
         section["offset"], section["length"] = len(out), len(frame)
         section["sha256"] = hashlib.sha256(frame).hexdigest()
