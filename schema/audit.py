@@ -25,7 +25,8 @@ CLIENT_CODES = {
     ErrorCode.UNAUTHENTICATED,
     ErrorCode.FORBIDDEN,
 }
-SECRET_WORDS = ("password", "secret", "token", "authorization", "key")
+# A webhook's `url` may carry its token in the path (Slack's do).
+SECRET_WORDS = ("password", "secret", "token", "authorization", "key", "url")
 MAX_VALUE_CHARS = 200
 
 

@@ -43,6 +43,9 @@ class Notifier:
         self._sessions = sessions
         self._box = box
         self._tasks: set[asyncio.Task[None]] = set()
+        # httpx logs every request's full URL at INFO, and a webhook's URL may be its secret
+        # (Slack's path is): its own lines are kept to warnings and worse.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
 
     # --- what callers say ----------------------------------------------------------------------
     def notify(
