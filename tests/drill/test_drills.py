@@ -14,6 +14,7 @@ from tests.backup.faults import reseal
 from tests.backup.helpers import backup_and_wait
 from tests.conftest import Api, make_settings, open_api
 from tests.drill.helpers import TEST_RESTORE, drill_and_wait
+from tests.ws import graphql_socket, serving
 
 BACKUPS_BY_DRILL = """
 query ($drill: LastDrill) {
@@ -160,3 +161,23 @@ async def test_a_drill_waits_its_turn_like_every_job(api: Api) -> None:
         assert f"restore drill #{running.id}" in error["message"]
     finally:
         await lock.aclose()
+
+
+async def test_a_drills_progress_is_followed_to_its_end_over_a_websocket(api: Api) -> None:
+    backup = await backup_and_wait(api, backupType="FULL")
+    async with serving(api.app) as url, graphql_socket(url) as socket:
+        assert (await socket.init({"Authorization": f"Bearer {api.token()}"}))[
+            "type"
+        ] == "connection_ack"
+        started = await api.query(TEST_RESTORE, {"id": backup["id"]})
+        drill_id = started["testRestore"]["drill"]["id"]
+        operation = await socket.subscribe(
+            "subscription ($id: Int!) { drillProgress(id: $id) { jobId status phase message } }",
+            {"id": drill_id},
+        )
+        events = [payload["data"]["drillProgress"] async for payload in socket.stream(operation)]
+    assert {event["jobId"] for event in events} == {f"drill:{drill_id}"}
+    final = events[-1]
+    assert final["status"] == "COMPLETED"
+    assert final["phase"] == "done"
+    assert final["message"].startswith(f"Backup {backup['filename']} restores in ")
