@@ -155,6 +155,7 @@ class DrillJobs:
         unproven: list[str] = []
         restore_ms: int | None = None
         proven = 0
+        stage = "The restore into the scratch database"
         try:
             script = restore_script(
                 self._folder,
@@ -176,6 +177,7 @@ class DrillJobs:
                 )
             )
             restore_ms = int((time.monotonic() - restoring) * 1000)
+            stage = "Comparing the scratch database with the evidence"
             tracker.phase("comparing", "Comparing the restored tables with the backup's evidence")
             restored = await asyncio.to_thread(
                 functools.partial(
@@ -197,9 +199,7 @@ class DrillJobs:
             )
             problems, unproven, proven = verdict.problems, verdict.unproven, verdict.proven_tables
         except BaseException as exc:
-            problems.append(
-                f"The restore into the scratch database failed: {public_error(exc).message}"
-            )
+            problems.append(f"{stage} failed: {public_error(exc).message}")
             if not isinstance(exc, Exception):
                 raise
         finally:

@@ -181,3 +181,18 @@ async def test_a_drills_progress_is_followed_to_its_end_over_a_websocket(api: Ap
     assert final["status"] == "COMPLETED"
     assert final["phase"] == "done"
     assert final["message"].startswith(f"Backup {backup['filename']} restores in ")
+
+
+async def test_a_backup_that_does_not_restore_fails_its_drill_and_leaves_nothing_behind(
+    api: Api,
+) -> None:
+    backup = await backup_and_wait(api, backupType="FULL")
+    before = await live_rows(api)
+    await reseal(api, backup, "Role", lambda sql: sql + b"THIS IS NOT SQL;\n")
+    drill = await drill_and_wait(api, backup["id"])
+    assert drill["status"] == "FAILED"
+    [problem] = drill["problems"]
+    assert problem.startswith("The restore into the scratch database failed: ")
+    assert drill["durationSeconds"] is None
+    assert await live_rows(api) == before
+    assert await scratch_leftovers(api) == []
