@@ -19,6 +19,7 @@ from server.auth.revocation import RevocationList
 from server.auth.tokens import TokenVerifier
 from server.backup.adapters import adapter_for
 from server.backup.adapters.base import DatabaseAdapter
+from server.backup.adapters.credentials import remove_stale_option_files
 from server.backup.files import BackupFolder
 from server.backup.job import BackupJobs
 from server.cache.service import CacheService
@@ -136,6 +137,11 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
         elif pending := await pending_revisions(engine):
             raise ConfigurationError(
                 f"the catalog needs migrations {pending}: run `lumbung migrate` first"
+            )
+        if stale := await asyncio.to_thread(remove_stale_option_files):
+            log.warning(
+                "removed option files that dead processes left in the temp folder",
+                extra={"event": "jobs.stale_option_files", "count": len(stale)},
             )
         recovery = Recovery(sessions, adapter, folder, lock, restores)
         interrupted = await recovery.recover()

@@ -248,3 +248,29 @@ async def test_a_server_killed_mid_restore_has_it_rolled_back_at_its_next_start(
     finally:
         first.stop()
         await engine.dispose()
+
+
+async def test_a_killed_restore_client_is_named_as_killed_and_rolled_back(
+    database: str, tmp_path: Path
+) -> None:
+    async with open_api(make_settings(database, tmp_path)) as api:
+        await fill_bulk(api.resources.engine, 80_000)
+        backup = await backup_and_wait(api, backupType="FULL")
+        async with api.resources.engine.begin() as connection:
+            await connection.execute(text("UPDATE `Bulk` SET payload = 'live' WHERE id <= 99"))
+        before = await checksums(api.resources.engine)
+        data = await api.query(RESTORE, {"id": backup["id"], "confirm": backup["filename"]})
+        log_id = data["restoreBackup"]["restoreLog"]["id"]
+        await wait_for_phase(api, f"restore:{log_id}", "restoring")
+        (await wait_for_child("mariadb")).kill()
+
+        async def done() -> dict[str, Any] | None:
+            items = (await api.query(RESTORE_LOGS, {"id": backup["id"]}))["restoreLogs"]["items"]
+            log: dict[str, Any] = next(item for item in items if item["id"] == log_id)
+            return None if log["status"] == "IN_PROGRESS" else log
+
+        log = await wait_until(done)
+        assert log["status"] == "FAILED"
+        assert log["errorMessage"].startswith("Restore failed: mariadb failed (killed by signal 9)")
+        assert "rolled back from safety backup" in log["errorMessage"]
+        assert await checksums(api.resources.engine) == before

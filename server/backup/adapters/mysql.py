@@ -8,6 +8,7 @@ import hashlib
 import io
 import re
 import subprocess
+import tempfile
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,11 +20,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.backup.adapters.base import DumpPlan, Progress, RestoreScript, Tool
-from server.backup.adapters.credentials import ServerAddress, child_environment, option_file
+from server.backup.adapters.credentials import ServerAddress, child_environment, client_options
 from server.backup.adapters.mysql_tools import (
     block_buffered,
     chunks,
     dies_with_us,
+    exit_reason,
     find_tool,
     kill_on_cancel,
     stderr_tail,
@@ -206,7 +208,7 @@ class MySQLAdapter:
                 await connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
 
     # --- dump --------------------------------------------------------------------------------
-    def _dump_arguments(self, plan: DumpPlan, options: Path) -> list[str]:
+    def _dump_arguments(self, plan: DumpPlan, options: str) -> list[str]:
         binary = find_tool(self._settings.dump_command, "mariadb-dump", "mysqldump")
         arguments = [
             binary,
@@ -236,17 +238,17 @@ class MySQLAdapter:
     def dump(
         self, plan: DumpPlan, sections: SectionSink, progress: Progress, cancel: threading.Event
     ) -> tuple[Tool, dict[str, int]]:
-        with option_file(self._address) as options:
-            arguments = self._dump_arguments(plan, options)
-            stderr_path = options.with_name("stderr")
-            with stderr_path.open("wb") as stderr:
-                process = subprocess.Popen(  # noqa: S603 - no shell; names after `--`
-                    dies_with_us(block_buffered(arguments)),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=stderr,
-                    env=child_environment(),
-                )
+        # The tool's stderr goes to a file without a name (O_TMPFILE): nothing to leave behind.
+        with client_options(self._address) as options, tempfile.TemporaryFile() as stderr:
+            arguments = self._dump_arguments(plan, options.path)
+            process = subprocess.Popen(  # noqa: S603 - no shell; names after `--`
+                dies_with_us(block_buffered(arguments)),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=child_environment(),
+                pass_fds=options.pass_fds,
+            )
             current: list[str | None] = [None]
 
             def on_section(kind: str, table: str | None) -> None:
@@ -270,7 +272,7 @@ class MySQLAdapter:
                 if process.stdout is not None:
                     process.stdout.close()
             completed = splitter.finish()
-            errors = stderr_tail(stderr_path)
+            errors = stderr_tail(stderr)
         tool_name = Path(arguments[0]).name
         # A routine the account may not read: MariaDB 10.11's tool stops with an error; others
         # write a comment instead of it and exit 0, and the backup would silently lack it.
@@ -279,10 +281,9 @@ class MySQLAdapter:
         if cancel.is_set():
             raise ToolFailed(f"{tool_name} was stopped: the job was cancelled.")
         if returncode != 0:
-            reason = (
-                f"exit status {returncode}" if returncode > 0 else f"killed by signal {-returncode}"
+            raise ToolFailed(
+                f"{tool_name} failed ({exit_reason(returncode)}): {errors or 'no message'}{advice}"
             )
-            raise ToolFailed(f"{tool_name} failed ({reason}): {errors or 'no message'}{advice}")
         if not completed:
             raise ToolFailed(
                 f"{tool_name} ended without its completion line: the dump is truncated."
@@ -300,24 +301,23 @@ class MySQLAdapter:
     # --- restore -----------------------------------------------------------------------------
     def restore(self, script: RestoreScript, progress: Progress, cancel: threading.Event) -> None:
         binary = find_tool(self._settings.client_command, "mariadb", "mysql")
-        with option_file(self._address) as options:
-            stderr_path = options.with_name("stderr")
-            with stderr_path.open("wb") as stderr:
-                process = subprocess.Popen(  # noqa: S603 - no shell, no user input in argv
-                    dies_with_us(
-                        [
-                            binary,
-                            f"--defaults-file={options}",
-                            "--default-character-set=utf8mb4",
-                            "--binary-mode",
-                            "--max-allowed-packet=1G",
-                        ]
-                    ),
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL,
-                    stderr=stderr,
-                    env=child_environment(),
-                )
+        with client_options(self._address) as options, tempfile.TemporaryFile() as stderr:
+            process = subprocess.Popen(  # noqa: S603 - no shell, no user input in argv
+                dies_with_us(
+                    [
+                        binary,
+                        f"--defaults-file={options.path}",
+                        "--default-character-set=utf8mb4",
+                        "--binary-mode",
+                        "--max-allowed-packet=1G",
+                    ]
+                ),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env=child_environment(),
+                pass_fds=options.pass_fds,
+            )
             watcher = kill_on_cancel(process, cancel)
             assert process.stdin is not None
             stdin: IO[bytes] = process.stdin
@@ -343,8 +343,10 @@ class MySQLAdapter:
                     stdin.close()
                 returncode = process.wait()
                 watcher.set()
-            errors = stderr_tail(stderr_path)
+            errors = stderr_tail(stderr)
         if cancel.is_set():
             raise ToolFailed("The restore was stopped: the job was cancelled.")
         if returncode != 0:
-            raise ToolFailed(f"{Path(binary).name} failed (exit status {returncode}): {errors}")
+            raise ToolFailed(
+                f"{Path(binary).name} failed ({exit_reason(returncode)}): {errors or 'no message'}"
+            )

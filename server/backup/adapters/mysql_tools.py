@@ -11,7 +11,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
+from typing import BinaryIO
 
 from server.errors import BackendUnavailable
 
@@ -85,10 +85,18 @@ def chunks(stream: io.BufferedReader) -> Iterator[bytes]:
         yield piece
 
 
-def stderr_tail(path: Path) -> str:
-    data = path.read_bytes()
+def stderr_tail(stderr: BinaryIO) -> str:
+    """The end of what a tool wrote to its stderr file, on one line."""
+    stderr.seek(0, io.SEEK_END)
+    stderr.seek(max(stderr.tell() - STDERR_LIMIT, 0))
+    data = stderr.read()
     message = data[-STDERR_LIMIT:].decode("utf-8", "replace").strip()
     return " ".join(line for line in message.splitlines() if line.strip("- "))
+
+
+def exit_reason(returncode: int) -> str:
+    """`exit status 2`, or `killed by signal 9` for a negative return code."""
+    return f"exit status {returncode}" if returncode >= 0 else f"killed by signal {-returncode}"
 
 
 def kill_on_cancel(process: subprocess.Popen[bytes], cancel: threading.Event) -> threading.Event:
