@@ -146,6 +146,9 @@ class RestoreLog(Base):
     tables: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=EMPTY_JSON_LIST)
     safety_backup_id: Mapped[int | None] = mapped_column("safetyBackupId", Integer)
     duration_ms: Mapped[int | None] = mapped_column("durationMs", Integer)
+    # The schema objects that existed when the restore began writing, `[kind, name]` pairs
+    # (server/backup/adapters/base.py SchemaObject); null where no rollback could use them.
+    objects_before: Mapped[list[list[str | None]] | None] = mapped_column("objectsBefore", JSON)
 
 
 class CacheLog(Base):

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.backup.adapters.base import DatabaseAdapter, DumpPlan
+from server.backup.adapters.base import DatabaseAdapter, DumpPlan, SchemaObject
 from server.backup.files import BackupFolder
 from server.backup.history import get_backup
 from server.backup.job import BackupJobs, NewBackup, StartedJob
@@ -38,6 +38,7 @@ from server.jobs.lock import JobLock
 from server.jobs.runner import JobRunner, record_outcome
 from server.restore.plan import (
     RestorePlan,
+    created_by_restore,
     plan_restore,
     require_definers_allowed,
     restore_script,
@@ -161,7 +162,10 @@ class RestoreJobs:
                     verify_file, self._folder, plan.backup.filename, plan.backup.checksum
                 )
                 require_intact(verification, plan.backup.filename)
-            live_before = set(await self._adapter.table_names())
+            # What exists before the first statement: a rollback drops what the restore adds.
+            before = await self._adapter.schema_objects()
+            if plan.safety_backup:  # a rollback is promised, even after a crash: keep them
+                await self._update_log(log.id, objects_before=[item.to_json() for item in before])
             script = restore_script(
                 self._folder,
                 self._adapter,
@@ -186,7 +190,7 @@ class RestoreJobs:
                 finally:
                     await self._adapter.resume_triggers(saved)
             except BaseException as failure:
-                message = await self._roll_back(plan, safety, live_before, tracker, failure)
+                message = await self._roll_back(plan, safety, before, tracker, failure)
                 raise
             status, message = (
                 JobStatus.COMPLETED,
@@ -235,7 +239,7 @@ class RestoreJobs:
         self,
         plan: RestorePlan,
         safety: Backup | None,
-        live_before: set[str],
+        before: list[SchemaObject],
         tracker: ProgressTracker,
         failure: BaseException,
     ) -> str:
@@ -249,16 +253,15 @@ class RestoreJobs:
                     f"Restore failed: {reason} No safety backup was taken (safetyBackup: false): "
                     f"tables {', '.join(plan.tables)} may be partly restored."
                 )
-            created = [t for t in plan.tables if t not in live_before]
-            await self._adapter.drop_tables(created)
+            await self._drop_created(plan, before)
             return (
                 f"Restore failed: {reason} None of these tables existed before; "
                 "the ones it created were dropped."
             )
         tracker.phase("rolling-back", f"Putting the tables back from safety backup #{safety.id}")
         try:
-            # Tables the failed restore created did not exist before: they go.
-            await self._adapter.drop_tables([t for t in plan.tables if t not in live_before])
+            # What the failed restore created did not exist before: it goes.
+            await self._drop_created(plan, before)
             manifest = await asyncio.to_thread(
                 read_manifest, self._folder.manifest_path(safety.filename)
             )
@@ -283,6 +286,11 @@ class RestoreJobs:
             f"Restore failed: {reason} The live data was rolled back from safety backup "
             f"#{safety.id}."
         )
+
+    async def _drop_created(self, plan: RestorePlan, before: list[SchemaObject]) -> None:
+        now = await self._adapter.schema_objects()
+        created = created_by_restore(before, now, plan.tables, plan.everything)
+        await self._adapter.drop_objects(created)
 
     # --- outcome -------------------------------------------------------------------------------
     async def _finish(

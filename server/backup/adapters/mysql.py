@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.backup.adapters.base import DumpPlan, Progress, RestoreScript, Tool
+from server.backup.adapters.base import DumpPlan, Progress, RestoreScript, SchemaObject, Tool
 from server.backup.adapters.credentials import ServerAddress, child_environment, client_options
 from server.backup.adapters.mysql_tools import (
     block_buffered,
@@ -183,6 +183,31 @@ class MySQLAdapter:
 
     def empty_table_statement(self, table: str) -> bytes:
         return f"DELETE FROM {_quote(table)};\n".encode()  # noqa: S608 - a quoted identifier
+
+    async def schema_objects(self) -> list[SchemaObject]:
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(
+                text(
+                    "SELECT IF(TABLE_TYPE = 'VIEW', 'VIEW', 'TABLE'), TABLE_NAME, NULL "
+                    "FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                    "UNION ALL SELECT 'TRIGGER', TRIGGER_NAME, EVENT_OBJECT_TABLE "
+                    "FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() "
+                    "UNION ALL SELECT ROUTINE_TYPE, ROUTINE_NAME, NULL "
+                    "FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() "
+                    "UNION ALL SELECT 'EVENT', EVENT_NAME, NULL "
+                    "FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE()"
+                )
+            )
+            return sorted(SchemaObject(str(kind), str(name), table) for kind, name, table in rows)
+
+    async def drop_objects(self, objects: list[SchemaObject]) -> None:
+        if not objects:
+            return
+        async with self._engine.begin() as connection:
+            await connection.execute(text("SET FOREIGN_KEY_CHECKS = 0"))
+            # Views before the tables they may read; the rest in any order.
+            for item in sorted(objects, key=lambda o: o.kind != "VIEW"):
+                await connection.execute(text(f"DROP {item.kind} IF EXISTS {_quote(item.name)}"))
 
     async def drop_tables(self, tables: list[str]) -> None:
         async with self._engine.begin() as connection:

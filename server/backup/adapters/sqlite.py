@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from server.backup.adapters.base import DumpPlan, Progress, RestoreScript, Tool
+from server.backup.adapters.base import DumpPlan, Progress, RestoreScript, SchemaObject, Tool
 from server.backup.stages import SectionSink
 from server.errors import ConfigurationError, Conflict, JobCancelled, StatementRefused
 from server.settings import Settings
@@ -68,6 +68,28 @@ class SQLiteAdapter:
         try:
             for name in tables:
                 connection.execute(f"DROP TABLE IF EXISTS {quote(name)}")
+        finally:
+            connection.close()
+
+    async def schema_objects(self) -> list[SchemaObject]:
+        connection = self._connect()
+        try:
+            rows = connection.execute(
+                "SELECT upper(type), name, tbl_name FROM sqlite_master "
+                "WHERE type IN ('table', 'view', 'trigger') AND name NOT LIKE 'sqlite_%'"
+            ).fetchall()
+        finally:
+            connection.close()
+        return sorted(
+            SchemaObject(kind, name, table if kind == "TRIGGER" else None)
+            for kind, name, table in rows
+        )
+
+    async def drop_objects(self, objects: list[SchemaObject]) -> None:
+        connection = self._connect()
+        try:
+            for item in sorted(objects, key=lambda o: o.kind != "VIEW"):
+                connection.execute(f"DROP {item.kind} IF EXISTS {quote(item.name)}")
         finally:
             connection.close()
 
