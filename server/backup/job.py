@@ -34,7 +34,7 @@ from server.db.enums import BackupOrigin, BackupType, Compression, JobStatus
 from server.db.models import Backup
 from server.errors import public_error
 from server.events.bus import ProgressBus
-from server.events.tracker import ProgressTracker
+from server.events.tracker import ProgressTracker, Stage
 from server.jobs.ids import JobKind, job_id
 from server.jobs.lock import JobLock
 from server.jobs.runner import JobRunner, record_outcome
@@ -65,6 +65,12 @@ class NewBackup:
     compression: Compression
     actor: int
     origin: BackupOrigin
+
+
+def backup_stages(estimate: int) -> list[Stage]:
+    """A backup's phases and their shares of the work: the dump is nearly all of it; writing
+    out is the final fsync and the manifest."""
+    return [("dumping", max(estimate, 1)), ("writing", max(estimate, 1) * 0.02)]
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,7 @@ class BackupJobs:
             job,
             tables_total=len(plan.tables),
             bytes_total=estimate or None,
+            stages=backup_stages(estimate),
         )
         tracker.phase("queued", f"Backup {row.filename} queued")
 
@@ -190,14 +197,16 @@ class BackupJobs:
         cancel: threading.Event,
         *,
         final_event: bool = False,
+        estimate: int | None = None,
     ) -> Backup:
         """Dump into the reserved `.partial` file, then make it durable: the file renamed into
         place, the manifest written last; only then is the row COMPLETED. On any failure the
         row is FAILED with the public reason, no file is left behind, and that reason is
-        raised. With `final_event`, the tracker's final event goes out with the outcome."""
+        raised. With `final_event`, the tracker's final event goes out with the outcome.
+        `estimate` is the dump's SQL bytes when the tracker does not hold it already."""
         started = time.monotonic()
         try:
-            written = await self._dump(row, plan, handle, tracker, cancel)
+            written = await self._dump(row, plan, handle, tracker, cancel, estimate)
         except BaseException as exc:
             # Closing flushes what the file still buffers: on a full disk that fails again,
             # and must not keep the row from being marked FAILED (the file goes anyway).
@@ -238,10 +247,15 @@ class BackupJobs:
         handle: BinaryIO,
         tracker: ProgressTracker,
         cancel: threading.Event,
+        estimate: int | None,
     ) -> Written:
         """The data path, then the file and its manifest made durable."""
         engine_name, version = await self._adapter.server_version()
-        tracker.phase("dumping", f"Dumping {len(plan.tables)} table(s)")
+        tracker.phase(
+            "dumping",
+            f"Dumping {len(plan.tables)} table(s)",
+            bytes_total=-1 if estimate is None else estimate or None,
+        )
         pipeline = BackupPipeline(
             handle,
             row.compression.value,
@@ -251,7 +265,7 @@ class BackupJobs:
         tool, rows = await asyncio.to_thread(
             self._adapter.dump, plan, pipeline.framer, tracker.advance, cancel
         )
-        tracker.phase("writing", "Writing the file and its manifest")
+        tracker.phase("writing", "Writing the file and its manifest", keep_bytes=True)
         sha256 = await asyncio.to_thread(pipeline.close)
         handle.close()
         await asyncio.to_thread(self._folder.finish, row.filename)

@@ -56,6 +56,13 @@ def plan_restore(
     )
 
 
+def restore_bytes(plan: RestorePlan) -> int:
+    """The SQL bytes a restore feeds to the database (its progress total)."""
+    return sum(
+        s.sql_bytes for s in plan.manifest.sections if s.kind != "table" or s.table in plan.tables
+    )
+
+
 def restore_sections(manifest: Manifest, tables: list[str], everything: bool) -> list[Section]:
     """The sections a restore of `tables` feeds to the database, in file order (with views,
     events and routines when it restores `everything`)."""

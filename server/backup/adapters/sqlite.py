@@ -133,11 +133,15 @@ class SQLiteAdapter:
         rows: dict[str, int] = {}
         done = 0
 
+        current: str | None = None
+
         def emit(data: str) -> None:
+            # Rows come in batches of BATCH_BYTES: progress moves inside a large table too.
             nonlocal done
             encoded = data.encode("utf-8", "surrogatepass")
             sections.write(encoded)
             done += len(encoded)
+            progress(sql_bytes=done, table=current)
 
         try:
             connection.execute("BEGIN")
@@ -153,7 +157,7 @@ class SQLiteAdapter:
                 if cancel.is_set():
                     raise JobCancelled("The backup was stopped: the job was cancelled.")
                 sections.begin("table", table)
-                progress(sql_bytes=done, table=table)
+                current = table
                 create = next(
                     sql for kind, name, _, sql in master if kind == "table" and name == table
                 )
@@ -171,6 +175,7 @@ class SQLiteAdapter:
                     for kind, _, owner, sql in master:
                         if kind in ("index", "trigger") and owner == table:
                             emit(f"{sql};\n")
+            current = None
             if plan.full and plan.include_schema:
                 for kind, name, _, sql in master:
                     if kind == "view" and name not in names:
@@ -178,7 +183,6 @@ class SQLiteAdapter:
                         emit(f"DROP VIEW IF EXISTS {quote(name)};\n{sql};\n")
             sections.begin("footer", None)
             emit("COMMIT;\n")
-            progress(sql_bytes=done, table=None)
         finally:
             connection.close()
         sections.end()
