@@ -29,7 +29,8 @@ from server.backup.adapters.base import DatabaseAdapter, DumpPlan
 from server.backup.files import BackupFolder
 from server.backup.manifest import Manifest, write_manifest
 from server.backup.pipeline import BackupPipeline
-from server.backup.plan import BackupRequest, checked_description, plan_dump, require_space
+from server.backup.plan import BackupRequest, checked_description, plan_dump
+from server.backup.space import estimate_file_bytes, require_space
 from server.db.enums import BackupOrigin, BackupType, Compression, JobStatus
 from server.db.models import Backup
 from server.errors import public_error
@@ -112,7 +113,12 @@ class BackupJobs:
         compression = request.compression or Compression(self._settings.backup_compression)
         # One estimate serves the free-space check and the progress total.
         estimate = await self._adapter.estimate_bytes(plan.tables)
-        await require_space(self._folder.root, estimate, compression)
+        await require_space(
+            self._folder.root,
+            await estimate_file_bytes(
+                self._sessions, self._folder, self._adapter, plan, compression, estimate
+            ),
+        )
         lock = await self._lock.acquire()
         try:
             row, handle = await self.open_file(

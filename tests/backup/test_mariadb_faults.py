@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -274,3 +276,40 @@ async def test_a_killed_restore_client_is_named_as_killed_and_rolled_back(
         assert log["errorMessage"].startswith("Restore failed: mariadb failed (killed by signal 9)")
         assert "rolled back from safety backup" in log["errorMessage"]
         assert await checksums(api.resources.engine) == before
+
+
+def _leave_free(folder: Path, free: int) -> None:
+    """Fill the disk of `folder` with a ballast file until `free` bytes are left."""
+    with (folder / "ballast").open("ab") as ballast:
+        ballast.truncate(0)
+        missing = shutil.disk_usage(folder).free - free
+        block = b"\0" * (1 << 20)
+        while missing > 0:
+            ballast.write(block[: min(len(block), missing)])
+            missing -= len(block)
+        ballast.flush()
+        os.fsync(ballast.fileno())
+
+
+async def test_the_space_a_backup_needs_comes_from_what_its_tables_took_last_time(
+    database: str, tmp_path: Path, tiny_disk: object
+) -> None:
+    # 100,000 rows of 1 KiB that compress well: the database's figures say ~100 MB, the
+    # compressed file takes a few.
+    folder = tiny_disk("256m")  # type: ignore[operator]
+    async with open_api(make_settings(database, tmp_path, backup_dir=folder)) as api:
+        await fill_bulk(api.resources.engine, 100_000)
+        first = await backup_and_wait(api, backupType="SELECTIVE", tables=["Bulk"])
+        assert first["status"] == "COMPLETED", first["errorMessage"]
+        assert first["fileSize"] < 8 * 2**20
+
+        # 40 MB free: the database's figures alone would ask for more.
+        _leave_free(folder, 40 * 2**20)
+        second = await backup_and_wait(api, backupType="SELECTIVE", tables=["Bulk"])
+        assert second["status"] == "COMPLETED", second["errorMessage"]
+
+        # What truly does not fit is still refused, and the refusal says on what grounds.
+        _leave_free(folder, 4 * 2**20)
+        error = await api.error(CREATE, {"input": {"backupType": "SELECTIVE", "tables": ["Bulk"]}})
+        assert error["extensions"]["code"] == "INSUFFICIENT_STORAGE"
+        assert "what the same tables took last time" in error["message"]
