@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -89,16 +90,25 @@ async def test_a_server_killed_mid_job_leaves_no_password_on_disk(
 async def test_option_files_that_a_dead_process_left_are_removed_at_start(
     database: str, tmp_path: Path
 ) -> None:
-    """What Lumbung before memfd left behind when it was killed: a 0600 `client.cnf` in the
+    """What Lumbung without memfd leaves behind when it is killed: a 0600 `client.cnf` in the
     temp folder, holding the password."""
-    leftover = tmp_path / "tmp" / "lumbung-client-4194399-abcd1234"  # a pid above pid_max
-    leftover.mkdir(parents=True)
-    (leftover / "client.cnf").write_text("[client]\npassword=hunter2\n")
-    live = tmp_path / "tmp" / f"lumbung-client-{os.getpid()}-efgh5678"  # a live process's
-    live.mkdir()
+    tmp = tmp_path / "tmp"
+
+    def planted(name: str, age_seconds: float = 0) -> Path:
+        folder = tmp / name
+        folder.mkdir(parents=True)
+        (folder / "client.cnf").write_text("[client]\npassword=hunter2\n")
+        when = time.time() - age_seconds
+        os.utime(folder, (when, when))
+        return folder
+
+    dead = planted("lumbung-client-4194399-abcd1234")  # a pid above pid_max: not running
+    live = planted(f"lumbung-client-{os.getpid()}-efgh5678")  # a running process's, in use
+    old_style = planted("lumbung-client-ijkl9012", age_seconds=3600)  # no pid, an hour old
+    young = planted("lumbung-client-mnop3456")  # no pid, just made: maybe another's, in use
     server = start_server(tmp_path, _env(database, tmp_path))
     try:
-        assert not leftover.exists()
-        assert live.exists()
+        assert not dead.exists() and not old_style.exists()
+        assert live.exists() and young.exists()
     finally:
         server.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from sqlalchemy.engine import URL
 # Option-file folders in the temp folder: `lumbung-client-<pid>-<random>` (the folders of
 # Lumbung before memfd had no pid: `lumbung-client-<random>`, removed as stale too).
 STALE_PREFIX = "lumbung-client-"
+STALE_AFTER_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -103,15 +105,22 @@ def client_options(address: ServerAddress) -> Iterator[ClientOptions]:
 
 
 def remove_stale_option_files() -> list[str]:
-    """Remove option-file folders left in the temp folder by processes that died (Lumbung
-    before memfd, or a system without it): they hold a password. Returns what went."""
+    """Remove option-file folders left in the temp folder: they hold a password. A folder
+    goes when the process named in it is dead, or when it is older than STALE_AFTER_SECONDS
+    (a tool reads its options once, as it starts: an older file serves no one). Folders of
+    Lumbung before memfd name no process, so only their age tells. Returns what went."""
     removed = []
+    now = time.time()
     for folder in Path(tempfile.gettempdir()).glob(f"{STALE_PREFIX}*"):
         pid = folder.name.removeprefix(STALE_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and pid_alive(int(pid)):
-            continue  # a live process's, still in use
-        shutil.rmtree(folder, ignore_errors=True)
-        removed.append(folder.name)
+        try:
+            old = now - folder.stat().st_mtime > STALE_AFTER_SECONDS
+        except FileNotFoundError:
+            continue
+        dead = pid.isdigit() and len(pid) < 8 and not pid_alive(int(pid))
+        if old or dead:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
     return removed
 
 
