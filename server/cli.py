@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+import traceback
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import jwt
 import typer
+from redis.exceptions import RedisError
 from rich.console import Console
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from server.auth.keys import resolve_token_keys
 from server.auth.tokens import issue_token
@@ -21,6 +25,7 @@ from server.errors import ConfigurationError, ErrorCode, LumbungError
 from server.logs import configure_logging
 from server.progress_bar import ProgressBar
 from server.settings import Settings, load_settings
+from server.startup import check_backends, check_port, describe_database_error
 from server.system.info import format_bytes
 
 if TYPE_CHECKING:
@@ -47,9 +52,45 @@ def parse_ttl(text: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
+@dataclass
+class _Options:
+    debug: bool = False
+
+
+options = _Options()
+
+
+@cli.callback()
+def _global_options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print the traceback behind an error, too.")
+    ] = False,
+) -> None:
+    options.debug = debug
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     err.print(f"lumbung: {message}", style="red", soft_wrap=True, highlight=False, markup=False)
     raise typer.Exit(code)
+
+
+def exit_code(error: LumbungError) -> int:
+    """1: the work could not be done (a backend is down, a bug); 2: the request was refused."""
+    return 1 if error.code in (ErrorCode.INTERNAL, ErrorCode.BACKEND_UNAVAILABLE) else 2
+
+
+def fail_on(exc: BaseException, settings: Settings) -> NoReturn:
+    """End the command on an error in one line; the traceback first only with --debug."""
+    if options.debug:
+        traceback.print_exception(exc)
+    if isinstance(exc, LumbungError):
+        fail(exc.message, code=exit_code(exc))
+    if isinstance(exc, OperationalError | InterfaceError):
+        fail(describe_database_error(exc, settings), code=1)
+    if isinstance(exc, RedisError):
+        fail(f"Redis failed ({type(exc).__name__}): check that it runs", code=1)
+    hint = "" if options.debug else " (`lumbung --debug ...` prints the traceback)"
+    fail(f"unexpected {type(exc).__name__}: {exc}{hint}", code=1)
 
 
 def _settings() -> Settings:
@@ -74,6 +115,12 @@ def serve(
         keys = resolve_token_keys(settings)
     except ConfigurationError as exc:
         fail(exc.message)
+    # Before the token and uvicorn's lines: a start that cannot work ends in one line.
+    try:
+        check_port(host, port)
+        asyncio.run(check_backends(settings))
+    except LumbungError as exc:
+        fail(f"cannot start: {exc.message}", code=1)
     if not settings.is_production and keys.signing_key is not None:
         token = issue_token(
             settings, keys, subject="1", roles=[settings.jwt_admin_role], ttl=timedelta(days=1)
@@ -253,19 +300,14 @@ def _run(settings: Settings, body: Callable[[Resources], Awaitable[int]]) -> Non
         resources = await _open(settings)
         try:
             return await body(resources)
-        except LumbungError as exc:
-            err.print(
-                f"lumbung: {exc.message}",
-                style="red",
-                soft_wrap=True,
-                highlight=False,
-                markup=False,
-            )
-            return 1 if exc.code is ErrorCode.INTERNAL else 2
         finally:
             await resources.close()
 
-    raise typer.Exit(asyncio.run(main()))
+    try:
+        status = asyncio.run(main())
+    except Exception as exc:
+        fail_on(exc, settings)
+    raise typer.Exit(status)
 
 
 @cli.command()
