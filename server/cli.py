@@ -21,6 +21,7 @@ from server.auth.keys import resolve_token_keys
 from server.auth.tokens import issue_token
 from server.backup import history
 from server.db.models import BackupType, Compression, JobStatus, RestoreLog
+from server.db.pagination import MAX_LIMIT, PageRequest
 from server.errors import ConfigurationError, ErrorCode, LumbungError
 from server.logs import configure_logging
 from server.progress_bar import ProgressBar
@@ -414,6 +415,58 @@ def verify(backup_id: Annotated[int, typer.Argument(help="The backup's id.")]) -
         return 0 if result.status == "ok" else 1
 
     _run(_settings(), body)
+
+
+@cli.command()
+def backups(
+    page: Annotated[int, typer.Option(help="Page number, from 1.")] = 1,
+    limit: Annotated[int, typer.Option(help=f"Backups per page, 1 to {MAX_LIMIT}.")] = 10,
+    kind: Annotated[
+        str | None, typer.Option("--type", help="Only full, partial or selective.")
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only in_progress, completed or failed.")
+    ] = None,
+) -> None:
+    """List the backups, newest first, as the `backups` query does."""
+    from server import history_listing
+
+    settings = _settings()
+    try:
+        backup_type = BackupType(kind.lower()) if kind else None
+        job_status = JobStatus(status.lower()) if status else None
+    except ValueError:
+        fail("--type takes full, partial or selective; --status in_progress, completed or failed")
+    try:
+        request = PageRequest(page=page, limit=limit)
+        found = asyncio.run(
+            history_listing.backups_page(settings, request, backup_type, job_status)
+        )
+    except Exception as exc:
+        fail_on(exc, settings)
+    if found.items:
+        sys.stdout.write("\n".join(history_listing.backup_lines(found)) + "\n")
+    err.print(history_listing.page_summary(found, "backup"), markup=False, highlight=False)
+
+
+@cli.command()
+def restores(
+    page: Annotated[int, typer.Option(help="Page number, from 1.")] = 1,
+    limit: Annotated[int, typer.Option(help=f"Restores per page, 1 to {MAX_LIMIT}.")] = 10,
+    backup: Annotated[int | None, typer.Option(help="Only restores of this backup id.")] = None,
+) -> None:
+    """List the restores, newest first, as the `restoreLogs` query does."""
+    from server import history_listing
+
+    settings = _settings()
+    try:
+        request = PageRequest(page=page, limit=limit)
+        found = asyncio.run(history_listing.restores_page(settings, request, backup))
+    except Exception as exc:
+        fail_on(exc, settings)
+    if found.items:
+        sys.stdout.write("\n".join(history_listing.restore_lines(found)) + "\n")
+    err.print(history_listing.page_summary(found, "restore"), markup=False, highlight=False)
 
 
 def main() -> None:

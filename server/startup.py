@@ -73,7 +73,7 @@ def describe_database_error(exc: BaseException, settings: Settings) -> str:
         )
     # MySQL's own error text names the account and the host at most, never the password.
     detail = f"{number}: {args[1]}" if number is not None and len(args) > 1 else type(orig).__name__
-    return f"the database at {where} refused the connection ({detail})"
+    return f"the database at {where} answered with an error ({detail})"
 
 
 async def check_database(engine: AsyncEngine, settings: Settings) -> None:
@@ -127,11 +127,10 @@ async def check_redis(settings: Settings) -> None:
 
 
 async def check_catalog(engine: AsyncEngine) -> None:
-    """In production the server never migrates by itself: it refuses an outdated catalog."""
+    """Refuse an outdated catalog where nothing migrates it (production, or a listing)."""
     if pending := await pending_revisions(engine):
         raise ConfigurationError(
-            f"the catalog needs migration(s) {', '.join(pending)}: run `lumbung migrate` "
-            "first (in production the server does not migrate by itself)"
+            f"the catalog needs migration(s) {', '.join(pending)}: run `lumbung migrate` first"
         )
 
 

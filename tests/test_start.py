@@ -135,7 +135,7 @@ def test_production_with_pending_migrations_is_one_line_saying_to_migrate(
         assert result.returncode == 1
         assert the_one_line(result) == (
             "lumbung: cannot start: the catalog needs migration(s) 0001: run `lumbung migrate` "
-            "first (in production the server does not migrate by itself)"
+            "first"
         )
     finally:
         mariadb.drop_database("unmigrated")
