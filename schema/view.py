@@ -20,7 +20,9 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.http import process_result as format_result
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
 from schema.context import Context, client_of
@@ -33,6 +35,7 @@ from server.errors import (
     ErrorCode,
     Forbidden,
     LumbungError,
+    TokenExpired,
     Unauthenticated,
 )
 from server.resources import Resources
@@ -45,12 +48,25 @@ STATUS_BY_CODE = {
 }
 
 
+# RFC 6750 §3.1, for an expired token only: every other refusal keeps the bare challenge, so
+# a caller learns nothing about why its token failed.
+EXPIRED_CHALLENGE = 'Bearer error="invalid_token", error_description="The access token expired"'
+SUBSCRIPTION_OVER_HTTP = (
+    "Subscriptions run over the websocket: open ws(s)://<host>/graphql with the "
+    "graphql-transport-ws protocol and send this operation there."
+)
+
+
 def error_response(error: LumbungError, status: int) -> Response:
     body = {
         "data": None,
         "errors": [{"message": error.message, "extensions": {"code": error.code.value}}],
     }
-    headers = {"WWW-Authenticate": "Bearer"} if error.code is ErrorCode.UNAUTHENTICATED else {}
+    headers = {}
+    if isinstance(error, TokenExpired):
+        headers["WWW-Authenticate"] = EXPIRED_CHALLENGE
+    elif error.code is ErrorCode.UNAUTHENTICATED:
+        headers["WWW-Authenticate"] = "Bearer"
     return Response(
         json.dumps(body), status_code=status, media_type="application/json", headers=headers
     )
@@ -94,17 +110,24 @@ class LumbungGraphQL(GraphQL[Context, None]):
         except HTTPException as exc:
             if not isinstance(request, Request):
                 raise
+            cause = exc.__cause__
+            reason = exc.reason
+            if (
+                isinstance(cause, InvalidOperationTypeError)
+                and cause.operation_type is OperationType.SUBSCRIPTION
+            ):
+                reason = SUBSCRIPTION_OVER_HTTP
             log.warning(
                 "request refused",
                 extra={
                     "event": "http.refused",
                     "status": exc.status_code,
-                    "reason": exc.reason,
+                    "reason": reason,
                     "method": request.method,
                     "client": client_of(request),
                 },
             )
-            return error_response(BadUserInput(exc.reason), exc.status_code)
+            return error_response(BadUserInput(reason), exc.status_code)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         resources: Resources = request.app.state.resources
