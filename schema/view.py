@@ -13,7 +13,7 @@ from typing import Any
 
 from cross_web import HTTPException  # what Strawberry raises (its own dependency)
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -28,6 +28,7 @@ from strawberry.types.unset import UNSET
 from schema.context import Context, client_of
 from schema.errors import public_error
 from schema.fanout import SharedStreams
+from schema.graphiql import page_html
 from schema.websocket import AuthenticatedTransportWS, authenticate
 from server.errors import (
     BackendUnavailable,
@@ -83,6 +84,7 @@ class LumbungGraphQL(GraphQL[Context, None]):
         self.mask_unexpected_errors = mask_unexpected_errors
         # Progress subscriptions shared by every socket of this process (schema/fanout.py).
         self.shared_streams = SharedStreams()
+        self._graphiql_page = page_html() if self.graphql_ide else ""
 
     async def process_result(
         self, request: Request | WebSocket, result: ExecutionResult
@@ -147,6 +149,10 @@ class LumbungGraphQL(GraphQL[Context, None]):
             except (Unauthenticated, Forbidden, BackendUnavailable) as exc:
                 raise ConnectionRejectionError({"message": exc.message}) from None
         return await super().on_ws_connect(context)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Lumbung's own page, with its assets served from here (schema/graphiql.py).
+        return HTMLResponse(self._graphiql_page)
 
     def _is_ide_page(self, request: Request) -> bool:
         return bool(self.graphql_ide) and self.should_render_graphql_ide(
