@@ -122,6 +122,8 @@ def serve(
         asyncio.run(check_backends(settings))
     except LumbungError as exc:
         fail(f"cannot start: {exc.message}", code=1)
+    except Exception as exc:
+        fail_on(exc, settings)
     if not settings.is_production and keys.signing_key is not None:
         token = issue_token(
             settings, keys, subject="1", roles=[settings.jwt_admin_role], ttl=timedelta(days=1)

@@ -42,13 +42,14 @@ def _variables(settings: Settings, seed: str) -> str:
 def describe_database_error(exc: BaseException, settings: Settings) -> str:
     """One line on why the database cannot be used, without the password."""
     url = make_url(settings.resolved_database_url())
+    # The driver's own error: SQLAlchemy's wording adds the statement and a link on more lines.
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
     if url.get_backend_name() == "sqlite":
         return (
-            f"the SQLite database {url.database} cannot be opened ({exc}): check "
+            f"the SQLite database {url.database} cannot be opened ({orig}): check "
             f"{_variables(settings, 'LUMBUNG_DATA_DIR')} and the folder's permissions"
         )
     where = f"{url.host or 'localhost'}:{url.port or 3306}"
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
     args: tuple[object, ...] = getattr(orig, "args", ())
     number = args[0] if args and isinstance(args[0], int) else None
     if number in _LOGIN_REFUSED:
@@ -136,7 +137,13 @@ async def check_catalog(engine: AsyncEngine) -> None:
 
 async def check_backends(settings: Settings) -> None:
     """What `lumbung serve` checks before it starts: the database, Redis, the catalog."""
-    engine = create_engine(settings)
+    try:
+        engine = create_engine(settings)
+    except OSError as exc:  # SQLite's folder cannot be made
+        raise BackendUnavailable(
+            f"the SQLite database's folder cannot be created ({exc.strerror}: "
+            f"{exc.filename}): check {_variables(settings, 'LUMBUNG_DATA_DIR')}"
+        ) from None
     try:
         await check_database(engine, settings)
         await check_redis(settings)
