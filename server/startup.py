@@ -169,6 +169,10 @@ def check_port(host: str, port: int) -> None:
             try:
                 probe.bind(address)
             except OSError as exc:
+                # As asyncio's create_server (which uvicorn uses): a name such as localhost
+                # may resolve to ::1 on a machine without IPv6; that address is skipped.
+                if exc.errno == errno.EADDRNOTAVAIL and family == socket.AF_INET6:
+                    continue
                 raise ConfigurationError(_bind_refusal(exc, host, port)) from None
 
 
