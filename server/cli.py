@@ -272,8 +272,8 @@ def migrate() -> None:
 
     try:
         applied = asyncio.run(run())
-    except Exception as exc:  # the message of a driver error carries no password
-        fail(f"migration failed: {type(exc).__name__}: {exc}", code=1)
+    except Exception as exc:
+        fail_on(exc, settings)
     err.print(f"applied: {', '.join(applied)}" if applied else "the catalog is up to date")
 
 

@@ -186,7 +186,7 @@ def stopped_database(tmp_path: Path) -> Iterator[tuple[MariaDBServer, dict[str, 
 
 
 @pytest.mark.parametrize(
-    "command", [["backup", "--quiet"], ["verify", "1"], ["backups"], ["restores"]]
+    "command", [["backup", "--quiet"], ["verify", "1"], ["migrate"], ["backups"], ["restores"]]
 )
 def test_a_stopped_database_is_one_line_not_a_traceback(
     stopped_database: tuple[MariaDBServer, dict[str, str]], command: list[str], tmp_path: Path
