@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
 
-.PHONY: run test check lint schema bench clean servers
+.PHONY: run test check lint schema bench clean servers graphiql
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ lint: $(VENV)/.installed
 ## Rewrite schema/schema.graphql from the code.
 schema: $(VENV)/.installed
 	$(BIN)/python -m schema
+
+## Fetch GraphiQL's assets again from the npm registry, checked against their MANIFEST.
+graphiql:
+	./scripts/fetch-graphiql
 
 ## Every benchmark, each beside its reference tool (needs wrk: apt-get install wrk). ~30 min.
 bench: $(VENV)/.installed servers
