@@ -91,7 +91,8 @@ def fail_on(exc: BaseException, settings: Settings) -> NoReturn:
     if isinstance(exc, RedisError):
         fail(f"Redis failed ({type(exc).__name__}): check that it runs", code=1)
     hint = "" if options.debug else " (`lumbung --debug ...` prints the traceback)"
-    fail(f"unexpected {type(exc).__name__}: {exc}{hint}", code=1)
+    first_line = next(iter(str(exc).splitlines()), "")
+    fail(f"unexpected {type(exc).__name__}: {first_line}{hint}", code=1)
 
 
 def _settings() -> Settings:
