@@ -2,8 +2,11 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# `make run PORT=8001 HOST=0.0.0.0` serves elsewhere than the default 127.0.0.1:8000.
+PORT   ?= 8000
+HOST   ?= 127.0.0.1
 
-.PHONY: run test check lint schema bench clean servers
+.PHONY: run test check lint schema bench clean servers graphiql
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 
 ## Run the server on the embedded default (SQLite demo database, GraphiQL, a printed admin token).
 run: $(VENV)/.installed
-	$(BIN)/lumbung serve
+	$(BIN)/lumbung serve --host $(HOST) --port $(PORT)
 
 ## Install what the tests need (venv, MariaDB and Redis binaries) and run every test.
 test: $(VENV)/.installed servers
@@ -33,6 +36,10 @@ lint: $(VENV)/.installed
 ## Rewrite schema/schema.graphql from the code.
 schema: $(VENV)/.installed
 	$(BIN)/python -m schema
+
+## Fetch GraphiQL's assets again from the npm registry, checked against their MANIFEST.
+graphiql:
+	./scripts/fetch-graphiql
 
 ## Every benchmark, each beside its reference tool (needs wrk: apt-get install wrk). ~30 min.
 bench: $(VENV)/.installed servers

@@ -135,7 +135,10 @@ class CacheItem:
 class ClearCachePayload:
     message: str = strawberry.field(description="What happened, for people.")
     cleared_items: list[str] = strawberry.field(
-        description="What was cleared, with counts, and what was not there to clear."
+        description=(
+            "What was cleared, with counts (in a dry run: what would be). What was not there "
+            "to clear is in `items`, as SKIPPED."
+        )
     )
     total_cleared: int = strawberry.field(
         description="Entries cleared in all (or that would be, in a dry run)."

@@ -26,13 +26,14 @@ from server.cache.service import CacheService
 from server.db.demo import seed_demo_database
 from server.db.engine import create_engine, create_session_factory
 from server.db.migrate import migrate, pending_revisions
-from server.errors import BackendUnavailable, ConfigurationError
+from server.errors import BackendUnavailable
 from server.events.bus import ProgressBus
 from server.jobs.lock import JobLock
 from server.jobs.runner import JobRunner
 from server.recovery import Recovery
 from server.restore.job import RestoreJobs
 from server.settings import Settings
+from server.startup import check_catalog, check_database, check_redis
 from server.system.users import UserDirectory
 
 log = logging.getLogger("lumbung")
@@ -129,14 +130,18 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
         revocation=revocation,
     )
     try:
-        await resources.check_database()
+        await check_database(engine, settings)
+        await check_redis(settings)
         if settings.demo_data_enabled and await seed_demo_database(engine):
             log.info("created the demo database", extra={"event": "demo.seeded"})
-        if settings.migrations_run_on_start:
-            await migrate(engine)
+        if not settings.migrations_run_on_start:
+            await check_catalog(engine)
         elif pending := await pending_revisions(engine):
-            raise ConfigurationError(
-                f"the catalog needs migrations {pending}: run `lumbung migrate` first"
+            await migrate(engine)
+            log.info(
+                "catalog migrated to %s",
+                pending[-1],
+                extra={"event": "catalog.migrated", "applied": pending},
             )
         if stale := await asyncio.to_thread(remove_stale_option_files):
             log.warning(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -245,6 +245,20 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_has_a_host(cls, value: SecretStr | None) -> SecretStr | None:
+        # redis-py reads `redis://` or `redis://:6379/0` as localhost: a URL whose host was
+        # left out (an unset variable in a template) would quietly reach another Redis.
+        if value is not None:
+            parts = urlsplit(value.get_secret_value())
+            if parts.scheme in ("redis", "rediss") and not parts.hostname:
+                raise ValueError(
+                    "the URL has no host (redis-py would take localhost): write it as "
+                    "redis://HOST:6379/0, or unix:///path/to/redis.sock"
+                )
+        return value
 
     @model_validator(mode="after")
     def _revocation_needs_redis(self) -> Settings:

@@ -17,6 +17,8 @@ from typing import Any
 import jwt
 import pytest
 
+from tests.servers import MariaDBServer
+
 LUMBUNG = [sys.executable, "-m", "server"]
 
 
@@ -168,4 +170,96 @@ def test_backup_refuses_an_unknown_table(tmp_path: Path) -> None:
     result = run("backup", "--type", "selective", "--table", "Nope", cwd=tmp_path)
     assert result.returncode == 2
     assert "Unknown table(s): 'Nope'" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.fixture
+def stopped_database(tmp_path: Path) -> Iterator[tuple[MariaDBServer, dict[str, str]]]:
+    """A MariaDB that held a database a moment ago, now stopped."""
+    server = MariaDBServer().start()
+    try:
+        env = {"LUMBUNG_DATABASE_URL": server.create_database("gone")}
+        server.stop()
+        yield server, env
+    finally:
+        server.cleanup()
+
+
+@pytest.mark.parametrize(
+    "command", [["backup", "--quiet"], ["verify", "1"], ["migrate"], ["backups"], ["restores"]]
+)
+def test_a_stopped_database_is_one_line_not_a_traceback(
+    stopped_database: tuple[MariaDBServer, dict[str, str]], command: list[str], tmp_path: Path
+) -> None:
+    server, env = stopped_database
+    result = run(*command, cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"lumbung: nothing answers at 127.0.0.1:{server.port}: is the database running, and "
+        "does LUMBUNG_DATABASE_URL point at it?"
+    ]
+    assert server.password not in result.stderr + result.stdout
+
+
+def test_debug_prints_the_traceback_before_the_line(
+    stopped_database: tuple[MariaDBServer, dict[str, str]], tmp_path: Path
+) -> None:
+    server, env = stopped_database
+    result = run("--debug", "verify", "1", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Traceback (most recent call last):")
+    assert result.stderr.splitlines()[-1].startswith(
+        f"lumbung: nothing answers at 127.0.0.1:{server.port}"
+    )
+
+
+def test_backups_and_restores_list_the_history_as_the_api_does(tmp_path: Path) -> None:
+    for table in ("User", "Role"):
+        made = run("backup", "--type", "selective", "--table", table, "--quiet", cwd=tmp_path)
+        assert made.returncode == 0, made.stderr
+    first = run("backups", "--type", "selective", "--limit", "1", "--page", "2", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    header, row = first.stdout.splitlines()
+    assert header.split() == ["ID", "CREATED", "(UTC)", "TYPE", "STATUS", "ORIGIN", "SIZE", "FILE"]
+    assert row.split()[0] == "1"  # newest first: page 2 of 1 a page is the older one
+    assert row.split()[3:6] == ["selective", "completed", "manual"]
+    assert re.search(r"backup_selective_[\dT-]+\.sql\.zst$", row)
+    assert first.stderr == "page 2 of 2, 2 backups\n"
+
+    filename = row.split()[-1]
+    restored = run("restore", "1", "--confirm", filename, "--quiet", cwd=tmp_path)
+    assert restored.returncode == 0, restored.stderr
+
+    everything = run("backups", cwd=tmp_path)
+    ids = [line.split()[0] for line in everything.stdout.splitlines()[1:]]
+    assert ids == ["3", "2", "1"]  # the restore's safety backup is the newest
+    assert everything.stdout.splitlines()[1].split()[5] == "safety"
+    assert run("backups", "--status", "failed", cwd=tmp_path).stderr == "no backups\n"
+
+    restores = run("restores", "--backup", "1", cwd=tmp_path)
+    assert restores.returncode == 0, restores.stderr
+    header, row = restores.stdout.splitlines()
+    assert header.split()[:4] == ["ID", "STARTED", "(UTC)", "BACKUP"]
+    assert row.split()[0] == "1" and row.split()[3:5] == ["1", "completed"]
+    assert row.split()[-2:] == ["3", "User"]  # its safety backup, and the table it restored
+    assert row == row.rstrip()
+    assert restores.stderr == "page 1 of 1, 1 restore\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["backups", "--limit", "101"], "limit must be between 1 and 100 (got 101)"),
+        (["backups", "--page", "0"], "page must be 1 or more (got 0)"),
+        (["backups", "--type", "weekly"], "--type takes full, partial or selective"),
+        (["restores", "--backup", "42"], "No backup has id 42"),
+    ],
+)
+def test_history_listings_refuse_what_the_api_refuses(
+    args: list[str], complaint: str, tmp_path: Path
+) -> None:
+    assert run("migrate", cwd=tmp_path).returncode == 0
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert complaint in result.stderr
     assert result.stdout == ""

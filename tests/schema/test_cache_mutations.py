@@ -50,7 +50,8 @@ async def test_clear_cache_answers_the_seeds_shape_and_logs_who_and_how_long(api
     assert result["clearedItems"][0].startswith("Database connection pool in worker ")
     engine = api.resources.engine.dialect.name
     expected = "SQLite has no query cache" if engine == "sqlite" else "the query cache is off"
-    assert any(expected in label for label in result["clearedItems"])
+    [query_cache] = [item for item in result["items"] if item["name"] == "Database query cache"]
+    assert (query_cache["status"], expected in query_cache["detail"]) == ("SKIPPED", True)
     log = result["cacheLog"]
     assert (log["cacheType"], log["description"], log["clearedBy"]) == (
         "DATABASE",
@@ -63,6 +64,40 @@ async def test_clear_cache_answers_the_seeds_shape_and_logs_who_and_how_long(api
 
     listed = await api.query("{ cacheLogs(cacheType: DATABASE) { total items { id dryRun } } }")
     assert listed["cacheLogs"] == {"total": 1, "items": [{"id": log["id"], "dryRun": False}]}
+
+
+def label(item: dict[str, Any]) -> str:
+    """An item as clearedItems words it: its name, its count, its detail."""
+    count = "" if item["count"] is None else f" ({item['count']})"
+    return item["name"] + count + (f": {item['detail']}" if item["detail"] else "")
+
+
+async def test_cleared_items_lists_what_was_cleared_and_nothing_skipped(api: Api) -> None:
+    result = await clear(api, clearAll=True)
+
+    skipped = [item for item in result["items"] if item["status"] == "SKIPPED"]
+    assert {item["cacheType"] for item in skipped} >= {"SESSION", "FILE", "REDIS"}
+    cleared = [item for item in result["items"] if item["status"] == "CLEARED"]
+    assert result["clearedItems"] == [label(item) for item in cleared]
+    assert not any("not configured" in text for text in result["clearedItems"])
+    assert result["cacheLog"]["clearedItems"] == result["clearedItems"]
+
+
+async def test_a_dry_run_says_what_would_happen_not_what_was_cleared(api: Api) -> None:
+    result = await clear(api, clearAll=True, dryRun=True)
+
+    would = [item for item in result["items"] if item["status"] == "WOULD_CLEAR"]
+    assert would and result["clearedItems"] == [label(item) for item in would]
+    assert result["message"] == (
+        f"Dry run: {result['totalCleared']} items would be cleared; nothing was touched."
+    )
+    [others] = [item for item in result["items"] if item["name"] == "Other server processes"]
+    assert others["detail"] == (
+        "Redis is not configured (LUMBUNG_REDIS_URL is unset), so only this process would be "
+        "cleared; with several workers, configure Redis so that each clears its own"
+    )
+    told = [result["message"], *(item["detail"] or "" for item in result["items"])]
+    assert not [text for text in told if " was cleared" in text or " were cleared" in text]
 
 
 async def test_clear_all_is_every_kind_and_says_what_is_not_configured(api: Api) -> None:
