@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from server.db.migrate import MIGRATIONS_DIR
 from tests.conftest import JWT_SECRET
 from tests.processes import free_port, start_server
 from tests.servers import MariaDBServer
@@ -133,9 +134,10 @@ def test_production_with_pending_migrations_is_one_line_saying_to_migrate(
             },
         )
         assert result.returncode == 1
+        every = ", ".join(sorted(f.name[:4] for f in MIGRATIONS_DIR.glob("versions/[0-9]*.py")))
         assert the_one_line(result) == (
-            "lumbung: cannot start: the catalog needs migration(s) 0001: run `lumbung migrate` "
-            "first"
+            f"lumbung: cannot start: the catalog needs migration(s) {every}: run "
+            "`lumbung migrate` first"
         )
     finally:
         mariadb.drop_database("unmigrated")
