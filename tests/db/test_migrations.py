@@ -19,13 +19,20 @@ async def _columns(engine: AsyncEngine, table: str) -> set[str]:
 async def test_migrating_twice_is_harmless(database_url: str) -> None:
     engine = create_async_engine(database_url)
     try:
-        assert await pending_revisions(engine) == ["0001"]
+        assert await pending_revisions(engine) == ["0001", "0002"]
         await migrate(engine)
         await migrate(engine)
         assert await pending_revisions(engine) == []
         async with engine.connect() as connection:
             names = await connection.run_sync(lambda sync: set(sa.inspect(sync).get_table_names()))
-        assert {"Backup", "RestoreLog", "CacheLog", VERSION_TABLE} <= names
+        assert {
+            "Backup",
+            "RestoreLog",
+            "CacheLog",
+            "LumbungSchedule",
+            "LumbungScheduleRun",
+            VERSION_TABLE,
+        } <= names
         assert "alembic_version" not in names  # the application's own Alembic is left alone
     finally:
         await engine.dispose()
