@@ -152,7 +152,7 @@ class Rotation:
                             "event": "audit.rotation",
                             "schedule": schedule.id,
                             "backup": gone.id,
-                            "filename": gone.filename,
+                            "file": gone.filename,
                             "reason": item.verdict.reasons[0].value,
                             "detail": item.verdict.details[0],
                         },
