@@ -71,6 +71,8 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "jwt_secret": JWT_SECRET,
         "demo_data": True,
         "log_format": "text",
+        # Tests tick the scheduler themselves; its loop would run SQL behind their backs.
+        "scheduler": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

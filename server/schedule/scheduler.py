@@ -104,6 +104,10 @@ class Scheduler:
         self._grace = timedelta(minutes=settings.schedule_catch_up_grace_minutes)
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="lumbung-scheduler")
 

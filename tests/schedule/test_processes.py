@@ -6,6 +6,7 @@ finest): about six minutes in all, the least that shows it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -67,10 +68,8 @@ def kill(server: ServerProcess) -> None:
     except psutil.NoSuchProcess:
         return
     for process in family:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(family, timeout=10)
     server.process.wait()
 

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 
 from server.db.models import Backup, CacheLog, ScheduleRun
 from server.schedule import run as run_module
+from tests.backup.helpers import wait_until
 from tests.conftest import Api, make_settings, open_api
 from tests.schedule.helpers import (
     SCHEDULE,
@@ -246,3 +247,22 @@ async def test_running_a_schedule_now_takes_no_slot(api: Api, clock: FakeClock) 
         ("MANUAL", "COMPLETED"),
     ]
     assert runs[1]["slotAt"] is None
+
+
+async def test_the_servers_own_loop_runs_a_due_slot_and_stops_with_the_server(
+    database_url: str, tmp_path: Path, clock: FakeClock
+) -> None:
+    settings = make_settings(database_url, tmp_path, scheduler=True, scheduler_interval_seconds=0.2)
+    async with open_api(settings, clock=clock) as api:
+        schedule = await create_schedule(api, **DAILY_BACKUP)
+        clock.set(START + timedelta(hours=2, minutes=30, seconds=2))
+
+        async def done() -> list[dict[str, object]] | None:
+            runs = await runs_of(api, schedule["id"])
+            return runs if runs and runs[0]["status"] == "COMPLETED" else None
+
+        (run,) = await wait_until(done, timeout=60)
+        assert run["trigger"] == "SLOT"
+        scheduler = api.resources.scheduler
+        assert scheduler.running
+    assert not scheduler.running  # the lifespan stopped it
