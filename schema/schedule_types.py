@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import strawberry
 from cronsim import CronSim
 
+from schema.cache_mutations import KeyMatch
 from schema.context import Info
 from schema.enums import (
     BackupType,
@@ -58,7 +59,7 @@ class ScheduledBackup:
 class ScheduledClear:
     cache_type: CacheType = strawberry.field(description="The kind of cache (ALL for every kind).")
     specific_keys: list[str] = strawberry.field(description="Only these keys (empty: all).")
-    key_match: str = strawberry.field(description="EXACT or GLOB: how specificKeys are read.")
+    key_match: KeyMatch = strawberry.field(description="EXACT or GLOB: how specificKeys are read.")
     older_than_minutes: int | None = strawberry.field(description="For files: minimum age.")
     dry_run: bool = strawberry.field(description="Report only; touch nothing.")
     description: str | None = strawberry.field(description="Each CacheLog's description.")
@@ -68,7 +69,7 @@ class ScheduledClear:
         return cls(
             cache_type=CacheType[options["cacheType"]],
             specific_keys=list(options.get("specificKeys") or []),
-            key_match=str(options.get("keyMatch", "EXACT")),
+            key_match=KeyMatch[options.get("keyMatch", "EXACT")],
             older_than_minutes=options.get("olderThanMinutes"),
             dry_run=bool(options.get("dryRun", False)),
             description=options.get("description"),

@@ -218,7 +218,9 @@ def update(
     day_of_week: DayOfWeek = None,
     day_of_month: DayOfMonth = None,
     cron: Cron = None,
-    time_zone: Zone = "UTC",
+    time_zone: Annotated[
+        str | None, typer.Option(help="IANA time zone (default: the schedule's).")
+    ] = None,
     keep_last: Keep = None,
     keep_daily: Keep = None,
     keep_weekly: Keep = None,
@@ -241,7 +243,15 @@ def update(
         changes = ScheduleChanges(
             name=name,
             enabled=enabled,
-            timing=_timing(frequency, at, minute, day_of_week, day_of_month, cron, time_zone)
+            timing=_timing(
+                frequency,
+                at,
+                minute,
+                day_of_week,
+                day_of_month,
+                cron,
+                time_zone or current.time_zone,
+            )
             if frequency
             else None,
             retention=_retention(
