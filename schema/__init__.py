@@ -33,12 +33,13 @@ from schema.errors import error_code
 from schema.executor import LumbungExecutionContext
 from schema.queries import Query
 from schema.scalars import SCALAR_MAP
+from schema.schedules import ScheduleMutation
 from schema.subscriptions import Subscription
 from server.settings import Settings
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 # Each domain declares its mutations in its own module; they are merged into one Mutation type.
-MUTATIONS: tuple[type, ...] = (BackupMutation, CacheMutation)
+MUTATIONS: tuple[type, ...] = (BackupMutation, CacheMutation, ScheduleMutation)
 log = logging.getLogger("lumbung.graphql")
 # graphql-core's hints ("Did you mean 'page'?") on unknown fields, arguments, input fields,
 # enum values and types: with introspection off, they would still map the schema.
@@ -94,7 +95,9 @@ class LumbungSchema(strawberry.Schema):
 def _mutation_type() -> type:
     # One Mutation type inheriting every domain's fields (merge_types cannot describe it).
     merged = type("Mutation", MUTATIONS, {})
-    return strawberry.type(merged, description="Change things: backups, restores, caches.")
+    return strawberry.type(
+        merged, description="Change things: backups, restores, caches, schedules."
+    )
 
 
 def build_schema(settings: Settings | None = None) -> LumbungSchema:

@@ -21,7 +21,7 @@ from schema.permissions import IsAdmin
 from schema.types import CacheLog
 from server.cache import keys
 from server.cache.outcome import ClearOutcome
-from server.cache.request import MAX_DESCRIPTION, MAX_KEYS, build_request
+from server.cache.request import MAX_DESCRIPTION, MAX_KEYS, ClearRequest, build_request
 from server.cache.results import ItemResult
 from server.errors import BackendUnavailable, ErrorCode
 
@@ -95,6 +95,19 @@ class ClearCacheInput:
     )
     description: str | None = strawberry.field(
         default=None, description=f"Free text for the log, at most {MAX_DESCRIPTION} characters."
+    )
+
+
+def clear_request(input: ClearCacheInput) -> ClearRequest:
+    """The service's request for clearCache's input (a cache schedule's too), checked."""
+    return build_request(
+        cache_type=input.cache_type,
+        clear_all=input.clear_all,
+        specific_keys=input.specific_keys,
+        key_match=keys.KeyMatch(input.key_match.value),
+        dry_run=input.dry_run,
+        description=input.description,
+        older_than_minutes=input.older_than_minutes,
     )
 
 
@@ -194,16 +207,9 @@ class CacheMutation:
     ) -> ClearCachePayload:
         principal = info.context.principal
         assert principal is not None  # IsAdmin has let it through
-        request = build_request(
-            cache_type=input.cache_type,
-            clear_all=input.clear_all,
-            specific_keys=input.specific_keys,
-            key_match=keys.KeyMatch(input.key_match.value),
-            dry_run=input.dry_run,
-            description=input.description,
-            older_than_minutes=input.older_than_minutes,
+        outcome = await info.context.resources.caches.clear(
+            clear_request(input), actor_id=principal.actor_id
         )
-        outcome = await info.context.resources.caches.clear(request, actor_id=principal.actor_id)
         if outcome.everything_unavailable:
             logged = f" Logged as CacheLog {outcome.log.id}." if outcome.log is not None else ""
             raise BackendUnavailable(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -89,7 +89,10 @@ class QuietStartFailure:
 
 
 def create_app(
-    settings: Settings | None = None, *, token_keys: TokenKeys | None = None
+    settings: Settings | None = None,
+    *,
+    token_keys: TokenKeys | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Starlette:
     settings = settings or load_settings()
     # Resolved now, not in the lifespan, so a bad key configuration fails before binding a port.
@@ -98,7 +101,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
-            resources = await open_resources(settings, keys)
+            resources = await open_resources(settings, keys, clock=clock)
         except Exception as exc:
             # One line that names the cause; the traceback only when it is not one of ours.
             known = isinstance(exc, LumbungError)
@@ -112,6 +115,8 @@ def create_app(
             raise StartFailed(reason) from exc
         register_graphql_caches(resources.caches.registry, graphql.schema)
         app.state.resources = resources
+        if settings.scheduler:
+            resources.scheduler.start()
         # Everything built at start lives as long as the process: move it out of the
         # collector's way. Without this, every full collection re-scans the schema, the ORM
         # and the libraries, and garbage collection takes a third of a busy server's time.

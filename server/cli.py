@@ -1,4 +1,5 @@
-"""The `lumbung` command: serve, token, revoke, migrate, backup, restore, verify."""
+"""The `lumbung` command: serve, token, revoke, migrate, backup, restore, verify, and
+`schedules ...` (server/schedule_cli.py)."""
 
 from __future__ import annotations
 
@@ -470,4 +471,7 @@ def restores(
 
 
 def main() -> None:
+    from server.schedule_cli import schedules_cli
+
+    cli.add_typer(schedules_cli, name="schedules")
     cli()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import psutil
 from redis.asyncio import Redis
@@ -32,11 +34,20 @@ from server.jobs.lock import JobLock
 from server.jobs.runner import JobRunner
 from server.recovery import Recovery
 from server.restore.job import RestoreJobs
+from server.rotation.policy import DEFAULT_RETENTION
+from server.rotation.service import Rotation
+from server.schedule.run import ScheduledRuns
+from server.schedule.scheduler import Scheduler
+from server.schedule.service import ScheduleService
 from server.settings import Settings
 from server.startup import check_catalog, check_database, check_redis
 from server.system.users import UserDirectory
 
 log = logging.getLogger("lumbung")
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -56,10 +67,14 @@ class Resources:
     backups: BackupJobs
     restores: RestoreJobs
     caches: CacheService
+    schedules: ScheduleService
+    scheduler: Scheduler
+    clock: Callable[[], datetime] = system_clock
     revocation: RevocationList | None = None
     started_at: float = field(default_factory=time.time)
 
     async def close(self) -> None:
+        await self.scheduler.stop()
         await self.caches.close()
         if self.revocation is not None:
             await self.revocation.close()
@@ -90,8 +105,14 @@ class Resources:
             ) from None
 
 
-async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources:
-    """Connect, migrate (in development) and seed the demo database when it is the default."""
+async def open_resources(
+    settings: Settings, token_keys: TokenKeys, *, clock: Callable[[], datetime] | None = None
+) -> Resources:
+    """Connect, migrate (in development) and seed the demo database when it is the default,
+    and recover what a dead process left. `clock` is what schedules and new backups take as
+    the time (tests walk it through years). The server's lifespan starts the scheduler; the
+    CLI's one-off commands never do."""
+    clock = clock or system_clock
     settings.backup_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings)
     redis = Redis.from_url(settings.redis_url.get_secret_value()) if settings.redis_url else None
@@ -102,8 +123,17 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
     folder = BackupFolder(settings.backup_dir)
     jobs = JobRunner()
     lock = JobLock(sessions, adapter.job_lock)
-    backups = BackupJobs(settings, sessions, adapter, folder, progress, jobs, lock)
+    backups = BackupJobs(settings, sessions, adapter, folder, progress, jobs, lock, clock)
     restores = RestoreJobs(settings, sessions, adapter, folder, progress, jobs, lock, backups)
+    caches = CacheService(settings, engine=engine, sessions=sessions, users=users, redis=redis)
+    rotation = Rotation(
+        sessions,
+        folder,
+        lock,
+        safety_min_age=timedelta(days=settings.safety_backup_min_age_days),
+        clock=clock,
+    )
+    runs = ScheduledRuns(settings, sessions, backups, caches, rotation, jobs, clock)
     revocation = (
         RevocationList.connect(
             settings.redis_url.get_secret_value(), leeway_seconds=settings.jwt_leeway_seconds
@@ -126,7 +156,19 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
         lock=lock,
         backups=backups,
         restores=restores,
-        caches=CacheService(settings, engine=engine, sessions=sessions, users=users, redis=redis),
+        caches=caches,
+        schedules=ScheduleService(
+            settings,
+            sessions,
+            adapter,
+            runs,
+            rotation,
+            clock,
+            DEFAULT_RETENTION,
+            caches.worker,
+        ),
+        scheduler=Scheduler(settings, sessions, runs, clock, caches.worker),
+        clock=clock,
         revocation=revocation,
     )
     try:

@@ -123,6 +123,27 @@ class Settings(BaseSettings):
     dump_command: str | None = Field(None, validation_alias=_alias("DUMP_COMMAND"))
     client_command: str | None = Field(None, validation_alias=_alias("CLIENT_COMMAND"))
 
+    # --- schedules and rotation ----------------------------------------------------------------
+    # Every server process runs the scheduler unless this is off; a slot runs once whatever
+    # the number of processes (the claim is a row in the catalog).
+    scheduler: bool = Field(True, validation_alias=_alias("SCHEDULER"))
+    scheduler_interval_seconds: float = Field(
+        15.0, ge=0.2, le=60, validation_alias=_alias("SCHEDULER_INTERVAL_SECONDS")
+    )
+    # A slot that fell due while no server ran is run at the next start if it is at most this
+    # old; an older one is recorded MISSED. Only the latest of several is ever caught up.
+    schedule_catch_up_grace_minutes: int = Field(
+        60, ge=0, le=7 * 24 * 60, validation_alias=_alias("SCHEDULE_CATCH_UP_GRACE_MINUTES")
+    )
+    # How long a scheduled backup (and its rotation) waits for a running job before its run
+    # is recorded FAILED.
+    schedule_lock_wait_minutes: float = Field(
+        30.0, ge=0, le=24 * 60, validation_alias=_alias("SCHEDULE_LOCK_WAIT_MINUTES")
+    )
+    safety_backup_min_age_days: int = Field(
+        30, ge=0, le=3650, validation_alias=_alias("SAFETY_BACKUP_MIN_AGE_DAYS")
+    )
+
     # --- caches (clearCache) -----------------------------------------------------------------
     # Redis key prefixes that REDIS clears, and that SESSION clears; never empty (an empty
     # prefix would match every key in Redis), and neither may cover the other.

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,8 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "jwt_secret": JWT_SECRET,
         "demo_data": True,
         "log_format": "text",
+        # Tests tick the scheduler themselves; its loop would run SQL behind their backs.
+        "scheduler": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -136,8 +138,10 @@ class Api:
 
 
 @asynccontextmanager
-async def open_api(settings: Settings) -> AsyncIterator[Api]:
-    app = create_app(settings)
+async def open_api(
+    settings: Settings, *, clock: Callable[[], datetime] | None = None
+) -> AsyncIterator[Api]:
+    app = create_app(settings, clock=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

@@ -17,6 +17,7 @@ import contextlib
 import functools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO, Generic, TypeVar
@@ -66,6 +67,7 @@ class NewBackup:
     compression: Compression
     actor: int
     origin: BackupOrigin
+    schedule_id: int | None = None
 
 
 def backup_stages(estimate: int) -> list[Stage]:
@@ -94,8 +96,12 @@ class BackupJobs:
         bus: ProgressBus,
         runner: JobRunner,
         lock: JobLock,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._settings = settings
+        # When a backup is made, for its name and its row: a test's clock walks the schedules
+        # through months, and rotation sorts by it.
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._sessions = sessions
         self._adapter = adapter
         self._folder = folder
@@ -105,9 +111,16 @@ class BackupJobs:
 
     # --- plan, lock, row ---------------------------------------------------------------------
     async def start(
-        self, request: BackupRequest, actor: int, *, origin: BackupOrigin = BackupOrigin.MANUAL
+        self,
+        request: BackupRequest,
+        actor: int,
+        *,
+        origin: BackupOrigin = BackupOrigin.MANUAL,
+        schedule_id: int | None = None,
+        lock_wait: float = 0.0,
     ) -> StartedJob[Backup]:
-        """Check, lock, create the IN_PROGRESS row and start the job; returns at once."""
+        """Check, lock, create the IN_PROGRESS row and start the job; returns at once. With
+        `lock_wait`, wait up to that many seconds for a running job instead of refusing."""
         description = checked_description(request.description)
         plan = await plan_dump(request, self._adapter, self._settings.core_tables)
         compression = request.compression or Compression(self._settings.backup_compression)
@@ -119,7 +132,7 @@ class BackupJobs:
                 self._sessions, self._folder, self._adapter, plan, compression, estimate
             ),
         )
-        lock = await self._lock.acquire()
+        lock = await (self._lock.acquire_within(lock_wait) if lock_wait else self._lock.acquire())
         try:
             row, handle = await self.open_file(
                 NewBackup(
@@ -132,6 +145,7 @@ class BackupJobs:
                     compression=compression,
                     actor=actor,
                     origin=origin,
+                    schedule_id=schedule_id,
                 )
             )
         except BaseException:
@@ -156,7 +170,8 @@ class BackupJobs:
     async def open_file(self, new: NewBackup) -> tuple[Backup, BinaryIO]:
         """Reserve a file name (its `.partial` file, open for writing) and create the backup's
         IN_PROGRESS row. The caller holds the job lock."""
-        name, handle = self._folder.reserve(new.kind, new.compression.value, datetime.now(UTC))
+        now = self._clock()
+        name, handle = self._folder.reserve(new.kind, new.compression.value, now)
         try:
             row = Backup(
                 filename=name,
@@ -170,6 +185,9 @@ class BackupJobs:
                 created_by=new.actor,
                 compression=new.compression,
                 origin=new.origin,
+                schedule_id=new.schedule_id,
+                created_at=now,
+                updated_at=now,
             )
             async with self._sessions() as session:
                 session.add(row)
@@ -278,7 +296,7 @@ class BackupJobs:
         for section in pipeline.sections:
             if section.kind == "table" and section.table is not None and plan.include_data:
                 section.rows = rows.get(section.table, 0)
-        completed = datetime.now(UTC)
+        completed = max(self._clock(), row.created_at)
         manifest = Manifest(
             file=row.filename,
             size=pipeline.file.size,
