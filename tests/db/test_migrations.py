@@ -3,6 +3,8 @@ and adopting tables the application already created from the seed's Prisma schem
 
 from __future__ import annotations
 
+import asyncio
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -96,3 +98,15 @@ async def test_tables_created_by_the_applications_prisma_are_adopted(database_ur
         assert size == 5 * 2**30
     finally:
         await engine.dispose()
+
+
+async def test_processes_that_start_at_once_migrate_one_after_the_other(database_url: str) -> None:
+    """`lumbung serve --workers 2` on an empty database: every worker migrates at start. One
+    does; the others wait for it and find nothing left to do."""
+    engines = [create_async_engine(database_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(migrate(engine) for engine in engines))
+        assert await pending_revisions(engines[0]) == []
+    finally:
+        for engine in engines:
+            await engine.dispose()
