@@ -7,6 +7,8 @@ import enum
 import strawberry
 
 from server import errors
+from server.cache.keys import KeyMatch as KeyMatch
+from server.cache.results import ItemStatus as ItemStatus
 from server.db.enums import BackupOrigin as BackupOrigin
 from server.db.enums import BackupType as BackupType
 from server.db.enums import CacheType as CacheType
@@ -20,11 +22,14 @@ from server.db.enums import Weekday as Weekday
 from server.rotation.policy import Reason as RetentionReason
 
 
-def _describe(enum_class: type[enum.Enum], description: str, **values: str) -> None:
-    """Expose one of the catalog's enums (server/db/enums.py) as it is, with a description of
-    the enum and of each value. The class itself becomes the GraphQL enum, so a resolver hands
-    over the column's value as it was read, with no conversion between two copies."""
-    strawberry.enum(enum_class, description=description)
+def _describe(
+    enum_class: type[enum.Enum], description: str, *, name: str | None = None, **values: str
+) -> None:
+    """Expose one of the server's enums (the catalog's in server/db/enums.py, the cache
+    domain's) as it is, with a description of the enum and of each value. The class itself
+    becomes the GraphQL enum, so a resolver hands over the value it got from a service or a
+    column, with no conversion between two copies."""
+    strawberry.enum(enum_class, name=name, description=description)
     definition = enum_class.__strawberry_definition__  # type: ignore[attr-defined]
     if {value.name for value in definition.values} != set(values):
         raise TypeError(f"describe every value of {enum_class.__name__}, and only those")
@@ -127,6 +132,29 @@ _describe(
     UNSELECTED="Goes: no rule keeps it.",
     OVER_SIZE_CAP="Goes: the oldest kept while the schedule's backups exceed maxTotalSize.",
     OLD_SAFETY="Goes: a safety backup older than LUMBUNG_SAFETY_BACKUP_MIN_AGE_DAYS.",
+)
+
+
+_describe(
+    KeyMatch,
+    "How the entries of `specificKeys` are read.",
+    EXACT=(
+        "Each entry is one key, without the prefix, taken literally: `*?[]\\` in it match "
+        "only themselves, so `report[1]` clears `cache:report[1]` and nothing else."
+    ),
+    GLOB=(
+        "Each entry is a Redis glob pattern (`*`, `?`, `[abc]`, `\\` escapes), applied "
+        "within the prefix: `user:*` clears `cache:user:*` and never a key outside it."
+    ),
+)
+_describe(
+    ItemStatus,
+    "What became of one item of a clear.",
+    name="CacheItemStatus",
+    CLEARED="Cleared; `count` entries went.",
+    WOULD_CLEAR="Dry run: `count` entries would go; nothing was touched.",
+    SKIPPED="Not there to clear (not configured, or no such cache): `detail` says why.",
+    FAILED="Could not be cleared: `errorCode` and `detail` say why.",
 )
 
 

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 import strawberry
 from cronsim import CronSim
 
-from schema.cache_mutations import KeyMatch
 from schema.context import Info
 from schema.enums import (
     BackupType,
     CacheType,
     Compression,
+    KeyMatch,
     RunStatus,
     RunTrigger,
     ScheduleAction,
