@@ -2,13 +2,25 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+LOCK   := requirements.lock
 
-.PHONY: run test check lint schema bench clean servers
+.PHONY: run test check lint schema bench clean servers lock upgrade add
 
-$(VENV)/.installed: pyproject.toml
+# The venv holds exactly what requirements.lock pins (hashes checked): when the lock changes it
+# is made again from scratch, so nothing from an older lock stays behind. The project itself
+# goes in last, editable, without its dependencies (they all came from the lock) and without
+# build isolation (the build backend is pinned in the lock too); `pip check` then fails when
+# pyproject.toml asks for something the lock lacks.
+$(VENV)/.locked: $(LOCK)
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --editable '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes --requirement $(LOCK)
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.locked pyproject.toml
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
+	@$(BIN)/python -m pip check >/dev/null || { $(BIN)/python -m pip check; \
+	  echo "$(LOCK) does not match pyproject.toml: run 'make lock'" >&2; exit 1; }
 	touch $@
 
 ## Run the server on the embedded default (SQLite demo database, GraphiQL, a printed admin token).
@@ -22,13 +34,29 @@ test: $(VENV)/.installed servers
 servers:
 	./scripts/ensure-servers
 
-## Format check, lint, types, then the tests.
+## Format check, lint, types, then the tests. CI runs this (.ci/run).
 check: lint test
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+## Rewrite requirements.lock from pyproject.toml, keeping every pin that still fits.
+lock:
+	PYTHON=$(PYTHON) ./scripts/lock
+
+## The newest versions of everything that pyproject.toml allows (review the diff, then commit).
+upgrade:
+	PYTHON=$(PYTHON) ./scripts/lock --upgrade
+
+## A new dependency, e.g. `make add DEP=croniter` or `make add DEP='aiosmtpd>=1.4' EXTRA=test`:
+## into pyproject.toml (with the locked version as its lower bound when DEP has none), then
+## into requirements.lock and the venv.
+add:
+	@test -n "$(DEP)" || { echo "usage: make add DEP='name[>=version]' [EXTRA=test|dev]" >&2; exit 2; }
+	PYTHON=$(PYTHON) $(PYTHON) scripts/add_dependency.py $(if $(EXTRA),--extra $(EXTRA)) '$(DEP)'
+	$(MAKE) $(VENV)/.installed
 
 ## Rewrite schema/schema.graphql from the code.
 schema: $(VENV)/.installed
@@ -42,4 +70,4 @@ bench: $(VENV)/.installed servers
 	$(BIN)/python bench/subscribers.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-tools .mypy_cache .ruff_cache .pytest_cache
