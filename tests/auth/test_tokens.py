@@ -89,7 +89,7 @@ Maker = Callable[[], str | None]
 UNAUTHENTICATED: dict[str, Maker] = {
     "missing": lambda: None,
     "garbage": lambda: "not-a-token",
-    "alg none": lambda: jwt.encode(claims(), None, algorithm="none"),
+    "alg none": lambda: jwt.encode(claims(), "", algorithm="none"),
     "HS token when RS is configured": lambda: hs256_with_the_public_key(claims()),
     "signed by another key": lambda: rs256(claims(), OTHER_KEY),
     "no exp": lambda: rs256(claims(exp=None)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,7 @@ async def test_a_server_killed_mid_backup_fails_it_and_backups_work_after_restar
 
 
 @pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+def tiny_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
     mount = tmp_path / "tiny"
     mount.mkdir()
 
@@ -94,16 +94,16 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         )
         return mount
 
-    yield mounted  # type: ignore[misc]
+    yield mounted
     subprocess.run(["umount", str(mount)], check=False)
 
 
 async def test_a_backup_that_fills_the_disk_fails_cleanly(
-    database: str, tmp_path: Path, tiny_disk: object
+    database: str, tmp_path: Path, tiny_disk: Callable[[str], Path]
 ) -> None:
     # The estimate (row data) passes the free-space check; the hex dump of random bytes is
     # twice as large and fills the disk midway.
-    folder = tiny_disk("72m")  # type: ignore[operator]
+    folder = tiny_disk("72m")
     async with open_api(make_settings(database, tmp_path, backup_dir=folder)) as api:
         await fill_bulk(api.resources.engine, 40_000, random=True)
         backup = await backup_and_wait(
@@ -115,9 +115,9 @@ async def test_a_backup_that_fills_the_disk_fails_cleanly(
 
 
 async def test_a_backup_larger_than_the_free_space_is_refused_up_front(
-    database: str, tmp_path: Path, tiny_disk: object
+    database: str, tmp_path: Path, tiny_disk: Callable[[str], Path]
 ) -> None:
-    folder = tiny_disk("8m")  # type: ignore[operator]
+    folder = tiny_disk("8m")
     async with open_api(make_settings(database, tmp_path, backup_dir=folder)) as api:
         await fill_bulk(api.resources.engine, 20_000, random=True)
         error = await api.error(CREATE, {"input": {"backupType": "FULL", "compression": "NONE"}})

@@ -218,9 +218,9 @@ async def test_system_info_is_pushed_at_the_interval_with_a_floor(
 
 async def test_a_browser_on_another_origin_is_refused(cluster: list[ServerProcess]) -> None:
     with pytest.raises(InvalidStatus):
-        async with graphql_socket(cluster[0].ws, origin="https://evil.example"):  # type: ignore[arg-type]
+        async with graphql_socket(cluster[0].ws, origin="https://evil.example"):
             pass
-    async with graphql_socket(cluster[0].ws, origin="https://admin.example") as socket:  # type: ignore[arg-type]
+    async with graphql_socket(cluster[0].ws, origin="https://admin.example") as socket:
         assert (await socket.init(auth()))["type"] == "connection_ack"
 
 
@@ -273,13 +273,15 @@ async def test_many_subscribers_of_one_job_each_get_their_own_fields_and_the_end
                 break
 
     followers = [_follow(watcher, BACKUP_PROGRESS, backup["id"]) for _ in range(3)]
-    results = await asyncio.wait_for(
+    full, narrowed, (first, second), _ = await asyncio.wait_for(
         asyncio.gather(
-            *followers, _follow(watcher, narrow, backup["id"]), two_on_one_socket(), leaves_early()
+            asyncio.gather(*followers),
+            _follow(watcher, narrow, backup["id"]),
+            two_on_one_socket(),
+            leaves_early(),
         ),
         timeout=120,
     )
-    *full, narrowed, (first, second), _ = results
     for events in [*full, first, second]:
         sequences = [event["sequence"] for event in events]
         assert sequences == sorted(set(sequences))

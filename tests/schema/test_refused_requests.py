@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 import pytest
 
 from tests.conftest import Api
@@ -13,10 +14,10 @@ CREATE = "mutation { createBackup(input: {backupType: FULL}) { backup { id } } }
 
 
 async def _refused(
-    api: Api, response: object, status: int, caplog: pytest.LogCaptureFixture
+    api: Api, response: httpx.Response, status: int, caplog: pytest.LogCaptureFixture
 ) -> str:
-    assert response.status_code == status, response.text  # type: ignore[attr-defined]
-    body = response.json()  # type: ignore[attr-defined]
+    assert response.status_code == status, response.text
+    body = response.json()
     assert body["data"] is None
     [error] = body["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
