@@ -80,7 +80,8 @@ sys.path.insert(0, str(REPO))  # tests.servers lives in the repo, not in the ven
 
 import bigdb  # noqa: E402  (bench/ is on sys.path: it is this script's folder)
 
-from tests.servers import MariaDBServer, ensure_binaries  # noqa: E402
+from tests.support.binaries import ensure_binaries  # noqa: E402
+from tests.support.mariadb import MariaDBServer  # noqa: E402
 
 DATABASE = "lumbung_bench"
 BACKUP_TARGET = 1.0  # Lumbung's backup time / the native pipeline's, at most

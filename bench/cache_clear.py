@@ -49,7 +49,8 @@ TARGET_RATIO = 1.0
 TARGET_LATENCY_MS = 50.0
 sys.path.insert(0, str(REPO))  # tests.servers lives in the repo, not the venv
 
-from tests.servers import RedisServer, ensure_binaries  # noqa: E402
+from tests.support.binaries import ensure_binaries  # noqa: E402
+from tests.support.redis import RedisServer  # noqa: E402
 
 
 # --- the latency probe (a process of its own, so that no clearer's CPU delays it) ------------

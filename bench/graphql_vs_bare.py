@@ -67,8 +67,9 @@ SECTION = "## GraphQL list vs bare Starlette endpoint"
 
 sys.path.insert(0, str(REPO))  # tests.servers and tests.factories live in the repo, not the venv
 
-from tests.factories import backup_row  # noqa: E402
-from tests.servers import MariaDBServer, ensure_binaries  # noqa: E402
+from tests.support.binaries import ensure_binaries  # noqa: E402
+from tests.support.factories import backup_row  # noqa: E402
+from tests.support.mariadb import MariaDBServer  # noqa: E402
 
 GOAL = 0.5  # GraphQL throughput at least half the bare endpoint's
 BACKUPS = 100

@@ -1192,7 +1192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.client:
         return client_main()
-    from tests.servers import RedisServer
+    from tests.support.redis import RedisServer
 
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = command_line()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +13,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.backup.conftest import checksums, fill_bulk
-from tests.backup.faults import flip_bit, rewrite_section, wait_for_child, wait_for_phase
+from tests.backup.faults import (
+    flip_bit,
+    rewrite_section,
+    wait_for_bytes_read,
+    wait_for_child,
+    wait_for_no_child,
+    wait_for_phase,
+)
 from tests.backup.helpers import (
     BACKUP,
     CREATE,
@@ -23,11 +29,12 @@ from tests.backup.helpers import (
     backup_and_wait,
     restore_and_wait,
     wait_for_backup,
-    wait_until,
 )
-from tests.conftest import JWT_SECRET, Api, make_settings, open_api
-from tests.processes import ServerProcess, post, start_server
-from tests.servers import MariaDBServer
+from tests.support.app import Api, make_settings, open_api
+from tests.support.lumbung import LumbungServer, post, start_server
+from tests.support.mariadb import MariaDBServer
+from tests.support.tokens import JWT_SECRET
+from tests.support.waiting import wait_until
 
 
 def _files(api: Api) -> list[str]:
@@ -68,7 +75,7 @@ async def test_a_server_killed_mid_backup_fails_it_and_backups_work_after_restar
             backup_id = await _start(api, backupType="FULL")
             await wait_for_phase(api, f"backup:{backup_id}", "dumping")
             server.kill()
-            await asyncio.sleep(0.5)
+            await wait_for_no_child("mariadb-dump")  # it died of the lost connection
             server.start()
             backup = await wait_for_backup(api, backup_id)
             assert backup["status"] == "FAILED"
@@ -192,7 +199,7 @@ async def test_a_server_killed_mid_restore_has_it_rolled_back_at_its_next_start(
         "LUMBUNG_LOG_FORMAT": "text",
     }
 
-    async def logs(server: ServerProcess, backup_id: int) -> list[dict[str, Any]]:
+    async def logs(server: LumbungServer, backup_id: int) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = (await post(server, RESTORE_LOGS, {"id": backup_id}))[
             "restoreLogs"
         ]["items"]
@@ -217,7 +224,7 @@ async def test_a_server_killed_mid_restore_has_it_rolled_back_at_its_next_start(
 
         await post(first, RESTORE, {"id": backup_id, "confirm": backup["filename"]})
         client = await wait_for_child("mariadb", timeout=60)
-        await asyncio.sleep(0.5)  # it is writing the tables now
+        await wait_for_bytes_read(client, 1 << 20)  # it is writing the tables now
         assert (await logs(first, backup_id))[0]["status"] == "IN_PROGRESS"
         first.process.kill()
         first.process.wait()

@@ -17,8 +17,8 @@ from server.db.models import CacheType
 from server.errors import ErrorCode
 from server.system.users import UserDirectory
 from tests.cache.conftest import cache_settings, opened
-from tests.conftest import make_settings, open_api
-from tests.servers import RedisServer
+from tests.support.app import make_settings, open_api
+from tests.support.redis import RedisServer
 
 
 async def test_memory_empties_the_graphql_caches_and_the_user_table_shape(tmp_path: Path) -> None:

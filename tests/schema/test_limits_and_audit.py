@@ -13,9 +13,10 @@ from websockets.exceptions import ConnectionClosed
 
 from server.auth.keys import resolve_token_keys
 from server.auth.tokens import issue_token
-from tests.conftest import JWT_SECRET, Api, make_settings, open_api
-from tests.processes import start_server
-from tests.ws import graphql_socket
+from tests.support.app import Api, make_settings, open_api
+from tests.support.lumbung import start_server
+from tests.support.tokens import JWT_SECRET
+from tests.support.websocket import graphql_socket
 
 
 async def test_an_oversized_body_is_refused_with_one_short_log_line(

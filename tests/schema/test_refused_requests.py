@@ -8,7 +8,7 @@ import logging
 import httpx
 import pytest
 
-from tests.conftest import Api
+from tests.support.app import Api
 
 CREATE = "mutation { createBackup(input: {backupType: FULL}) { backup { id } } }"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import psutil
 
-from tests.conftest import Api, make_settings, open_api
-from tests.factories import add_backups, add_cache_logs
-from tests.servers import RedisServer
+from tests.support.app import Api, make_settings, open_api
+from tests.support.factories import add_backups, add_cache_logs
+from tests.support.redis import RedisServer
 
 SYSTEM_INFO = """{ systemInfo {
   application { name version environment }
