@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 LOCK   := requirements.lock
 
-.PHONY: run test check lint schema bench clean servers lock upgrade add
+.PHONY: run test check lint schema bench bench-quick clean servers lock upgrade add
 
 # The venv holds exactly what requirements.lock pins (hashes checked): when the lock changes it
 # is made again from scratch, so nothing from an older lock stays behind. The project itself
@@ -63,11 +63,19 @@ schema: $(VENV)/.installed
 	$(BIN)/python -m schema
 
 ## Every benchmark, each beside its reference tool (needs wrk: apt-get install wrk). ~30 min.
+## Each writes bench/results/<name>.json and renders bench/RESULTS.md (see bench/README.md).
 bench: $(VENV)/.installed servers
-	$(BIN)/python bench/graphql_vs_bare.py
-	$(BIN)/python bench/cache_clear.py
-	$(BIN)/python bench/backup_restore.py
-	$(BIN)/python bench/subscribers.py
+	$(BIN)/python -m bench.graphql_vs_bare
+	$(BIN)/python -m bench.cache_clear
+	$(BIN)/python -m bench.backup_restore
+	$(BIN)/python -m bench.subscribers
+
+## Each benchmark once in a tiny configuration: does it still run? Records nothing. ~3 min.
+bench-quick: $(VENV)/.installed servers
+	$(BIN)/python -m bench.graphql_vs_bare --quick
+	$(BIN)/python -m bench.cache_clear --quick
+	$(BIN)/python -m bench.backup_restore --quick
+	$(BIN)/python -m bench.subscribers --quick
 
 clean:
 	rm -rf $(VENV) .venv-tools .mypy_cache .ruff_cache .pytest_cache
