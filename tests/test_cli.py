@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import jwt
 import pytest
 
-from tests.servers import MariaDBServer
+from tests.support.graphql import post_blocking
+from tests.support.lumbung import start_server
+from tests.support.mariadb import MariaDBServer
 
 LUMBUNG = [sys.executable, "-m", "server"]
 
@@ -84,53 +83,22 @@ def test_migrate_creates_the_catalog(tmp_path: Path) -> None:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """`lumbung serve` with no configuration at all, as README's first command runs it."""
-    port = free_port()
-    log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen(
-        [*LUMBUNG, "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("LUMBUNG_", "DATABASE_"))},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = start_server(tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310 - our own URL
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError((tmp_path / "serve.log").read_text()) from None
-                time.sleep(0.1)
-        output = (tmp_path / "serve.log").read_text()
+        output = server.output()
         match = re.search(r'"Authorization": "Bearer ([\w.-]+)"', output)
         assert match, output
-        assert f"http://localhost:{port}/graphql" in output
-        yield base, match.group(1)
+        assert f"http://localhost:{server.port}/graphql" in output
+        yield server.base, match.group(1)
     finally:
-        process.terminate()
-        process.wait(timeout=15)
-        log.close()
-
-
-def post(base: str, token: str, query: str) -> dict[str, Any]:
-    request = urllib.request.Request(  # noqa: S310 - our own URL
-        f"{base}/graphql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        body: dict[str, Any] = json.loads(response.read())
-    return body
+        server.stop()
 
 
 def test_serve_with_no_configuration_answers_every_query_with_the_printed_token(
     served: tuple[str, str],
 ) -> None:
     base, token = served
-    body = post(
+    body = post_blocking(
         base,
         token,
         """{ me { subject isAdmin } tables { name } backups { total } restoreLogs { total }

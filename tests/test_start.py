@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from server.db.migrate import MIGRATIONS_DIR
-from tests.conftest import JWT_SECRET
-from tests.processes import free_port, start_server
-from tests.servers import MariaDBServer
+from tests.support.lumbung import start_server
+from tests.support.mariadb import MariaDBServer
+from tests.support.ports import free_port
+from tests.support.tokens import JWT_SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
 

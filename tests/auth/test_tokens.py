@@ -26,9 +26,11 @@ from sqlalchemy import event
 from websockets.exceptions import ConnectionClosed
 
 from server.auth.tokens import FORBIDDEN_MESSAGE, UNAUTHENTICATED_MESSAGE
-from tests.conftest import JWT_SECRET, Api, make_settings, open_api
-from tests.servers import RedisServer
-from tests.ws import graphql_socket, serving
+from tests.support.app import Api, make_settings, open_api
+from tests.support.asgi import serving
+from tests.support.redis import RedisServer
+from tests.support.tokens import JWT_SECRET
+from tests.support.websocket import graphql_socket
 
 QUERY = "{ backups { total } }"
 # Reads the database at once: a subscription that started would show in the SQL count.
@@ -89,7 +91,7 @@ Maker = Callable[[], str | None]
 UNAUTHENTICATED: dict[str, Maker] = {
     "missing": lambda: None,
     "garbage": lambda: "not-a-token",
-    "alg none": lambda: jwt.encode(claims(), None, algorithm="none"),
+    "alg none": lambda: jwt.encode(claims(), "", algorithm="none"),
     "HS token when RS is configured": lambda: hs256_with_the_public_key(claims()),
     "signed by another key": lambda: rs256(claims(), OTHER_KEY),
     "no exp": lambda: rs256(claims(exp=None)),

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.backup.conftest import fill_bulk
 from tests.backup.faults import wait_for_child
 from tests.backup.helpers import BACKUP, CREATE, RESTORE, wait_until
-from tests.conftest import JWT_SECRET
-from tests.processes import ServerProcess, post, start_server
-from tests.servers import MariaDBServer
+from tests.support.lumbung import LumbungServer, post, start_server
+from tests.support.mariadb import MariaDBServer
+from tests.support.tokens import JWT_SECRET
 
 
 def _env(database: str, tmp_path: Path) -> dict[str, str]:
@@ -43,7 +43,7 @@ def _files_holding(secret: bytes, *folders: Path) -> list[str]:
     return found
 
 
-async def _backup(server: ServerProcess) -> dict[str, Any]:
+async def _backup(server: LumbungServer) -> dict[str, Any]:
     created = await post(server, CREATE, {"input": {"backupType": "FULL"}})
     backup_id = created["createBackup"]["backup"]["id"]
 

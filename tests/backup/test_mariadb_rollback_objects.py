@@ -26,8 +26,9 @@ from tests.backup.helpers import (
     wait_until,
 )
 from tests.backup.schema_state import schema_state
-from tests.conftest import JWT_SECRET, Api, make_settings, open_api
-from tests.processes import ServerProcess, post, start_server
+from tests.support.app import Api, make_settings, open_api
+from tests.support.lumbung import LumbungServer, post, start_server
+from tests.support.tokens import JWT_SECRET
 
 BASE = [
     "CREATE TABLE `Keep` (id INT PRIMARY KEY, v VARCHAR(20))",
@@ -202,7 +203,7 @@ async def test_a_restore_cut_off_by_the_servers_death_leaves_no_view_it_created(
         "LUMBUNG_LOG_FORMAT": "text",
     }
     engine = create_async_engine(database)
-    server: ServerProcess | None = start_server(tmp_path, env)
+    server: LumbungServer | None = start_server(tmp_path, env)
     try:
         await fill_bulk(engine, 120_000)
         await _run(engine, PLACEHOLDER_VIEW)

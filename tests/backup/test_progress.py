@@ -14,7 +14,7 @@ from server.backup.adapters.sqlite import SQLiteAdapter
 from server.backup.pipeline import BackupPipeline
 from server.events.event import ProgressEvent
 from tests.backup.helpers import backup_and_wait, restore_and_wait
-from tests.conftest import Api, make_settings, open_api
+from tests.support.app import Api, make_settings, open_api
 
 BIG_ROWS = 20_000  # of ~1 KiB: ~20 MiB of SQL, twenty of the dump's 1 MiB batches
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from server.schedule.scheduler import Scheduler
-from tests.conftest import Api
+from tests.support.app import Api
 
 SCHEDULE_FIELDS = """
   id name enabled action frequency cron timeZone nextRunAt cronDescription

@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from tests.conftest import JWT_SECRET
-from tests.processes import ServerProcess, post, start_server
-from tests.servers import MariaDBServer
+from tests.support.lumbung import LumbungServer, post, start_server
+from tests.support.mariadb import MariaDBServer
+from tests.support.tokens import JWT_SECRET
 
 EVERY_MINUTE = {
     "name": "every minute",
@@ -60,7 +60,7 @@ def environment(database: str, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def kill(server: ServerProcess) -> None:
+def kill(server: LumbungServer) -> None:
     """SIGKILL the server and its workers at once, as a crash would."""
     try:
         parent = psutil.Process(server.process.pid)

@@ -12,8 +12,6 @@ from typing import Any
 import pytest
 
 from tests.backup.faults import flip_bit
-from tests.conftest import Api, make_settings, open_api
-from tests.factories import add_backups
 from tests.schedule.helpers import (
     SCHEDULE,
     SCHEDULED_BACKUPS,
@@ -23,6 +21,8 @@ from tests.schedule.helpers import (
     runs_of,
     tick,
 )
+from tests.support.app import Api, make_settings, open_api
+from tests.support.factories import add_backups
 
 START = datetime(2025, 1, 6, 0, 0, tzinfo=UTC)
 PREVIEW = """query ($id: Int!) { retentionPreview(scheduleId: $id) { deleteCount bytesFreed

@@ -15,7 +15,6 @@ from sqlalchemy import func, select, update
 from server.db.models import Backup, CacheLog, ScheduleRun
 from server.schedule import run as run_module
 from tests.backup.helpers import wait_until
-from tests.conftest import Api, make_settings, open_api
 from tests.schedule.helpers import (
     SCHEDULE,
     SCHEDULED_BACKUPS,
@@ -24,7 +23,8 @@ from tests.schedule.helpers import (
     runs_of,
     tick,
 )
-from tests.servers import MariaDBServer
+from tests.support.app import Api, make_settings, open_api
+from tests.support.mariadb import MariaDBServer
 
 START = datetime(2025, 1, 6, 0, 0, tzinfo=UTC)  # a Monday
 

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from schema.graphiql import STATIC_DIR, VENDOR_DIR
-from tests.conftest import make_settings, open_api
+from tests.support.app import make_settings, open_api
 
 ROOT = Path(__file__).resolve().parents[2]
 # Where front-end libraries are usually loaded from.

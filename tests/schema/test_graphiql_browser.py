@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Browser, Page, Request, Response, Route, async_playwright
 
-from tests.conftest import JWT_SECRET
-from tests.processes import ServerProcess, start_server, token
+from tests.support.lumbung import LumbungServer, start_server
+from tests.support.tokens import JWT_SECRET, token
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -30,7 +30,7 @@ TIMEOUT_MS = 60_000
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
+def server(tmp_path: Path) -> Iterator[LumbungServer]:
     process = start_server(tmp_path, {"LUMBUNG_JWT_SECRET": JWT_SECRET})
     yield process
     process.stop()
@@ -53,7 +53,7 @@ class Traffic:
     """Every request the page makes. Anything not for the server is refused and remembered;
     this machine has no route out anyway, so such a request could only hang."""
 
-    def __init__(self, server: ServerProcess) -> None:
+    def __init__(self, server: LumbungServer) -> None:
         self.origin = urlsplit(server.base).netloc
         self.elsewhere: list[str] = []
         self.introspections: list[tuple[str | None, int]] = []
@@ -95,7 +95,7 @@ class Traffic:
         )
 
 
-async def open_graphiql(browser: Browser, server: ServerProcess) -> tuple[Page, Traffic]:
+async def open_graphiql(browser: Browser, server: LumbungServer) -> tuple[Page, Traffic]:
     traffic = Traffic(server)
     context = await browser.new_context()
     await context.route("**/*", traffic.route)
@@ -108,7 +108,7 @@ async def open_graphiql(browser: Browser, server: ServerProcess) -> tuple[Page, 
 
 
 async def test_graphiql_renders_with_nothing_but_the_server_to_reach(
-    browser: Browser, server: ServerProcess
+    browser: Browser, server: LumbungServer
 ) -> None:
     page, traffic = await open_graphiql(browser, server)
     assert await page.locator("#graphiql").inner_text() != "Loading..."
@@ -119,7 +119,7 @@ async def test_graphiql_renders_with_nothing_but_the_server_to_reach(
 
 
 async def test_the_schema_loads_once_the_token_is_in_the_headers_tab(
-    browser: Browser, server: ServerProcess
+    browser: Browser, server: LumbungServer
 ) -> None:
     page, traffic = await open_graphiql(browser, server)
     # Without a token, the schema fetch at start is refused.

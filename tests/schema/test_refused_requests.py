@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 import pytest
 
-from tests.conftest import Api
+from tests.support.app import Api
 
 CREATE = "mutation { createBackup(input: {backupType: FULL}) { backup { id } } }"
 
 
 async def _refused(
-    api: Api, response: object, status: int, caplog: pytest.LogCaptureFixture
+    api: Api, response: httpx.Response, status: int, caplog: pytest.LogCaptureFixture
 ) -> str:
-    assert response.status_code == status, response.text  # type: ignore[attr-defined]
-    body = response.json()  # type: ignore[attr-defined]
+    assert response.status_code == status, response.text
+    body = response.json()
     assert body["data"] is None
     [error] = body["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"

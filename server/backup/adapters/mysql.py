@@ -24,9 +24,10 @@ from server.backup.adapters.credentials import ServerAddress, child_environment,
 from server.backup.adapters.mysql_tools import (
     block_buffered,
     chunks,
+    client_arguments,
     dies_with_us,
+    dump_arguments,
     exit_reason,
-    find_tool,
     kill_on_cancel,
     stderr_tail,
     version_of,
@@ -234,31 +235,7 @@ class MySQLAdapter:
 
     # --- dump --------------------------------------------------------------------------------
     def _dump_arguments(self, plan: DumpPlan, options: str) -> list[str]:
-        binary = find_tool(self._settings.dump_command, "mariadb-dump", "mysqldump")
-        arguments = [
-            binary,
-            f"--defaults-file={options}",  # first: no other option file may redirect us
-            "--single-transaction",
-            "--quick",
-            "--hex-blob",
-            "--default-character-set=utf8mb4",
-            "--max-allowed-packet=1G",
-            # Tablespaces are NDB Cluster's; asking for them needs PROCESS on MySQL 5.7.31+/8.0.21+.
-            "--no-tablespaces",
-            "--triggers",
-        ]
-        if plan.full:
-            arguments += ["--routines", "--events"]
-        if not plan.include_data:
-            arguments.append("--no-data")
-        if not plan.include_schema:
-            arguments += ["--no-create-info", "--skip-triggers"]
-        arguments += [f"--ignore-table={self.database}.{name}" for name in plan.exclude]
-        # `--` first: a table named `--result-file=/tmp/x` stays a table name.
-        arguments += ["--", self.database]
-        if not plan.full:
-            arguments += plan.tables
-        return arguments
+        return dump_arguments(self._settings.dump_command, self.database, plan, options)
 
     def dump(
         self, plan: DumpPlan, sections: SectionSink, progress: Progress, cancel: threading.Event
@@ -325,18 +302,10 @@ class MySQLAdapter:
 
     # --- restore -----------------------------------------------------------------------------
     def restore(self, script: RestoreScript, progress: Progress, cancel: threading.Event) -> None:
-        binary = find_tool(self._settings.client_command, "mariadb", "mysql")
         with client_options(self._address) as options, tempfile.TemporaryFile() as stderr:
+            arguments = client_arguments(self._settings.client_command, options.path)
             process = subprocess.Popen(  # noqa: S603 - no shell, no user input in argv
-                dies_with_us(
-                    [
-                        binary,
-                        f"--defaults-file={options.path}",
-                        "--default-character-set=utf8mb4",
-                        "--binary-mode",
-                        "--max-allowed-packet=1G",
-                    ]
-                ),
+                dies_with_us(arguments),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
@@ -373,5 +342,6 @@ class MySQLAdapter:
             raise ToolFailed("The restore was stopped: the job was cancelled.")
         if returncode != 0:
             raise ToolFailed(
-                f"{Path(binary).name} failed ({exit_reason(returncode)}): {errors or 'no message'}"
+                f"{Path(arguments[0]).name} failed ({exit_reason(returncode)}): "
+                f"{errors or 'no message'}"
             )
