@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.backup.conftest import fill_bulk
 from tests.backup.faults import wait_for_child
-from tests.backup.helpers import BACKUP, CREATE, RESTORE, wait_until
+from tests.backup.helpers import BACKUP, CREATE, RESTORE
 from tests.support.lumbung import LumbungServer, post, start_server
 from tests.support.mariadb import MariaDBServer
 from tests.support.tokens import JWT_SECRET
+from tests.support.waiting import wait_until
 
 
 def _env(database: str, tmp_path: Path) -> dict[str, str]:

@@ -23,12 +23,12 @@ from tests.backup.helpers import (
     RESTORE_LOGS,
     backup_and_wait,
     restore_and_wait,
-    wait_until,
 )
 from tests.backup.schema_state import schema_state
 from tests.support.app import Api, make_settings, open_api
-from tests.support.lumbung import LumbungServer, post, start_server
+from tests.support.lumbung import post, start_server
 from tests.support.tokens import JWT_SECRET
+from tests.support.waiting import wait_until
 
 BASE = [
     "CREATE TABLE `Keep` (id INT PRIMARY KEY, v VARCHAR(20))",
@@ -203,7 +203,7 @@ async def test_a_restore_cut_off_by_the_servers_death_leaves_no_view_it_created(
         "LUMBUNG_LOG_FORMAT": "text",
     }
     engine = create_async_engine(database)
-    server: LumbungServer | None = start_server(tmp_path, env)
+    server = start_server(tmp_path, env)
     try:
         await fill_bulk(engine, 120_000)
         await _run(engine, PLACEHOLDER_VIEW)
@@ -252,6 +252,5 @@ async def test_a_restore_cut_off_by_the_servers_death_leaves_no_view_it_created(
         assert await schema_state(engine) == before
         assert await checksums(engine) == rows
     finally:
-        if server is not None:
-            server.stop()
+        server.stop()
         await engine.dispose()

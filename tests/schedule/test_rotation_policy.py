@@ -43,14 +43,15 @@ def histories(draw: st.DrawFn) -> tuple[list[Candidate], int | None]:
             id=n + 1,
             created_at=NOW - timedelta(minutes=age),
             size=draw(st.integers(1, 1000)),
-            safety=draw(st.booleans()) and draw(st.booleans()),
+            safety=bool(draw(st.booleans())) and bool(draw(st.booleans())),
             pinned=draw(st.integers(0, 9)) == 0,
             in_use_by="restore #1" if draw(st.integers(0, 9)) == 0 else None,
         )
         for n, age in enumerate(minutes)
     ]
     series = [c.id for c in candidates if not c.safety]
-    newest_verified = draw(st.sampled_from(series)) if series and draw(st.booleans()) else None
+    verified: bool = draw(st.booleans())
+    newest_verified = draw(st.sampled_from(series)) if series and verified else None
     return candidates, newest_verified
 
 

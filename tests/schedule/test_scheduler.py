@@ -14,7 +14,6 @@ from sqlalchemy import func, select, update
 
 from server.db.models import Backup, CacheLog, ScheduleRun
 from server.schedule import run as run_module
-from tests.backup.helpers import wait_until
 from tests.schedule.helpers import (
     SCHEDULE,
     SCHEDULED_BACKUPS,
@@ -25,6 +24,7 @@ from tests.schedule.helpers import (
 )
 from tests.support.app import Api, make_settings, open_api
 from tests.support.mariadb import MariaDBServer
+from tests.support.waiting import wait_until
 
 START = datetime(2025, 1, 6, 0, 0, tzinfo=UTC)  # a Monday
 

@@ -68,7 +68,7 @@ async def test_clear_cache_answers_the_seeds_shape_and_logs_who_and_how_long(api
 def label(item: dict[str, Any]) -> str:
     """An item as clearedItems words it: its name, its count, its detail."""
     count = "" if item["count"] is None else f" ({item['count']})"
-    return item["name"] + count + (f": {item['detail']}" if item["detail"] else "")
+    return str(item["name"]) + count + (f": {item['detail']}" if item["detail"] else "")
 
 
 async def test_cleared_items_lists_what_was_cleared_and_nothing_skipped(api: Api) -> None:
