@@ -1,16 +1,16 @@
 """What the drill evidence costs a backup: the same FULL backup, made by Lumbung's own backup
-job, with LUMBUNG_BACKUP_EVIDENCE on and off, beside the native `mariadb-dump | zstd -3`.
-
-    python bench/drill_evidence.py [--rows 1200000] [--runs 9]
+job, with LUMBUNG_BACKUP_EVIDENCE on and off, beside the native `mariadb-dump | zstd -3` run
+with the server's own dump arguments (`dump_arguments` in server/backup/adapters/mysql_tools.py).
 
 Per run, in an order that rotates with the run's number (no side always follows another):
 native, Lumbung with evidence, Lumbung without. Each timed backup starts after `sync` on a
 settled machine; the files are deleted between runs. The database is bench/bigdb.py's (~1 GB
 of SQL at the default size). Also measured once: the checksum pass alone (CHECKSUM TABLE ...
 EXTENDED of every table, what the evidence asks of the server), and how long the evidence
-held writes back (`lockMs`, from the catalog).
+held writes back (`lockMs`, from the catalog). Writes bench/results/drill_evidence.json (then
+bench/RESULTS.md).
 
-Results: the "Backup evidence" section of bench/RESULTS.md.
+    .venv/bin/python -m bench.drill_evidence [--rows 1200000] [--runs 9] [--quick]
 """
 
 from __future__ import annotations
@@ -18,30 +18,44 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
+import shlex
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-import harness  # bench/: the script's own folder is on sys.path
-
-sys.path.insert(0, str(harness.REPO))  # tests.servers lives in the repo, not in the venv
-
-import bigdb
 import pymysql
 
+from bench import bigdb
+from bench.harness import (
+    BenchmarkError,
+    compare,
+    facts,
+    log,
+    median,
+    package_version,
+    publish,
+    result_options,
+    run,
+    tool_version,
+)
 from server.auth.keys import resolve_token_keys
+from server.backup.adapters.base import DumpPlan
+from server.backup.adapters.mysql_tools import dump_arguments
 from server.backup.plan import BackupRequest
 from server.db.enums import BackupType
+from server.db.migrate import LUMBUNG_TABLES
 from server.db.models import Backup
 from server.resources import Resources, open_resources
 from server.settings import Settings
-from tests.servers import MariaDBServer
+from tests.support.binaries import ensure_binaries
+from tests.support.mariadb import MariaDBServer
 
+NAME = "drill_evidence"
 DATABASE = "bench_evidence"
-TITLE = "## Backup evidence (restore drills): its cost to a backup"
+SIDES = ("native", "on", "off")
+QUICK_ROWS = 20_000
 
 
 def settle() -> None:
@@ -49,43 +63,27 @@ def settle() -> None:
     time.sleep(1.0)
 
 
-def native(db: MariaDBServer, options: Path, target: Path) -> float:
-    dump = [
-        "mariadb-dump",
-        f"--defaults-file={options}",
-        "--single-transaction",
-        "--quick",
-        "--hex-blob",
-        "--default-character-set=utf8mb4",
-        "--max-allowed-packet=1G",
-        "--no-tablespaces",
-        "--triggers",
-        "--routines",
-        "--events",
-        f"--ignore-table={DATABASE}.lumbung_alembic_version",
-        *(
-            f"--ignore-table={DATABASE}.{t}"
-            for t in (
-                "Backup",
-                "RestoreLog",
-                "CacheLog",
-                "RestoreDrill",
-                "NotificationChannel",
-                "NotificationDelivery",
-                "NotificationAlert",
-            )
-        ),
-        "--",
-        DATABASE,
-    ]
+def native_argv(options: Path) -> list[str]:
+    """The server's own dump arguments for a FULL backup without Lumbung's catalog."""
+    plan = DumpPlan(
+        full=True,
+        tables=[],
+        exclude=sorted(LUMBUNG_TABLES),
+        include_schema=True,
+        include_data=True,
+    )
+    return dump_arguments(None, DATABASE, plan, str(options))
+
+
+def native(argv: list[str], target: Path) -> float:
     started = time.monotonic()
     with target.open("wb") as out:
-        dumper = subprocess.Popen(dump, stdout=subprocess.PIPE)
+        dumper = subprocess.Popen(argv, stdout=subprocess.PIPE)
         assert dumper.stdout is not None
         subprocess.run(["zstd", "-3", "-q"], stdin=dumper.stdout, stdout=out, check=True)
         dumper.stdout.close()
         if dumper.wait() != 0:
-            raise harness.BenchmarkError("mariadb-dump failed")
+            raise BenchmarkError("mariadb-dump failed")
     return time.monotonic() - started
 
 
@@ -98,10 +96,10 @@ async def lumbung(resources: Resources) -> tuple[float, int | None]:
         row = await session.get(Backup, job.row.id)
     assert row is not None
     if row.error_message:
-        raise harness.BenchmarkError(row.error_message)
+        raise BenchmarkError(row.error_message)
     resources.folder.remove(row.filename)
     lock_ms = row.evidence.get("lockMs") if row.evidence else None
-    return seconds, lock_ms
+    return seconds, None if lock_ms is None else int(lock_ms)
 
 
 def checksum_pass(db: MariaDBServer) -> float:
@@ -117,94 +115,94 @@ def checksum_pass(db: MariaDBServer) -> float:
     return time.monotonic() - started
 
 
-async def run(rows: int, runs: int) -> str:
+def settings_for(url: str, folder: Path, *, evidence: bool) -> Settings:
+    return Settings(
+        _env_file=None,
+        database_url=url,
+        data_dir=folder / "data",
+        backup_dir=folder / ("backups-on" if evidence else "backups-off"),
+        jwt_secret="x" * 48,
+        log_format="text",
+        log_level="WARNING",
+        scheduler=False,
+        backup_evidence=evidence,
+    )
+
+
+async def measure(rows: int, runs: int) -> dict[str, Any]:
     with MariaDBServer() as db, tempfile.TemporaryDirectory(prefix="lb-evidence-") as work:
         folder = Path(work)
         url = db.create_database(DATABASE)
-        harness.log(f"generating {rows:,} messages")
-        await asyncio.to_thread(bigdb.generate, db, DATABASE, url, rows, harness.log)
-        options = db.write_client_option_file(folder / "client.cnf")
-        common = {
-            "database_url": url,
-            "data_dir": folder / "data",
-            "backup_dir": folder / "backups",
-            "jwt_secret": "x" * 48,
-            "log_format": "text",
-            "log_level": "WARNING",
-        }
-        with_evidence = Settings(_env_file=None, backup_evidence=True, **common)  # type: ignore[arg-type]
-        without = Settings(_env_file=None, backup_evidence=False, **common)  # type: ignore[arg-type]
+        log(f"generating {rows:,} messages")
+        await asyncio.to_thread(bigdb.generate, db, DATABASE, url, rows, log)
+        argv = native_argv(db.write_client_option_file(folder / "client.cnf"))
+        with_evidence = settings_for(url, folder, evidence=True)
+        without = settings_for(url, folder, evidence=False)
         on = await open_resources(with_evidence, resolve_token_keys(with_evidence))
         off = await open_resources(without, resolve_token_keys(without))
-        times: dict[str, list[float]] = {"native": [], "on": [], "off": []}
+        times: dict[str, list[float]] = {side: [] for side in SIDES}
         locks: list[int] = []
+        per_run: list[dict[str, Any]] = []
         try:
             for number in range(runs):
-                order = ["native", "on", "off"]
-                order = order[number % 3 :] + order[: number % 3]
+                order = list(SIDES[number % 3 :] + SIDES[: number % 3])
                 for side in order:
                     settle()
                     if side == "native":
                         target = folder / "native.sql.zst"
-                        times[side].append(native(db, options, target))
+                        times[side].append(native(argv, target))
                         target.unlink()
                     else:
                         seconds, lock_ms = await lumbung(on if side == "on" else off)
                         times[side].append(seconds)
                         if side == "on" and lock_ms is not None:
                             locks.append(lock_ms)
-                harness.log(
+                per_run.append(
+                    {"run": number + 1, "order": order, **{s: times[s][-1] for s in SIDES}}
+                )
+                log(
                     f"run {number + 1}/{runs}: "
-                    + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items())
+                    + ", ".join(f"{side} {times[side][-1]:.2f} s" for side in SIDES)
                 )
             settle()
             alone = checksum_pass(db)
         finally:
             await on.close()
             await off.close()
-    median = {side: statistics.median(values) for side, values in times.items()}
-    on_off = harness.ratio_interval(times["off"], times["on"])
-    on_native = harness.ratio_interval(times["native"], times["on"])
-    off_native = harness.ratio_interval(times["native"], times["off"])
-    return "\n".join(
-        [
-            TITLE,
-            "",
-            f"{harness.machine()}; {harness.source_state()}; `{harness.command_line()}`.",
-            f"{rows:,} messages, {runs} runs (medians; 95% intervals by paired bootstrap).",
-            "",
-            "| backup | median | vs native | vs Lumbung without evidence |",
-            "|---|---:|---:|---:|",
-            f"| native `mariadb-dump \\| zstd -3` | {median['native']:.2f} s | 1.00x | |",
-            f"| Lumbung, evidence off | {median['off']:.2f} s | "
-            f"{median['off'] / median['native']:.3f}x ({off_native[0]:.2f}-{off_native[1]:.2f}) "
-            "| 1.00x |",
-            f"| Lumbung, evidence on (default) | {median['on']:.2f} s | "
-            f"{median['on'] / median['native']:.3f}x ({on_native[0]:.2f}-{on_native[1]:.2f}) | "
-            f"{median['on'] / median['off']:.3f}x ({on_off[0]:.2f}-{on_off[1]:.2f}) |",
-            "",
-            f"The checksum pass alone (CHECKSUM TABLE ... EXTENDED of every table): {alone:.2f} s. "
-            f"Writes held back while the dump's snapshot was joined (lockMs): median "
-            f"{statistics.median(locks) if locks else 0:.0f} ms, "
-            f"at most {max(locks, default=0)} ms.",
-            "",
-        ]
-    )
+        version = tool_version(argv[0], "--version")
+    shown = shlex.join([Path(argv[0]).name, *argv[1:]])
+    return {
+        "benchmark": NAME,
+        **facts(),
+        "versions": f"{version}; {tool_version('zstd', '--version')}; "
+        f"Lumbung {package_version('lumbung')}, PyMySQL {package_version('pymysql')}",
+        "rows": rows,
+        "runs": runs,
+        "native_command": f"{shown} | zstd -3",
+        "per_run": per_run,
+        "medians": {side: round(median(values), 2) for side, values in times.items()},
+        "off_vs_native": compare(times["native"], times["off"]).as_data(),
+        "on_vs_native": compare(times["native"], times["on"]).as_data(),
+        "on_vs_off": compare(times["off"], times["on"]).as_data(),
+        "checksum_pass_s": round(alone, 2),
+        "lock_ms": {"median": median(locks) if locks else 0, "max": max(locks, default=0)},
+    }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=bigdb.ROWS_DEFAULT)
     parser.add_argument("--runs", type=int, default=9)
-    parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")
+    result_options(parser, f"{QUICK_ROWS:,} messages, one run")
     arguments = parser.parse_args()
+    if arguments.quick:
+        arguments.rows, arguments.runs = QUICK_ROWS, 1
+    ensure_binaries()
     os.environ.pop("LUMBUNG_BACKUP_EVIDENCE", None)
-    with harness.interrupts_on_termination():
-        section = asyncio.run(run(arguments.rows, arguments.runs))
-    print(section)
-    if not arguments.no_write:
-        harness.write_results(section, TITLE)
+    data = asyncio.run(measure(arguments.rows, arguments.runs))
+    publish(NAME, data, write=not (arguments.no_write or arguments.quick))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

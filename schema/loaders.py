@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
 from server.backup.history import restore_logs_by_backup
-from server.db.models import Backup, RestoreDrill, RestoreLog
+from server.db.models import Backup, RestoreDrill, RestoreLog, Schedule, ScheduleRun
 from server.drill.history import latest_drills_by_backup
 from server.errors import NotFound
 from server.resources import Resources
+from server.schedule.views import last_runs, newest_slots
 from server.system.users import AppUser
+
+# A schedule's row, its newest claimed slot and its newest run: what its GraphQL type shows.
+ScheduleFacts = tuple[Schedule, datetime | None, ScheduleRun | None]
 
 
 class Loaders:
@@ -22,6 +27,9 @@ class Loaders:
         self.restore_logs = DataLoader[int, list[RestoreLog]](load_fn=self._restore_logs)
         self.backups = DataLoader[int, Backup](load_fn=self._backups)
         self.last_drills = DataLoader[int, RestoreDrill | None](load_fn=self._last_drills)
+        # A run's backup may have been deleted by rotation since: None, not an error.
+        self.maybe_backups = DataLoader[int, Backup | None](load_fn=self._maybe_backups)
+        self.schedules = DataLoader[int, ScheduleFacts | None](load_fn=self._schedules)
 
     async def _users(self, ids: Sequence[int]) -> list[AppUser | None]:
         # Each batch opens its own session: sessions are never shared between resolvers.
@@ -41,3 +49,17 @@ class Loaders:
             rows = (await session.scalars(select(Backup).where(Backup.id.in_(set(ids))))).all()
         found = {row.id: row for row in rows}
         return [found.get(i) or NotFound(f"No backup has id {i}.") for i in ids]
+
+    async def _maybe_backups(self, ids: Sequence[int]) -> list[Backup | None]:
+        async with self._resources.sessions() as session:
+            rows = (await session.scalars(select(Backup).where(Backup.id.in_(set(ids))))).all()
+        found = {row.id: row for row in rows}
+        return [found.get(i) for i in ids]
+
+    async def _schedules(self, ids: Sequence[int]) -> list[ScheduleFacts | None]:
+        async with self._resources.sessions() as session:
+            rows = (await session.scalars(select(Schedule).where(Schedule.id.in_(set(ids))))).all()
+            slots = await newest_slots(session, ids)
+            runs = await last_runs(session, ids)
+        found = {row.id: row for row in rows}
+        return [(found[i], slots.get(i), runs.get(i)) if i in found else None for i in ids]

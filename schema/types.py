@@ -8,7 +8,7 @@ those go through DataLoaders.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -25,6 +25,9 @@ from schema.scalars import BigInt
 from server.db import models
 from server.system.users import AppUser
 from server.units import format_bytes, format_duration
+
+if TYPE_CHECKING:
+    from schema.schedule_types import Schedule
 
 
 def _seconds(duration_ms: int | None) -> float | None:
@@ -206,6 +209,12 @@ class Backup:
         description="When it finished (null while IN_PROGRESS)."
     )
     created_by: int = strawberry.field(description="Id of the user who made the backup.")
+    schedule_id: int | None = strawberry.field(
+        description="For origin SCHEDULED: the schedule that made it (it may be deleted since)."
+    )
+    pinned: bool = strawberry.field(
+        description="Pinned by an admin: rotation keeps it, deleteBackup refuses it."
+    )
 
     @classmethod
     def of(cls, row: models.Backup) -> Backup:
@@ -229,6 +238,8 @@ class Backup:
             updated_at=row.updated_at,
             completed_at=row.completed_at,
             created_by=row.created_by,
+            schedule_id=row.schedule_id,
+            pinned=row.pinned,
         )
 
     # Filled when the page that holds this backup loaded its relations up front (Prefetch).
@@ -250,6 +261,17 @@ class Backup:
         if self.prefetched_creator is not NOT_LOADED:
             return self.prefetched_creator  # type: ignore[return-value]
         return _user(info, self.created_by)  # type: ignore[return-value]
+
+    @strawberry.field(description="The schedule that made it (null if none, or deleted since).")
+    async def schedule(
+        self, info: Info
+    ) -> Annotated[Schedule, strawberry.lazy("schema.schedule_types")] | None:
+        from schema.schedule_types import Schedule
+
+        if self.schedule_id is None:
+            return None
+        facts = await info.context.loaders.schedules.load(self.schedule_id)
+        return None if facts is None else Schedule.of(*facts)
 
     @strawberry.field(description="Restores of this backup, newest first.")
     def restore_logs(self, info: Info) -> list[RestoreLog]:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import psutil
 from redis.asyncio import Redis
@@ -19,6 +21,7 @@ from server.auth.revocation import RevocationList
 from server.auth.tokens import TokenVerifier
 from server.backup.adapters import adapter_for
 from server.backup.adapters.base import DatabaseAdapter
+from server.backup.adapters.credentials import remove_stale_option_files
 from server.backup.files import BackupFolder
 from server.backup.job import BackupJobs
 from server.cache.service import CacheService
@@ -26,7 +29,7 @@ from server.db.demo import seed_demo_database
 from server.db.engine import create_engine, create_session_factory
 from server.db.migrate import migrate, pending_revisions
 from server.drill.job import DrillJobs
-from server.errors import BackendUnavailable, ConfigurationError
+from server.errors import BackendUnavailable
 from server.events.bus import ProgressBus
 from server.health.service import ScheduleHealthSource
 from server.jobs.lock import JobLock
@@ -36,10 +39,20 @@ from server.notify.secrets import SecretBox
 from server.notify.service import Notifier
 from server.recovery import Recovery
 from server.restore.job import RestoreJobs
+from server.rotation.policy import DEFAULT_RETENTION
+from server.rotation.service import Rotation
+from server.schedule.run import ScheduledRuns
+from server.schedule.scheduler import Scheduler
+from server.schedule.service import ScheduleService
 from server.settings import Settings
+from server.startup import check_catalog, check_database, check_redis
 from server.system.users import UserDirectory
 
 log = logging.getLogger("lumbung")
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -63,12 +76,16 @@ class Resources:
     notifier: Notifier
     alarms: AlarmChecker
     caches: CacheService
+    schedules: ScheduleService
+    scheduler: Scheduler
+    clock: Callable[[], datetime] = system_clock
     revocation: RevocationList | None = None
-    # Each schedule's row for backupHealth: set by the schedules domain once it exists.
+    # Each schedule's row for backupHealth: set by the schedules domain once it provides them.
     schedule_health: ScheduleHealthSource | None = None
     started_at: float = field(default_factory=time.time)
 
     async def close(self) -> None:
+        await self.scheduler.stop()
         await self.alarms.stop()
         await self.caches.close()
         if self.revocation is not None:
@@ -101,8 +118,14 @@ class Resources:
             ) from None
 
 
-async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources:
-    """Connect, migrate (in development) and seed the demo database when it is the default."""
+async def open_resources(
+    settings: Settings, token_keys: TokenKeys, *, clock: Callable[[], datetime] | None = None
+) -> Resources:
+    """Connect, migrate (in development) and seed the demo database when it is the default,
+    and recover what a dead process left. `clock` is what schedules and new backups take as
+    the time (tests walk it through years). The server's lifespan starts the scheduler; the
+    CLI's one-off commands never do."""
+    clock = clock or system_clock
     settings.backup_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings)
     redis = Redis.from_url(settings.redis_url.get_secret_value()) if settings.redis_url else None
@@ -115,11 +138,20 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
     lock = JobLock(sessions, adapter.job_lock)
     secrets = SecretBox.from_settings(settings)
     notifier = Notifier(settings, sessions, secrets)
-    backups = BackupJobs(settings, sessions, adapter, folder, progress, jobs, lock, notifier)
+    backups = BackupJobs(settings, sessions, adapter, folder, progress, jobs, lock, notifier, clock)
     restores = RestoreJobs(
         settings, sessions, adapter, folder, progress, jobs, lock, backups, notifier
     )
     drills = DrillJobs(settings, sessions, adapter, folder, progress, jobs, lock, notifier)
+    caches = CacheService(settings, engine=engine, sessions=sessions, users=users, redis=redis)
+    rotation = Rotation(
+        sessions,
+        folder,
+        lock,
+        safety_min_age=timedelta(days=settings.safety_backup_min_age_days),
+        clock=clock,
+    )
+    runs = ScheduledRuns(settings, sessions, backups, caches, rotation, jobs, clock)
     revocation = (
         RevocationList.connect(
             settings.redis_url.get_secret_value(), leeway_seconds=settings.jwt_leeway_seconds
@@ -145,19 +177,40 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
         drills=drills,
         secrets=secrets,
         notifier=notifier,
-        alarms=AlarmChecker(settings, sessions, adapter, folder, notifier),
-        caches=CacheService(settings, engine=engine, sessions=sessions, users=users, redis=redis),
+        alarms=AlarmChecker(settings, sessions, adapter, folder, notifier, clock),
+        caches=caches,
+        schedules=ScheduleService(
+            settings,
+            sessions,
+            adapter,
+            runs,
+            rotation,
+            clock,
+            DEFAULT_RETENTION,
+            caches.worker,
+        ),
+        scheduler=Scheduler(settings, sessions, runs, clock, caches.worker),
+        clock=clock,
         revocation=revocation,
     )
     try:
-        await resources.check_database()
+        await check_database(engine, settings)
+        await check_redis(settings)
         if settings.demo_data_enabled and await seed_demo_database(engine):
             log.info("created the demo database", extra={"event": "demo.seeded"})
-        if settings.migrations_run_on_start:
-            await migrate(engine)
+        if not settings.migrations_run_on_start:
+            await check_catalog(engine)
         elif pending := await pending_revisions(engine):
-            raise ConfigurationError(
-                f"the catalog needs migrations {pending}: run `lumbung migrate` first"
+            await migrate(engine)
+            log.info(
+                "catalog migrated to %s",
+                pending[-1],
+                extra={"event": "catalog.migrated", "applied": pending},
+            )
+        if stale := await asyncio.to_thread(remove_stale_option_files):
+            log.warning(
+                "removed option files that dead processes left in the temp folder",
+                extra={"event": "jobs.stale_option_files", "count": len(stale)},
             )
         recovery = Recovery(sessions, adapter, folder, lock, restores, settings.drill_database)
         interrupted = await recovery.recover()
@@ -165,7 +218,6 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
         # Before serving: the rollback holds the job lock before any request can start a job.
         await recovery.roll_back(interrupted)
         await resources.caches.start()
-        resources.alarms.start()
     except BaseException:
         await resources.close()
         raise

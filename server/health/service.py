@@ -2,8 +2,8 @@
 is overdue, the last drill, each schedule's state, and the backup disk: free space, whether
 the next backup fits, and how many days it lasts at the recent growth.
 
-Schedules live in another domain (issue 16); it hands its rows in through `ScheduleHealthSource`
-(`Resources.schedule_health`), and until then the list is empty.
+Schedules live in another domain; it hands its rows in through `ScheduleHealthSource`
+(`Resources.schedule_health`), and until it does the list is empty.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server.backup.adapters.base import DatabaseAdapter
 from server.backup.files import BackupFolder
 from server.backup.history import latest_completed_backup
-from server.backup.plan import next_backup_bytes
+from server.backup.space import next_backup_bytes
 from server.db.enums import Compression, DrillStatus, JobStatus
 from server.db.models import Backup, RestoreDrill
 from server.settings import Settings
@@ -80,7 +80,7 @@ class BackupHealth:
 
 
 async def _storage(
-    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     adapter: DatabaseAdapter,
     folder: BackupFolder,
     settings: Settings,
@@ -88,11 +88,12 @@ async def _storage(
 ) -> StorageHealth:
     usage = await asyncio.to_thread(shutil.disk_usage, folder.root)
     completed = Backup.status == JobStatus.COMPLETED
-    used = await session.scalar(select(func.sum(Backup.file_size)).where(completed))
     since = now - timedelta(days=GROWTH_WINDOW_DAYS)
-    recent = await session.scalar(
-        select(func.sum(Backup.file_size)).where(completed, Backup.completed_at >= since)
-    )
+    async with sessions() as session:
+        used = await session.scalar(select(func.sum(Backup.file_size)).where(completed))
+        recent = await session.scalar(
+            select(func.sum(Backup.file_size)).where(completed, Backup.completed_at >= since)
+        )
     growth = int(recent or 0) // GROWTH_WINDOW_DAYS
     return StorageHealth(
         free_bytes=usage.free,
@@ -101,7 +102,7 @@ async def _storage(
         growth_bytes_per_day=growth,
         days_left=round(usage.free / growth, 1) if growth else None,
         next_backup_bytes=await next_backup_bytes(
-            adapter, Compression(settings.backup_compression)
+            sessions, folder, adapter, Compression(settings.backup_compression)
         ),
     )
 
@@ -120,7 +121,7 @@ async def backup_health(
         drill = (
             await session.scalars(select(RestoreDrill).order_by(RestoreDrill.id.desc()).limit(1))
         ).first()
-        storage = await _storage(session, adapter, folder, settings, now)
+    storage = await _storage(sessions, adapter, folder, settings, now)
     critical: list[str] = []
     warnings: list[str] = []
     since = None if last is None else last.completed_at or last.created_at

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server.backup.adapters.base import DatabaseAdapter
 from server.backup.files import BackupFolder
 from server.backup.history import latest_completed_backup
-from server.backup.plan import free_bytes, next_backup_bytes
+from server.backup.space import free_bytes, next_backup_bytes
 from server.db.enums import Compression, NotificationEvent
 from server.db.models import NotificationAlert
 from server.errors import public_error
@@ -41,8 +42,10 @@ class AlarmChecker:
         adapter: DatabaseAdapter,
         folder: BackupFolder,
         notifier: Notifier,
+        clock: Callable[[], datetime],
     ) -> None:
         self._settings = settings
+        self._clock = clock
         self._sessions = sessions
         self._adapter = adapter
         self._folder = folder
@@ -64,7 +67,7 @@ class AlarmChecker:
             # restart) raises nothing on its way.
             await asyncio.sleep(self._settings.health_check_seconds)
             try:
-                await self.check(datetime.now(UTC))
+                await self.check(self._clock())
             except Exception as exc:  # the database is away: try again next time
                 log.warning(
                     "alarm check failed: %s",
@@ -99,7 +102,10 @@ class AlarmChecker:
                 )
                 sent.append(NotificationEvent.NO_RECENT_BACKUP)
         need = await next_backup_bytes(
-            self._adapter, Compression(self._settings.backup_compression)
+            self._sessions,
+            self._folder,
+            self._adapter,
+            Compression(self._settings.backup_compression),
         )
         free = await asyncio.to_thread(free_bytes, self._folder.root)
         if free < need and await self._claim(f"low-disk:{now:%Y-%m-%d}"):

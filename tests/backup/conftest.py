@@ -11,8 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.db.migrate import LUMBUNG_TABLES
-from tests.conftest import Api, make_settings, open_api
-from tests.servers import MariaDBServer
+from tests.support.app import Api, make_settings, open_api
+from tests.support.mariadb import MariaDBServer
 
 BIG_ROW_BYTES = 17 * 2**20  # over 16 MiB: past the default max_allowed_packet of old clients
 

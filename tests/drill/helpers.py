@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.backup.helpers import wait_until
-from tests.conftest import Api
+from tests.support.app import Api
+from tests.support.waiting import wait_until
 
 TEST_RESTORE = """
 mutation ($id: Int!) { testRestore(backupId: $id) { message drill { id status backupId } } }

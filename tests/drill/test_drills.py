@@ -12,9 +12,10 @@ from server.db.enums import DrillStatus
 from server.db.models import RestoreDrill
 from tests.backup.faults import reseal
 from tests.backup.helpers import backup_and_wait
-from tests.conftest import Api, make_settings, open_api
 from tests.drill.helpers import TEST_RESTORE, drill_and_wait
-from tests.ws import graphql_socket, serving
+from tests.support.app import Api, make_settings, open_api
+from tests.support.asgi import serving
+from tests.support.websocket import graphql_socket
 
 BACKUPS_BY_DRILL = """
 query ($drill: LastDrill) {

@@ -18,9 +18,9 @@ from server.db.enums import DrillStatus
 from server.db.models import Backup, RestoreDrill
 from tests.backup.conftest import checksums, fill_bulk
 from tests.backup.helpers import backup_and_wait
-from tests.conftest import Api, make_settings, open_api
 from tests.drill.helpers import TEST_RESTORE, drill_and_wait
-from tests.servers import MariaDBServer
+from tests.support.app import Api, make_settings, open_api
+from tests.support.mariadb import MariaDBServer
 
 
 def _name(url: str) -> str:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from server.health.service import ScheduleHealth
 from tests.backup.helpers import backup_and_wait
-from tests.conftest import Api, make_settings, open_api
 from tests.drill.helpers import drill_and_wait
+from tests.support.app import Api, make_settings, open_api
 
 HEALTH = """
 {

@@ -11,9 +11,10 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.backup.helpers import backup_and_wait
-from tests.conftest import JWT_SECRET, make_settings, open_api
 from tests.drill.helpers import drill_and_wait
-from tests.processes import post, start_server
+from tests.support.app import make_settings, open_api
+from tests.support.lumbung import post, start_server
+from tests.support.tokens import JWT_SECRET
 
 TOKEN = "a-metrics-token-0123456789"
 

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from tests.backup.conftest import database
-from tests.conftest import Api, make_settings, open_api
 from tests.notify.receivers import (
     SMTP_PASSWORD,
     SMTP_USER,
@@ -18,6 +17,7 @@ from tests.notify.receivers import (
     smtp_relay,
     webhook_receiver,
 )
+from tests.support.app import Api, make_settings, open_api
 
 __all__ = ["database"]
 

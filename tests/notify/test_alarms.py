@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from server.db.enums import NotificationEvent
-from tests.backup.helpers import backup_and_wait, wait_until
-from tests.conftest import make_settings, open_api
+from tests.backup.helpers import backup_and_wait
 from tests.notify.conftest import CREATE, SIGNING_KEY, notify_settings
 from tests.notify.receivers import WebhookReceiver
+from tests.support.app import make_settings, open_api
+from tests.support.waiting import wait_until
 
 NO_BACKUP = NotificationEvent.NO_RECENT_BACKUP
 LOW_DISK = NotificationEvent.LOW_DISK_SPACE

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import Api, make_settings, open_api
 from tests.notify.conftest import CREATE, SIGNING_KEY
 from tests.notify.receivers import Relay, WebhookReceiver
+from tests.support.app import Api, make_settings, open_api
 
 UPDATE = """
 mutation ($id: Int!, $input: NotificationChannelInput!) {

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from server.notify.senders import sign
-from tests.backup.helpers import backup_and_wait, restore_and_wait, wait_until
-from tests.conftest import Api, make_settings, open_api
+from tests.backup.helpers import backup_and_wait, restore_and_wait
 from tests.notify.conftest import CREATE, DELIVERIES, SIGNING_KEY, notify_settings
 from tests.notify.receivers import SMTP_USER, Relay, WebhookReceiver
+from tests.support.app import Api, make_settings, open_api
+from tests.support.waiting import wait_until
 
 TEST = "mutation ($id: Int!) { testNotification(channel: $id) { status attempts error event } }"
 

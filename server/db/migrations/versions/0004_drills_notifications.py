@@ -1,8 +1,8 @@
 """Restore drills and notifications: Backup.evidence, RestoreDrill, NotificationChannel,
 NotificationDelivery, NotificationAlert.
 
-Revision ID: 0003
-Revises: 0001 (the lead rechains revisions at merge time)
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-04
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-revision = "0003"
-down_revision = "0001"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
