@@ -19,7 +19,6 @@ from server.backup.manifest import Manifest
 class Verdict:
     problems: list[str] = field(default_factory=list)
     unproven: list[str] = field(default_factory=list)
-    proven_tables: int = 0
 
 
 def _name(key: str) -> str:
@@ -89,8 +88,6 @@ def compare(
                 f"Table {_name(key)}: its rows differ from what the database held when the backup "
                 f"was made (checksum {expected} then, {restored.tables.get(table)} restored)."
             )
-        else:
-            verdict.proven_tables += 1
     if recorded is not None and recorded.method != restored.method:
         verdict.unproven.append(
             f"The evidence was measured as {recorded.method}, the scratch copy as "

@@ -1,5 +1,5 @@
-"""Reading drills: a backup's latest (batched for DataLoaders), the list, and the filter of the
-backup history by the last drill's outcome."""
+"""Reading drills: a backup's latest (batched for DataLoaders), the list, the filter of the
+backup history by the last drill's outcome, and what a finished drill says."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from server.backup.history import get_backup
 from server.db.enums import DrillStatus
 from server.db.models import Backup, RestoreDrill
 from server.db.pagination import Page, PageRequest, paginate
+from server.units import format_duration
 
 
 class LastDrill(enum.Enum):
@@ -23,6 +24,17 @@ class LastDrill(enum.Enum):
     FAILED = "failed"
     IN_PROGRESS = "in_progress"
     NEVER = "never"
+
+
+def outcome_message(row: RestoreDrill, filename: str) -> str:
+    """What a finished drill says, built from its row alone: the live final event and a
+    follower who arrives after the end (reading the row) get the same words."""
+    if row.status is not DrillStatus.PASSED:
+        return "Restore drill failed: " + (" ".join((row.problems or [])[:3]) or "see problems.")
+    restored = format_duration((row.restore_ms or 0) / 1000)
+    unproven = len(row.unproven or [])
+    note = f" ({unproven} thing(s) could not be checked: see `unproven`)" if unproven else ""
+    return f"Backup {filename} restores in {restored} and matches the database as it was{note}."
 
 
 def _latest_ids() -> Select[Any]:

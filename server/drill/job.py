@@ -36,6 +36,7 @@ from server.backup.verify import require_intact, verify_file
 from server.db.enums import DrillStatus, JobStatus, NotificationEvent
 from server.db.models import Backup, RestoreDrill
 from server.drill.compare import compare
+from server.drill.history import outcome_message
 from server.errors import BadUserInput, Conflict, public_error
 from server.events.bus import ProgressBus
 from server.events.tracker import ProgressTracker
@@ -45,7 +46,6 @@ from server.jobs.runner import JobRunner, record_outcome
 from server.notify.service import Notifier
 from server.restore.plan import RestorePlan, plan_restore, require_definers_allowed, restore_script
 from server.settings import Settings
-from server.units import format_duration
 
 
 class DrillJobs:
@@ -154,7 +154,6 @@ class DrillJobs:
         problems: list[str] = []
         unproven: list[str] = []
         restore_ms: int | None = None
-        proven = 0
         stage = "The restore into the scratch database"
         try:
             script = restore_script(
@@ -197,7 +196,7 @@ class DrillJobs:
                 objects=plan.everything,
                 events=plan.everything and await asyncio.to_thread(self._has_events, plan),
             )
-            problems, unproven, proven = verdict.problems, verdict.unproven, verdict.proven_tables
+            problems, unproven = verdict.problems, verdict.unproven
         except BaseException as exc:
             problems.append(f"{stage} failed: {public_error(exc).message}")
             if not isinstance(exc, Exception):
@@ -212,7 +211,7 @@ class DrillJobs:
                 )
             status = DrillStatus.FAILED if problems else DrillStatus.PASSED
             await self._finish(
-                row, plan.backup, tracker, status, problems, unproven, restore_ms, started, proven
+                row, plan.backup, tracker, status, problems, unproven, restore_ms, started
             )
 
     def _has_events(self, plan: RestorePlan) -> bool:
@@ -237,7 +236,6 @@ class DrillJobs:
         unproven: list[str],
         restore_ms: int | None,
         started: float,
-        proven: int = 0,
     ) -> None:
         """Record the outcome (retrying while the database is away), send the final event, and
         tell the channels that listen when the drill failed."""
@@ -254,15 +252,7 @@ class DrillJobs:
         )
         for key, value in values.items():
             setattr(row, key, value)
-        if status is DrillStatus.PASSED:
-            message = (
-                f"Backup {backup.filename} restores in {format_duration((restore_ms or 0) / 1000)}"
-                f" and matches the database as it was ({proven} of {len(row.tables or [])} "
-                "table(s) proven by checksum)."
-            )
-        else:
-            message = "Restore drill failed: " + " ".join(problems[:3])
-        tracker.finish(status.job, message)
+        tracker.finish(status.job, outcome_message(row, backup.filename))
         if status is DrillStatus.FAILED:
             with contextlib.suppress(Exception):  # a notification never fails a job
                 self._notifier.notify(

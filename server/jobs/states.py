@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.db.enums import JobStatus
 from server.db.models import Backup, RestoreDrill, RestoreLog
+from server.drill.history import outcome_message
 from server.errors import NotFound
 from server.events.event import ProgressEvent
 from server.jobs.ids import JobKind, job_id
@@ -92,11 +93,12 @@ async def restore_state(sessions: async_sessionmaker[AsyncSession], log_id: int)
 async def drill_state(sessions: async_sessionmaker[AsyncSession], drill_id: int) -> ProgressEvent:
     async with sessions() as session:
         row = await session.get(RestoreDrill, drill_id)
+        backup = await session.get(Backup, row.backup_id) if row is not None else None
     if row is None:
         raise NotFound(f"No restore drill has id {drill_id}; see a backup's `lastDrill`.")
     message = None
     if row.status.final:
-        message = "; ".join(row.problems or []) or f"Restore drill {row.status.value}."
+        message = outcome_message(row, backup.filename if backup else f"#{row.backup_id}")
     return _event(
         job_id(JobKind.DRILL, row.id),
         row.status.job,

@@ -184,6 +184,36 @@ async def test_a_drills_progress_is_followed_to_its_end_over_a_websocket(api: Ap
     assert final["message"].startswith(f"Backup {backup['filename']} restores in ")
 
 
+async def test_a_follower_who_comes_after_the_end_reads_what_the_drill_said(
+    tmp_path: Path,
+) -> None:
+    # Another process on the same catalog never saw the drill's events: it reads the row.
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'app.db'}", tmp_path)
+    async with open_api(settings) as api:
+        backup = await backup_and_wait(api, backupType="FULL")
+        drill = await drill_and_wait(api, backup["id"])
+        async with (
+            open_api(settings) as other,
+            serving(other.app) as url,
+            graphql_socket(url) as socket,
+        ):
+            await socket.init({"Authorization": f"Bearer {other.token()}"})
+            operation = await socket.subscribe(
+                "subscription ($id: Int!) { drillProgress(id: $id) { status message } }",
+                {"id": drill["id"]},
+            )
+            events = [
+                payload["data"]["drillProgress"] async for payload in socket.stream(operation)
+            ]
+    assert events == [
+        {
+            "status": "COMPLETED",
+            "message": f"Backup {backup['filename']} restores in {drill['restoresIn']} and "
+            "matches the database as it was.",
+        }
+    ]
+
+
 async def test_a_backup_that_does_not_restore_fails_its_drill_and_leaves_nothing_behind(
     api: Api,
 ) -> None:
