@@ -132,7 +132,7 @@ _describe(
     YEARLY="Kept: the newest of one of the keepYearly most recent years with a backup.",
     NEWEST_VERIFIED="Kept: the newest completed backup whose file verifies.",
     PINNED="Kept: an admin pinned it.",
-    IN_USE="Kept: a running restore uses it.",
+    IN_USE="Kept: a running restore or restore drill uses it.",
     RECENT_SAFETY="Kept: a safety backup younger than LUMBUNG_SAFETY_BACKUP_MIN_AGE_DAYS.",
     UNSELECTED="Goes: no rule keeps it.",
     OVER_SIZE_CAP="Goes: the oldest kept while the schedule's backups exceed maxTotalSize.",

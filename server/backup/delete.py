@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.backup.files import BackupFolder
 from server.backup.history import get_backup
-from server.db.enums import JobStatus
-from server.db.models import Backup, RestoreLog
+from server.db.enums import DrillStatus, JobStatus
+from server.db.models import Backup, RestoreDrill, RestoreLog
 from server.errors import BadUserInput, Conflict
 
 
@@ -37,9 +37,9 @@ async def delete_backup(
         return await remove_backup(session, folder, backup)
 
 
-async def restore_using(session: AsyncSession, backup_ids: list[int]) -> dict[int, str]:
+async def jobs_using(session: AsyncSession, backup_ids: list[int]) -> dict[int, str]:
     """The running restore that uses each of these backups, as its source or as the safety
-    backup it may roll back from."""
+    backup it may roll back from, or the running restore drill that restores it."""
     running = (
         await session.scalars(
             select(RestoreLog).where(
@@ -56,6 +56,16 @@ async def restore_using(session: AsyncSession, backup_ids: list[int]) -> dict[in
         for backup_id in (log.backup_id, log.safety_backup_id):
             if backup_id in backup_ids:
                 using[backup_id] = f"restore #{log.id}"
+    drills = (
+        await session.scalars(
+            select(RestoreDrill).where(
+                RestoreDrill.status == DrillStatus.IN_PROGRESS,
+                RestoreDrill.backup_id.in_(backup_ids),
+            )
+        )
+    ).all()
+    for drill in drills:
+        using.setdefault(drill.backup_id, f"restore drill #{drill.id}")
     return using
 
 
@@ -63,10 +73,10 @@ async def remove_backup(
     session: AsyncSession, folder: BackupFolder, backup: Backup
 ) -> DeletedBackup:
     """Remove a backup's files, then its row, refusing one that is running or that a running
-    restore uses. What to remove was the caller's decision (a confirmation, a policy)."""
+    restore or drill uses. What to remove was the caller's decision (a confirmation, a policy)."""
     if backup.status is JobStatus.IN_PROGRESS:
         raise Conflict(f"Backup #{backup.id} is still running; wait for it to finish.")
-    user = (await restore_using(session, [backup.id])).get(backup.id)
+    user = (await jobs_using(session, [backup.id])).get(backup.id)
     if user is not None:
         raise Conflict(f"Backup #{backup.id} is in use by {user}; wait for it to finish.")
     removed = await asyncio.to_thread(folder.remove, backup.filename)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.backup.delete import DeletedBackup, remove_backup, restore_using
+from server.backup.delete import DeletedBackup, jobs_using, remove_backup
 from server.backup.files import BackupFolder
 from server.backup.verify import verify_file
 from server.db.enums import BackupOrigin, JobStatus
@@ -80,7 +80,7 @@ class Rotation:
                     )
                 )
             ).all()
-            using = await restore_using(session, [row.id for row in rows]) if rows else {}
+            using = await jobs_using(session, [row.id for row in rows]) if rows else {}
         by_id = {row.id: row for row in rows}
         candidates = [
             Candidate(

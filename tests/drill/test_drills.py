@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 
 from server.db.enums import DrillStatus
-from server.db.models import RestoreDrill
+from server.db.models import Backup, RestoreDrill
 from tests.backup.faults import reseal
 from tests.backup.helpers import backup_and_wait
 from tests.drill.helpers import TEST_RESTORE, drill_and_wait
@@ -227,3 +227,61 @@ async def test_a_backup_that_does_not_restore_fails_its_drill_and_leaves_nothing
     assert drill["durationSeconds"] is None
     assert await live_rows(api) == before
     assert await scratch_leftovers(api) == []
+
+
+DELETE = """
+mutation ($id: Int!, $confirm: String!) { deleteBackup(id: $id, confirm: $confirm) { message } }
+"""
+PREVIEW = """
+query ($id: Int!) {
+  retentionPreview(scheduleId: $id) { items { backup { id } keep reasons details } }
+}
+"""
+CREATE_SCHEDULE = """
+mutation ($input: CreateScheduleInput!) { createSchedule(input: $input) { schedule { id } } }
+"""
+
+
+async def test_a_backup_a_running_drill_uses_is_neither_deleted_nor_rotated(api: Api) -> None:
+    created = await api.query(
+        CREATE_SCHEDULE,
+        {
+            "input": {
+                "name": "nightly",
+                "timing": {"frequency": "DAILY"},
+                "backup": {"backupType": "PARTIAL"},
+            }
+        },
+    )
+    schedule_id = created["createSchedule"]["schedule"]["id"]
+    started = await api.resources.schedules.run_now(schedule_id)
+    await started.task
+    async with api.resources.sessions() as session:
+        backup = (
+            await session.scalars(select(Backup).where(Backup.schedule_id == schedule_id))
+        ).one()
+        # A drill of it running in another process.
+        drill = RestoreDrill(
+            backup_id=backup.id,
+            status=DrillStatus.IN_PROGRESS,
+            tables=backup.tables,
+            requested_by=1,
+        )
+        session.add(drill)
+        await session.commit()
+    error = await api.error(DELETE, {"id": backup.id, "confirm": backup.filename})
+    assert error["extensions"]["code"] == "CONFLICT"
+    assert error["message"] == (
+        f"Backup #{backup.id} is in use by restore drill #{drill.id}; wait for it to finish."
+    )
+    (item,) = (await api.query(PREVIEW, {"id": schedule_id}))["retentionPreview"]["items"]
+    assert "IN_USE" in item["reasons"]
+    assert f"in use by restore drill #{drill.id}" in item["details"]
+    async with api.resources.sessions() as session:
+        await session.execute(
+            update(RestoreDrill)
+            .where(RestoreDrill.id == drill.id)
+            .values(status=DrillStatus.PASSED)
+        )
+        await session.commit()
+    await api.query(DELETE, {"id": backup.id, "confirm": backup.filename})
