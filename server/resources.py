@@ -189,7 +189,7 @@ async def open_resources(
             DEFAULT_RETENTION,
             caches.worker,
         ),
-        scheduler=Scheduler(settings, sessions, runs, clock, caches.worker),
+        scheduler=Scheduler(settings, sessions, runs, notifier, clock, caches.worker),
         clock=clock,
         revocation=revocation,
     )

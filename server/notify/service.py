@@ -59,13 +59,34 @@ class Notifier:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def schedule_missed(self, schedule_id: int, name: str, due_at: datetime, reason: str) -> None:
-        """For the scheduler: a slot of schedule `name` did not run (`reason` says why)."""
+    def schedule_missed(
+        self,
+        schedule_id: int,
+        name: str,
+        *,
+        first: datetime,
+        last: datetime,
+        slots: int,
+        reason: str,
+    ) -> None:
+        """For the scheduler: `slots` slots of schedule `name`, from `first` to `last`, did not
+        run (`reason` says why)."""
+        when = (
+            f"its run of {last:%Y-%m-%d %H:%M} UTC"
+            if slots == 1
+            else f"{slots} runs, {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
+        )
         self.notify(
             NotificationEvent.SCHEDULE_MISSED,
-            f"Schedule {name!r} missed its run of {due_at:%Y-%m-%d %H:%M} UTC",
-            f"Schedule {name!r} (#{schedule_id}) did not run at {due_at.isoformat()}: {reason}",
-            {"scheduleId": schedule_id, "dueAt": due_at.isoformat(), "reason": reason},
+            f"Schedule {name!r} missed {when}",
+            f"Schedule {name!r} (#{schedule_id}): {reason}",
+            {
+                "scheduleId": schedule_id,
+                "missedSlots": slots,
+                "missedFrom": first.isoformat(),
+                "missedTo": last.isoformat(),
+                "reason": reason,
+            },
         )
 
     async def test(self, channel_id: int) -> NotificationDelivery:

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.db.enums import RunStatus, RunTrigger
 from server.db.models import Schedule, ScheduleRun
+from server.notify.service import Notifier
 from server.schedule.run import INTERRUPTED_RUN, STALE_AFTER, ScheduledRuns
 from server.schedule.timing import Timing
 from server.schedule.views import newest_slots, timing_of
@@ -93,12 +94,14 @@ class Scheduler:
         settings: Settings,
         sessions: async_sessionmaker[AsyncSession],
         runs: ScheduledRuns,
+        notifier: Notifier,
         clock: Callable[[], datetime],
         worker: str,
     ) -> None:
         self._settings = settings
         self._sessions = sessions
         self._runs = runs
+        self._notifier = notifier
         self._clock = clock
         self._worker = worker
         self._grace = timedelta(minutes=settings.schedule_catch_up_grace_minutes)
@@ -215,7 +218,17 @@ class Scheduler:
         )
 
     def _missed(self, schedule: Schedule, run: ScheduleRun) -> None:
-        """The one place a MISSED run is announced (a notification hooks in here)."""
+        """The one place a MISSED run is announced: the log, and the channels that listen to
+        SCHEDULE_MISSED. Only the process whose claim won gets here, so it is sent once."""
+        last = run.slot_at or run.created_at
+        self._notifier.schedule_missed(
+            schedule.id,
+            schedule.name,
+            first=run.missed_from or last,
+            last=last,
+            slots=run.missed_slots,
+            reason=run.error_message or "no server ran it in time.",
+        )
         log.warning(
             "schedule %s missed %s slot(s)",
             schedule.name,
