@@ -15,6 +15,7 @@ from server.db.enums import CacheType as CacheType
 from server.db.enums import ChannelKind as ChannelKind
 from server.db.enums import Compression as Compression
 from server.db.enums import DeliveryStatus as DeliveryStatus
+from server.db.enums import DrillMode as DrillMode
 from server.db.enums import DrillStatus as DrillStatus
 from server.db.enums import JobStatus as JobStatus
 from server.db.enums import NotificationEvent as NotificationEvent
@@ -169,6 +170,16 @@ _describe(
     IN_PROGRESS="Restoring into the scratch database, or comparing.",
     PASSED="Everything the drill could check matches (see `unproven` for what it could not).",
     FAILED="Something differs, or the restore failed: `problems` says what.",
+)
+_describe(
+    DrillMode,
+    "When a backup schedule drills its own backups.",
+    OFF="Never.",
+    EVERY_NTH=(
+        "The run that completes the `every`-th backup since the schedule's last drill drills "
+        "it (1: every backup)."
+    ),
+    DAILY="The first run of each day (in the schedule's time zone) drills its backup.",
 )
 _describe(
     LastDrill,

@@ -13,6 +13,7 @@ from schema.enums import (
     BackupType,
     CacheType,
     Compression,
+    DrillMode,
     KeyMatch,
     RunStatus,
     RunTrigger,
@@ -21,7 +22,7 @@ from schema.enums import (
     Weekday,
 )
 from schema.scalars import BigInt
-from schema.types import Backup, CacheLog
+from schema.types import Backup, CacheLog, RestoreDrill
 from server.db import models
 from server.db.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from server.rotation.policy import Reason as RetentionReason
@@ -93,6 +94,12 @@ class RetentionPolicy:
     )
 
 
+@strawberry.type(description="When a backup schedule drills its own backups (docs/drills.md).")
+class ScheduleDrillPolicy:
+    mode: DrillMode = strawberry.field(description="OFF, EVERY_NTH or DAILY.")
+    every: int | None = strawberry.field(description="For EVERY_NTH: N (1: every backup).")
+
+
 @strawberry.type(description="One slot of a schedule, or a run an admin asked for.")
 class ScheduleRun:
     id: int = strawberry.field(description="Run id.")
@@ -110,6 +117,10 @@ class ScheduleRun:
         description="The backup it made (follow it with backupProgress)."
     )
     cache_log_id: int | None = strawberry.field(description="The CacheLog its clear wrote.")
+    drill_id: int | None = strawberry.field(
+        description="The restore drill it started after its backup (follow it with "
+        "drillProgress); null when none was due or it could not start (`errorMessage` says why)."
+    )
     error_message: str | None = strawberry.field(description="Why it failed or was missed.")
     rotated: list[str] = strawberry.field(
         description="Backups the rotation after it deleted, as `#id filename`."
@@ -130,6 +141,7 @@ class ScheduleRun:
             missed_from=row.missed_from,
             backup_id=row.backup_id,
             cache_log_id=row.cache_log_id,
+            drill_id=row.drill_id,
             error_message=row.error_message,
             rotated=list(row.rotated or []),
             claimed_by=row.claimed_by,
@@ -143,6 +155,16 @@ class ScheduleRun:
             return None
         row = await info.context.loaders.maybe_backups.load(self.backup_id)
         return None if row is None else Backup.of(row)
+
+    @strawberry.field(
+        description="The restore drill it started (null if none, or gone with its backup)."
+    )
+    async def drill(self, info: Info) -> RestoreDrill | None:
+        if self.drill_id is None:
+            return None
+        async with info.context.resources.sessions() as session:
+            row = await session.get(models.RestoreDrill, self.drill_id)
+        return None if row is None else RestoreDrill.of(row)
 
     @strawberry.field(description="The CacheLog its clear wrote (null for a backup).")
     async def cache_log(self, info: Info) -> CacheLog | None:
@@ -189,6 +211,9 @@ class Schedule:
     )
     last_run: ScheduleRun | None = strawberry.field(description="Its newest run, if any.")
     retention: RetentionPolicy = strawberry.field(description="Its rotation policy.")
+    drill: ScheduleDrillPolicy = strawberry.field(
+        description="When it drills its own backups (backup schedules)."
+    )
     created_at: datetime = strawberry.field(description="When it was created.")
     updated_at: datetime = strawberry.field(description="When it last changed.")
     created_by: int = strawberry.field(
@@ -228,6 +253,7 @@ class Schedule:
                 keep_yearly=row.keep_yearly,
                 max_total_size=None if row.max_total_size is None else BigInt(row.max_total_size),
             ),
+            drill=ScheduleDrillPolicy(mode=row.drill_mode, every=row.drill_every),
             created_at=row.created_at,
             updated_at=row.updated_at,
             created_by=row.created_by,

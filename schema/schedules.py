@@ -12,13 +12,14 @@ from strawberry.permission import BasePermission
 from schema.backup_mutations import CreateBackupInput, backup_request
 from schema.cache_mutations import ClearCacheInput, clear_request
 from schema.context import Info
-from schema.enums import ScheduleFrequency, Weekday
+from schema.enums import DrillMode, ScheduleFrequency, Weekday
 from schema.permissions import IsAdmin
 from schema.scalars import BigInt
 from schema.schedule_types import RetentionItem, RetentionPreview, Schedule, ScheduleRun
 from server.rotation.policy import DEFAULT_RETENTION, Retention
 from server.schedule import views
 from server.schedule.actions import ScheduledAction
+from server.schedule.drills import DrillPolicy
 from server.schedule.service import ScheduleChanges, ScheduleSpec
 from server.schedule.timing import Timing, timing
 
@@ -98,6 +99,20 @@ class RetentionInput:
         )
 
 
+@strawberry.input(
+    description="When a backup schedule drills its own backups: restores the backup a run "
+    "made into a scratch database and proves it (docs/drills.md)."
+)
+class ScheduleDrillInput:
+    mode: DrillMode = strawberry.field(description="OFF, EVERY_NTH or DAILY.")
+    every: int | None = strawberry.field(
+        default=None, description="For EVERY_NTH: drill every this-many-th backup, 1 to 1000."
+    )
+
+    def to_policy(self) -> DrillPolicy:
+        return DrillPolicy(self.mode, self.every)
+
+
 def _action(
     backup: CreateBackupInput | None, clear_cache: ClearCacheInput | None
 ) -> ScheduledAction:
@@ -121,6 +136,9 @@ class CreateScheduleInput:
     retention: RetentionInput | None = strawberry.field(
         default=None, description="Backup schedules: rotation (default: on, with the defaults)."
     )
+    drill: ScheduleDrillInput | None = strawberry.field(
+        default=None, description="Backup schedules: restore drills of its backups (default OFF)."
+    )
 
 
 @strawberry.input(description="Changes to a schedule; what is left out stays as it is.")
@@ -140,6 +158,9 @@ class UpdateScheduleInput:
     )
     retention: RetentionInput | None = strawberry.field(
         default=None, description="A new rotation policy, replacing the old."
+    )
+    drill: ScheduleDrillInput | None = strawberry.field(
+        default=None, description="A new drill policy, replacing the old."
     )
 
 
@@ -227,6 +248,7 @@ class ScheduleMutation:
             enabled=input.enabled,
             rotation_enabled=retention.enabled,
             retention=retention.to_retention(),
+            drill=input.drill.to_policy() if input.drill is not None else DrillPolicy(),
         )
         row = await info.context.resources.schedules.create(spec, principal.actor_id)
         return SchedulePayload(
@@ -250,6 +272,7 @@ class ScheduleMutation:
             action=action,
             rotation_enabled=input.retention.enabled if input.retention is not None else None,
             retention=input.retention.to_retention() if input.retention is not None else None,
+            drill=input.drill.to_policy() if input.drill is not None else None,
         )
         row = await info.context.resources.schedules.update(id, changes)
         return SchedulePayload(

@@ -151,7 +151,7 @@ async def open_resources(
         safety_min_age=timedelta(days=settings.safety_backup_min_age_days),
         clock=clock,
     )
-    runs = ScheduledRuns(settings, sessions, backups, caches, rotation, jobs, clock)
+    runs = ScheduledRuns(settings, sessions, backups, drills, caches, rotation, jobs, clock)
     revocation = (
         RevocationList.connect(
             settings.redis_url.get_secret_value(), leeway_seconds=settings.jwt_leeway_seconds

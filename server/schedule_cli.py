@@ -15,6 +15,7 @@ from server.db.enums import (
     BackupType,
     CacheType,
     Compression,
+    DrillMode,
     RunStatus,
     ScheduleFrequency,
     Weekday,
@@ -22,6 +23,7 @@ from server.db.enums import (
 from server.errors import BadUserInput
 from server.rotation.policy import DEFAULT_RETENTION, Retention
 from server.schedule.actions import ScheduledAction
+from server.schedule.drills import DrillPolicy
 from server.schedule.service import ScheduleChanges, ScheduleSpec
 from server.schedule.timing import Timing, timing
 from server.schedule.views import get_schedule, last_runs, list_schedules, newest_slots, next_run_at
@@ -39,6 +41,10 @@ DayOfMonth = Annotated[int | None, typer.Option(help="monthly: 1-28.")]
 Cron = Annotated[str | None, typer.Option(help="cron: 5 fields, e.g. '30 2 * * *'.")]
 Zone = Annotated[str, typer.Option(help="IANA time zone, e.g. Europe/Berlin.")]
 Keep = Annotated[int | None, typer.Option()]
+Drill = Annotated[
+    str | None,
+    typer.Option(help="Restore drills of its backups: off, daily, or N (every Nth backup)."),
+]
 
 
 def _timing(
@@ -100,6 +106,17 @@ def _action(
     if backup is None and clear is None:
         return None
     return ScheduledAction(backup=backup, clear=clear)
+
+
+def _drill(text: str | None) -> DrillPolicy | None:
+    if text is None:
+        return None
+    word = text.strip().lower()
+    if word.isdigit():
+        return DrillPolicy(DrillMode.EVERY_NTH, int(word))
+    if word in ("off", "daily"):
+        return DrillPolicy(DrillMode[word.upper()])
+    raise BadUserInput(f"--drill takes off, daily or a number of backups, not {text[:20]!r}.")
 
 
 def _retention(base: Retention, **keep: int | None) -> Retention | None:
@@ -175,6 +192,7 @@ def create(
     keep_monthly: Keep = None,
     keep_yearly: Keep = None,
     rotation: Annotated[bool, typer.Option(help="Rotate after each backup.")] = True,
+    drill: Drill = None,
     enabled: Annotated[bool, typer.Option(help="Run its slots.")] = True,
 ) -> None:
     """Create a schedule: a backup (--backup-type) or a cache clear (--clear-cache)."""
@@ -199,6 +217,7 @@ def create(
                 keep_monthly=keep_monthly,
                 keep_yearly=keep_yearly,
             ),
+            drill=_drill(drill) or DrillPolicy(),
         )
         row = await resources.schedules.create(spec, CLI_ACTOR)
         _print(str(row.id))
@@ -226,6 +245,7 @@ def update(
     keep_weekly: Keep = None,
     keep_monthly: Keep = None,
     keep_yearly: Keep = None,
+    drill: Drill = None,
 ) -> None:
     """Change a schedule; a new --frequency replaces its whole timing."""
 
@@ -262,6 +282,7 @@ def update(
                 keep_monthly=keep_monthly,
                 keep_yearly=keep_yearly,
             ),
+            drill=_drill(drill),
         )
         row = await resources.schedules.update(schedule_id, changes)
         _print(f"{row.id}\t{row.name}\t{row.cron_expression} ({row.time_zone})")
@@ -299,6 +320,7 @@ def run_command(schedule_id: Annotated[int, typer.Argument(help="The schedule's 
             + (f", backup #{run.backup_id}" if run.backup_id else "")
             + (f", cache log #{run.cache_log_id}" if run.cache_log_id else "")
             + (f", rotated {len(run.rotated)}" if run.rotated else "")
+            + (f", restore drill #{run.drill_id}" if run.drill_id else "")
         )
         if run.error_message:
             _print(f"  {run.error_message}")

@@ -179,7 +179,7 @@ class Settings(BaseSettings):
     schedule_catch_up_grace_minutes: int = Field(
         60, ge=0, le=7 * 24 * 60, validation_alias=_alias("SCHEDULE_CATCH_UP_GRACE_MINUTES")
     )
-    # How long a scheduled backup (and its rotation) waits for a running job before its run
+    # How long a scheduled backup (its rotation, its drill) waits for a running job before its run
     # is recorded FAILED.
     schedule_lock_wait_minutes: float = Field(
         30.0, ge=0, le=24 * 60, validation_alias=_alias("SCHEDULE_LOCK_WAIT_MINUTES")

@@ -111,6 +111,14 @@ class Weekday(enum.Enum):
     SATURDAY = 6
 
 
+class DrillMode(enum.Enum):
+    """When a backup schedule drills its own backups (server/schedule/drills.py)."""
+
+    OFF = "off"
+    EVERY_NTH = "every_nth"
+    DAILY = "daily"
+
+
 class RunTrigger(enum.Enum):
     SLOT = "slot"
     CATCH_UP = "catch_up"

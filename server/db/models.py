@@ -40,6 +40,7 @@ from server.db.enums import (
     ChannelKind,
     Compression,
     DeliveryStatus,
+    DrillMode,
     DrillStatus,
     JobStatus,
     NotificationEvent,
@@ -247,6 +248,15 @@ class Schedule(Base):
     keep_monthly: Mapped[int] = mapped_column("keepMonthly", Integer)
     keep_yearly: Mapped[int] = mapped_column("keepYearly", Integer)
     max_total_size: Mapped[int | None] = mapped_column("maxTotalSize", BigInteger)
+    # Restore drills of its own backups (server/schedule/drills.py): every `drillEvery`-th
+    # completed run, or the first of each day in its time zone.
+    drill_mode: Mapped[DrillMode] = mapped_column(
+        "drillMode",
+        stored_as_value(DrillMode, 16),
+        default=DrillMode.OFF,
+        server_default=text("'off'"),
+    )
+    drill_every: Mapped[int | None] = mapped_column("drillEvery", Integer)
     created_at: Mapped[datetime] = mapped_column("createdAt", UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         "updatedAt", UTCDateTime, default=utcnow, onupdate=utcnow
@@ -288,6 +298,8 @@ class ScheduleRun(Base):
     backup_id: Mapped[int | None] = mapped_column("backupId", Integer)
     cache_log_id: Mapped[int | None] = mapped_column("cacheLogId", Integer)
     error_message: Mapped[str | None] = mapped_column("errorMessage", Text)
+    # The restore drill this run started (a plain integer: the drill goes with its backup).
+    drill_id: Mapped[int | None] = mapped_column("drillId", Integer)
     # What the rotation after this run deleted: one "#id filename" per backup.
     rotated: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=EMPTY_JSON_LIST)
     created_at: Mapped[datetime] = mapped_column("createdAt", UTCDateTime, default=utcnow)

@@ -71,11 +71,18 @@ class DrillJobs:
 
     # --- plan, lock, row ---------------------------------------------------------------------
     async def start(
-        self, backup_id: int, *, actor: int, schedule_id: int | None = None
+        self,
+        backup_id: int,
+        *,
+        actor: int,
+        schedule_id: int | None = None,
+        lock_wait: float = 0.0,
     ) -> StartedJob[RestoreDrill]:
         """Check, lock, record, make the scratch database and start the drill; returns at once
         with the drill IN_PROGRESS. A scratch database that cannot be made fails the drill
-        here (recorded, notified) and raises, naming the grant that is missing."""
+        here (recorded, notified) and raises, naming the grant that is missing. With
+        `lock_wait` (a schedule's drill), wait up to that many seconds for a running job
+        instead of refusing."""
         async with self._sessions() as session:
             backup = await get_backup(session, backup_id)
         if backup.status is not JobStatus.COMPLETED:
@@ -88,7 +95,7 @@ class DrillJobs:
                 f"Backup #{backup.id} is data-only: it holds no table definitions to restore "
                 "into an empty scratch database, so it cannot be drilled."
             )
-        lock = await self._lock.acquire()
+        lock = await (self._lock.acquire_within(lock_wait) if lock_wait else self._lock.acquire())
         try:
             verification = await asyncio.to_thread(
                 verify_file, self._folder, backup.filename, backup.checksum

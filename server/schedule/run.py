@@ -5,12 +5,17 @@
     _backup()   BackupJobs.start(origin=SCHEDULED), waiting up to
                 LUMBUNG_SCHEDULE_LOCK_WAIT_MINUTES for a running job; then RUNNING with the
                 backup's id, following the backup's own task (its progress is the backup's,
-                on backupProgress); after a COMPLETED backup, rotation (server/rotation/)
+                on backupProgress); after a COMPLETED backup, rotation (server/rotation/),
+                then the schedule's restore drill when one is due (drills.py)
+    _drill()    DrillJobs.start(schedule_id=), waiting for the job lock within the same
+                bound; the run records the drill's id and follows it to its end
     _clear()    the clearCache service itself, recorded as a CacheLog
     _finish     the outcome in the run's row, retried while the database is away
 
 Every outcome is recorded, failures included: a run that could not start (the lock stayed
-held, a table was dropped since) is FAILED with the reason.
+held, a table was dropped since) is FAILED with the reason; so is a run whose backup completed
+but whose rotation or due drill failed, or whose drill could not start ("Backup #N completed,
+but ...").
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import contextlib
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
@@ -32,13 +38,15 @@ from server.backup.job import BackupJobs
 from server.backup.plan import BackupRequest
 from server.cache.request import ClearRequest
 from server.cache.service import CacheService
-from server.db.enums import BackupOrigin, JobStatus, RunStatus
-from server.db.models import Backup, Schedule, ScheduleRun
-from server.errors import Conflict, public_error
+from server.db.enums import BackupOrigin, DrillStatus, JobStatus, RunStatus
+from server.db.models import Backup, RestoreDrill, Schedule, ScheduleRun
+from server.drill.job import DrillJobs
+from server.errors import Conflict, LumbungError, public_error
 from server.jobs.ids import JobKind, job_id
 from server.jobs.runner import JobRunner, record_outcome
 from server.rotation.service import Rotation
 from server.schedule.actions import stored_action
+from server.schedule.drills import drill_due
 from server.settings import Settings
 
 log = logging.getLogger("lumbung.schedule")
@@ -56,6 +64,7 @@ class ScheduledRuns:
         settings: Settings,
         sessions: async_sessionmaker[AsyncSession],
         backups: BackupJobs,
+        drills: DrillJobs,
         caches: CacheService,
         rotation: Rotation,
         runner: JobRunner,
@@ -64,6 +73,7 @@ class ScheduledRuns:
         self._settings = settings
         self._sessions = sessions
         self._backups = backups
+        self._drills = drills
         self._caches = caches
         self._rotation = rotation
         self._runner = runner
@@ -143,7 +153,41 @@ class ScheduledRuns:
                     + public_error(exc).message,
                 }
             values["rotated"] = [f"#{gone.id} {gone.filename}" for gone in deleted]
+        async with self._sessions() as session:
+            due = await drill_due(session, schedule, run)
+        if not due:
+            return RunStatus.COMPLETED, values
+        failure = await self._drill(schedule, run, backup)
+        if failure is not None:
+            return RunStatus.FAILED, {
+                **values,
+                "error_message": f"Backup #{backup.id} completed, but {failure}",
+            }
         return RunStatus.COMPLETED, values
+
+    async def _drill(self, schedule: Schedule, run: ScheduleRun, backup: Backup) -> str | None:
+        """Drill the backup the run made and wait for the verdict; what went wrong, or None
+        when the drill passed. The drill's own _finish tells the channels when it fails."""
+        asked = time.monotonic()
+        try:
+            started = await self._drills.start(
+                backup.id, actor=0, schedule_id=schedule.id, lock_wait=self.lock_wait
+            )
+        except LumbungError as refused:
+            waited = time.monotonic() - asked >= self.lock_wait and isinstance(refused, Conflict)
+            minutes = self._settings.schedule_lock_wait_minutes
+            after = f" after waiting {minutes:g} minute(s) for the job lock" if waited else ""
+            return f"its restore drill did not start{after}: {refused.message}"
+        await self._update(run.id, drill_id=started.row.id)
+        await started.task
+        async with self._sessions() as session:
+            drill = await session.get(RestoreDrill, started.row.id)
+        if drill is None:
+            return f"restore drill #{started.row.id} is gone (its backup was deleted)."
+        if drill.status is DrillStatus.PASSED:
+            return None
+        problems = " ".join((drill.problems or [])[:3]) or "see the drill."
+        return f"restore drill #{drill.id} failed: {problems}"
 
     async def _clear(
         self, schedule: Schedule, request: ClearRequest

@@ -19,7 +19,8 @@ from server.db.models import Schedule, ScheduleRun
 from server.errors import BadUserInput
 from server.rotation.policy import Retention
 from server.rotation.service import Judged, Rotation
-from server.schedule.actions import ScheduledAction
+from server.schedule.actions import ScheduledAction, stored_action
+from server.schedule.drills import OFF, DrillPolicy, checked_drill_policy, drill_policy_of
 from server.schedule.run import ScheduledRuns
 from server.schedule.timing import Timing
 from server.schedule.views import get_schedule
@@ -37,6 +38,7 @@ class ScheduleSpec:
     enabled: bool = True
     rotation_enabled: bool = True
     retention: Retention | None = None
+    drill: DrillPolicy = OFF
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class ScheduleChanges:
     action: ScheduledAction | None = None
     rotation_enabled: bool | None = None
     retention: Retention | None = None
+    drill: DrillPolicy | None = None
 
 
 def checked_name(name: str) -> str:
@@ -104,6 +107,7 @@ class ScheduleService:
     async def create(self, spec: ScheduleSpec, actor: int) -> Schedule:
         name = checked_name(spec.name)
         await self._check_action(spec.action)
+        drill = checked_drill_policy(spec.drill, spec.action)
         retention = checked_retention(spec.retention or self._default_retention)
         now = self._clock()
         schedule = Schedule(
@@ -118,6 +122,7 @@ class ScheduleService:
         self._apply_timing(schedule, spec.timing)
         self._apply_action(schedule, spec.action)
         self._apply_retention(schedule, retention)
+        self._apply_drill(schedule, drill)
         async with self._sessions() as session:
             session.add(schedule)
             await self._commit(session, name)
@@ -146,6 +151,12 @@ class ScheduleService:
                 schedule.rotation_enabled = changes.rotation_enabled
             if changes.retention is not None:
                 self._apply_retention(schedule, changes.retention)
+            if changes.drill is not None or changes.action is not None:
+                # Checked against what the schedule will run: a drill needs backups with
+                # their table definitions.
+                action = changes.action or stored_action(schedule.action, schedule.options)
+                drill = changes.drill or drill_policy_of(schedule)
+                self._apply_drill(schedule, checked_drill_policy(drill, action))
             schedule.updated_at = now
             await self._commit(session, name)
         return schedule
@@ -208,6 +219,11 @@ class ScheduleService:
         schedule.keep_monthly = retention.keep_monthly
         schedule.keep_yearly = retention.keep_yearly
         schedule.max_total_size = retention.max_total_size
+
+    @staticmethod
+    def _apply_drill(schedule: Schedule, drill: DrillPolicy) -> None:
+        schedule.drill_mode = drill.mode
+        schedule.drill_every = drill.every
 
     @staticmethod
     async def _commit(session: AsyncSession, name: str) -> None:

@@ -53,3 +53,26 @@ def test_bad_schedules_are_refused_with_exit_2_and_the_reason(tmp_path: Path) ->
     unknown = run("schedules", "run", "99", cwd=tmp_path)
     assert unknown.returncode == 2
     assert "No schedule has id 99" in unknown.stderr
+
+
+def test_a_schedule_drills_its_backups_when_told_so_from_the_terminal(tmp_path: Path) -> None:
+    created = run(
+        "schedules", "create", "proven", "--backup-type", "full", "--drill", "2", cwd=tmp_path,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    schedule_id = created.stdout.strip()
+    first = run("schedules", "run", schedule_id, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "run 1: completed, backup #1"
+    second = run("schedules", "run", schedule_id, cwd=tmp_path)
+    assert second.stdout.strip() == "run 2: completed, backup #2, restore drill #1"
+
+    wrong = run("schedules", "update", schedule_id, "--drill", "weekly", cwd=tmp_path)
+    assert wrong.returncode == 2
+    assert "--drill takes off, daily or a number of backups, not 'weekly'" in wrong.stderr
+    daily = run("schedules", "update", schedule_id, "--drill", "daily", cwd=tmp_path)
+    assert daily.returncode == 0, daily.stderr
+    off = run("schedules", "update", schedule_id, "--drill", "off", cwd=tmp_path)
+    assert off.returncode == 0, off.stderr
+    third = run("schedules", "run", schedule_id, cwd=tmp_path)
+    assert third.stdout.strip() == "run 3: completed, backup #3"

@@ -1,5 +1,6 @@
 """Restore drills and notifications: Backup.evidence, RestoreDrill, NotificationChannel,
-NotificationDelivery, NotificationAlert.
+NotificationDelivery, NotificationAlert; a schedule's drills (LumbungSchedule.drillMode and
+drillEvery, LumbungScheduleRun.drillId).
 
 Revision ID: 0004
 Revises: 0003
@@ -35,6 +36,15 @@ def upgrade() -> None:
     if "evidence" not in columns:
         with op.batch_alter_table("Backup") as batch:
             batch.add_column(sa.Column("evidence", sa.JSON, nullable=True))
+
+    # The schedule tables are Lumbung's own (0003): no application made them before.
+    with op.batch_alter_table("LumbungSchedule") as batch:
+        batch.add_column(
+            sa.Column("drillMode", sa.String(16), nullable=False, server_default=sa.text("'off'"))
+        )
+        batch.add_column(sa.Column("drillEvery", sa.Integer, nullable=True))
+    with op.batch_alter_table("LumbungScheduleRun") as batch:
+        batch.add_column(sa.Column("drillId", sa.Integer, nullable=True))
 
     op.create_table(
         "RestoreDrill",
@@ -118,5 +128,10 @@ def downgrade() -> None:
     for table in ("NotificationAlert", "NotificationDelivery", "NotificationChannel"):
         op.drop_table(table)
     op.drop_table("RestoreDrill")
+    with op.batch_alter_table("LumbungScheduleRun") as batch:
+        batch.drop_column("drillId")
+    with op.batch_alter_table("LumbungSchedule") as batch:
+        batch.drop_column("drillEvery")
+        batch.drop_column("drillMode")
     with op.batch_alter_table("Backup") as batch:
         batch.drop_column("evidence")
