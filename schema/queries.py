@@ -162,6 +162,7 @@ class Query(ScheduleQuery):
             resources.folder,
             resources.settings,
             resources.schedule_health,
+            resources.clock(),
         )
         return BackupHealth.of(health)
 

@@ -41,6 +41,7 @@ from server.recovery import Recovery
 from server.restore.job import RestoreJobs
 from server.rotation.policy import DEFAULT_RETENTION
 from server.rotation.service import Rotation
+from server.schedule.health import ScheduleHealthReader
 from server.schedule.run import ScheduledRuns
 from server.schedule.scheduler import Scheduler
 from server.schedule.service import ScheduleService
@@ -78,10 +79,10 @@ class Resources:
     caches: CacheService
     schedules: ScheduleService
     scheduler: Scheduler
+    # Each schedule's row for backupHealth, from the schedules domain.
+    schedule_health: ScheduleHealthSource
     clock: Callable[[], datetime] = system_clock
     revocation: RevocationList | None = None
-    # Each schedule's row for backupHealth: set by the schedules domain once it provides them.
-    schedule_health: ScheduleHealthSource | None = None
     started_at: float = field(default_factory=time.time)
 
     async def close(self) -> None:
@@ -190,6 +191,7 @@ async def open_resources(
             caches.worker,
         ),
         scheduler=Scheduler(settings, sessions, runs, notifier, clock, caches.worker),
+        schedule_health=ScheduleHealthReader(settings, sessions),
         clock=clock,
         revocation=revocation,
     )

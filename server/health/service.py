@@ -2,8 +2,8 @@
 is overdue, the last drill, each schedule's state, and the backup disk: free space, whether
 the next backup fits, and how many days it lasts at the recent growth.
 
-Schedules live in another domain; it hands its rows in through `ScheduleHealthSource`
-(`Resources.schedule_health`), and until it does the list is empty.
+Schedules live in their own domain: it hands its rows in through `ScheduleHealthSource`
+(`Resources.schedule_health`, server/schedule/health.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 import enum
 import shutil
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import func, select
@@ -112,10 +112,9 @@ async def backup_health(
     adapter: DatabaseAdapter,
     folder: BackupFolder,
     settings: Settings,
-    schedules: ScheduleHealthSource | None,
-    now: datetime | None = None,
+    schedules: ScheduleHealthSource,
+    now: datetime,
 ) -> BackupHealth:
-    now = now or datetime.now(UTC)
     async with sessions() as session:
         last = await latest_completed_backup(session)
         drill = (
@@ -149,7 +148,7 @@ async def backup_health(
         warnings.append(
             f"At the recent growth the backup disk is full in {storage.days_left:g} days."
         )
-    rows = await schedules.schedule_health(now) if schedules is not None else []
+    rows = await schedules.schedule_health(now)
     for row in rows:
         if row.enabled and row.overdue:
             critical.append(f"Schedule {row.name!r} is overdue.")
