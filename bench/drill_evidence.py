@@ -170,11 +170,18 @@ async def measure(rows: int, runs: int) -> dict[str, Any]:
             await on.close()
             await off.close()
         version = tool_version(argv[0], "--version")
-    shown = shlex.join([Path(argv[0]).name, *argv[1:]])
+    # The option file's temp path means nothing in a result: shown as what it is.
+    shown = shlex.join(
+        [Path(argv[0]).name]
+        + [
+            "--defaults-file=<client options>" if arg.startswith("--defaults-file=") else arg
+            for arg in argv[1:]
+        ]
+    )
     return {
         "benchmark": NAME,
         **facts(),
-        "versions": f"{version}; {tool_version('zstd', '--version')}; "
+        "versions": f"{version}; {tool_version('zstd', '--version').strip('* ')}; "
         f"Lumbung {package_version('lumbung')}, PyMySQL {package_version('pymysql')}",
         "rows": rows,
         "runs": runs,
