@@ -28,6 +28,7 @@ from schema.cache_mutations import CacheMutation
 from schema.enums import ErrorCode
 from schema.errors import error_code
 from schema.executor import LumbungExecutionContext
+from schema.offsite import OffsiteMutation
 from schema.queries import Query
 from schema.scalars import SCALAR_MAP
 from schema.subscriptions import Subscription
@@ -35,7 +36,7 @@ from server.settings import Settings
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 # Each domain declares its mutations in its own module; they are merged into one Mutation type.
-MUTATIONS: tuple[type, ...] = (BackupMutation, CacheMutation)
+MUTATIONS: tuple[type, ...] = (BackupMutation, OffsiteMutation, CacheMutation)
 log = logging.getLogger("lumbung.graphql")
 # graphql-core's hints ("Did you mean 'page'?") on unknown fields, arguments, input fields,
 # enum values and types: with introspection off, they would still map the schema.

@@ -25,7 +25,7 @@ CLIENT_CODES = {
     ErrorCode.UNAUTHENTICATED,
     ErrorCode.FORBIDDEN,
 }
-SECRET_WORDS = ("password", "secret", "token", "authorization", "key")
+SECRET_WORDS = ("password", "secret", "token", "authorization", "key", "identity", "passphrase")
 MAX_VALUE_CHARS = 200
 
 

@@ -11,6 +11,7 @@ from server.db.enums import BackupOrigin as BackupOrigin
 from server.db.enums import BackupType as BackupType
 from server.db.enums import CacheType as CacheType
 from server.db.enums import Compression as Compression
+from server.db.enums import CopyStatus as CopyStatus
 from server.db.enums import JobStatus as JobStatus
 
 
@@ -55,6 +56,15 @@ _describe(
     SCHEDULED="Made by a backup schedule.",
 )
 _describe(
+    CopyStatus,
+    "Where a backup's copy on one offsite target stands.",
+    PENDING="Waiting for its turn, or for its next attempt after a failure (`nextAttemptAt`).",
+    IN_PROGRESS="Being uploaded or read back now.",
+    COMPLETED="Uploaded, read back, and equal to the backup (SHA-256): see `verifiedAt`.",
+    FAILED="The last attempt failed (`error`); it is tried again at `nextAttemptAt`, if set.",
+    DELETED="Deleted from the target (by rotation or by hand); the backup may still be here.",
+)
+_describe(
     CacheType,
     "A kind of cache that can be cleared.",
     ALL="Every kind below.",
@@ -64,6 +74,12 @@ _describe(
     MEMORY="In-process caches of every server process.",
     REDIS="The application's keys in Redis.",
 )
+
+
+@strawberry.enum(description="The kind of an offsite target.")
+class TargetKind(enum.Enum):
+    S3 = strawberry.enum_value("s3", description="An S3-compatible bucket.")
+    SFTP = strawberry.enum_value("sftp", description="A folder on an SSH server, over SFTP.")
 
 
 @strawberry.enum(description="Whether a table is a base table or a view.")

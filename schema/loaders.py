@@ -8,7 +8,7 @@ from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
 from server.backup.history import restore_logs_by_backup
-from server.db.models import Backup, RestoreLog
+from server.db.models import Backup, BackupCopy, RestoreLog
 from server.errors import NotFound
 from server.resources import Resources
 from server.system.users import AppUser
@@ -20,6 +20,7 @@ class Loaders:
         self.users = DataLoader[int, AppUser | None](load_fn=self._users)
         self.restore_logs = DataLoader[int, list[RestoreLog]](load_fn=self._restore_logs)
         self.backups = DataLoader[int, Backup](load_fn=self._backups)
+        self.copies = DataLoader[int, list[BackupCopy]](load_fn=self._copies)
 
     async def _users(self, ids: Sequence[int]) -> list[AppUser | None]:
         # Each batch opens its own session: sessions are never shared between resolvers.
@@ -35,3 +36,17 @@ class Loaders:
             rows = (await session.scalars(select(Backup).where(Backup.id.in_(set(ids))))).all()
         found = {row.id: row for row in rows}
         return [found.get(i) or NotFound(f"No backup has id {i}.") for i in ids]
+
+    async def _copies(self, backup_ids: Sequence[int]) -> list[list[BackupCopy]]:
+        async with self._resources.sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(BackupCopy)
+                    .where(BackupCopy.backup_id.in_(set(backup_ids)))
+                    .order_by(BackupCopy.target)
+                )
+            ).all()
+        grouped: dict[int, list[BackupCopy]] = {}
+        for row in rows:
+            grouped.setdefault(row.backup_id, []).append(row)
+        return [grouped.get(backup_id, []) for backup_id in backup_ids]

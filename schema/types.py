@@ -8,7 +8,7 @@ those go through DataLoaders.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -18,6 +18,9 @@ from schema.scalars import BigInt
 from server.db import models
 from server.system.users import AppUser
 from server.units import format_bytes
+
+if TYPE_CHECKING:
+    from schema.offsite import OffsiteCopy
 
 
 def _seconds(duration_ms: int | None) -> float | None:
@@ -138,6 +141,13 @@ class Backup:
         description="When it finished (null while IN_PROGRESS)."
     )
     created_by: int = strawberry.field(description="Id of the user who made the backup.")
+    encrypted: bool = strawberry.field(
+        description="Whether the file is encrypted with age (docs/encryption.md)."
+    )
+    recipients: list[str] = strawberry.field(
+        description="The age public keys it is encrypted to (`passphrase` for a passphrase); "
+        "empty when it is not encrypted."
+    )
 
     @classmethod
     def of(cls, row: models.Backup) -> Backup:
@@ -161,7 +171,17 @@ class Backup:
             updated_at=row.updated_at,
             completed_at=row.completed_at,
             created_by=row.created_by,
+            encrypted=row.encrypted,
+            recipients=list(row.recipients or []),
         )
+
+    @strawberry.field(description="Its copies on the offsite targets, one per target.")
+    async def copies(
+        self, info: Info
+    ) -> list[Annotated[OffsiteCopy, strawberry.lazy("schema.offsite")]]:
+        from schema.offsite import OffsiteCopy
+
+        return [OffsiteCopy.of(row) for row in await info.context.loaders.copies.load(self.id)]
 
     # Filled when the page that holds this backup loaded its relations up front (Prefetch).
     prefetched_creator: strawberry.Private[object] = NOT_LOADED

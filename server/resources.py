@@ -25,10 +25,14 @@ from server.cache.service import CacheService
 from server.db.demo import seed_demo_database
 from server.db.engine import create_engine, create_session_factory
 from server.db.migrate import migrate, pending_revisions
+from server.encryption.keyring import Encryption
 from server.errors import BackendUnavailable, ConfigurationError
 from server.events.bus import ProgressBus
 from server.jobs.lock import JobLock
 from server.jobs.runner import JobRunner
+from server.offsite.fetch import RemoteBackups
+from server.offsite.job import OffsiteCopies
+from server.offsite.targets import Targets
 from server.recovery import Recovery
 from server.restore.job import RestoreJobs
 from server.settings import Settings
@@ -54,11 +58,15 @@ class Resources:
     backups: BackupJobs
     restores: RestoreJobs
     caches: CacheService
+    encryption: Encryption
+    offsite: OffsiteCopies
+    remote: RemoteBackups
     revocation: RevocationList | None = None
     started_at: float = field(default_factory=time.time)
 
     async def close(self) -> None:
         await self.caches.close()
+        await self.offsite.close()
         if self.revocation is not None:
             await self.revocation.close()
         await self.jobs.shutdown()
@@ -91,6 +99,7 @@ class Resources:
 async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources:
     """Connect, migrate (in development) and seed the demo database when it is the default."""
     settings.backup_dir.mkdir(parents=True, exist_ok=True)
+    encryption = Encryption(settings)  # a bad key or recipients file refuses to start
     engine = create_engine(settings)
     redis = Redis.from_url(settings.redis_url.get_secret_value()) if settings.redis_url else None
     sessions = create_session_factory(engine)
@@ -100,8 +109,14 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
     folder = BackupFolder(settings.backup_dir)
     jobs = JobRunner()
     lock = JobLock(sessions, adapter.job_lock)
-    backups = BackupJobs(settings, sessions, adapter, folder, progress, jobs, lock)
-    restores = RestoreJobs(settings, sessions, adapter, folder, progress, jobs, lock, backups)
+    backups = BackupJobs(settings, sessions, adapter, folder, progress, jobs, lock, encryption)
+    targets = Targets(settings.offsite_targets, settings.offsite_timeout_seconds)
+    offsite = OffsiteCopies(settings, sessions, folder, progress, jobs, targets)
+    backups.completed_hooks.append(offsite.backup_completed)
+    remote = RemoteBackups(sessions, folder, targets)
+    restores = RestoreJobs(
+        settings, sessions, adapter, folder, progress, jobs, lock, backups, encryption, remote
+    )
     revocation = (
         RevocationList.connect(
             settings.redis_url.get_secret_value(), leeway_seconds=settings.jwt_leeway_seconds
@@ -125,6 +140,9 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
         backups=backups,
         restores=restores,
         caches=CacheService(settings, engine=engine, sessions=sessions, users=users, redis=redis),
+        encryption=encryption,
+        offsite=offsite,
+        remote=remote,
         revocation=revocation,
     )
     try:
@@ -143,6 +161,7 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
         # Before serving: the rollback holds the job lock before any request can start a job.
         await recovery.roll_back(interrupted)
         await resources.caches.start()
+        offsite.start()
     except BaseException:
         await resources.close()
         raise

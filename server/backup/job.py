@@ -7,7 +7,10 @@
     _finish()     the outcome: the catalog row and the final progress event, recorded together
 
 A restore's safety backup is a backup too: it runs write_file() under the restore's lock and
-reports through the restore's progress (server/restore/job.py).
+reports through the restore's progress (server/restore/job.py). It is never encrypted: the
+automatic rollback it serves must work with no secret at hand (docs/encryption.md).
+
+Once a backup is COMPLETED, the `completed` hooks run (server/offsite/: its copies start).
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO, Generic, TypeVar
@@ -27,11 +32,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server import __version__
 from server.backup.adapters.base import DatabaseAdapter, DumpPlan
 from server.backup.files import BackupFolder
-from server.backup.manifest import Manifest, write_manifest
-from server.backup.pipeline import BackupPipeline
+from server.backup.manifest import EncryptionInfo, Manifest, write_manifest
+from server.backup.pipeline import BackupPipeline, ByteStage
 from server.backup.plan import BackupRequest, checked_description, plan_dump, require_space
+from server.backup.stages import ByteSink
 from server.db.enums import BackupOrigin, BackupType, Compression, JobStatus
 from server.db.models import Backup
+from server.encryption.age import AgeEncryptor
+from server.encryption.keyring import Encryption
 from server.errors import public_error
 from server.events.bus import ProgressBus
 from server.events.tracker import ProgressTracker
@@ -42,6 +50,9 @@ from server.settings import Settings
 from server.units import format_bytes
 
 RowT = TypeVar("RowT")
+# Called with each backup that has just COMPLETED (its row final, its final event sent).
+CompletedHook = Callable[[Backup], Awaitable[None]]
+log = logging.getLogger("lumbung.jobs")
 
 
 @dataclass(frozen=True)
@@ -87,8 +98,11 @@ class BackupJobs:
         bus: ProgressBus,
         runner: JobRunner,
         lock: JobLock,
+        encryption: Encryption,
     ) -> None:
         self._settings = settings
+        self._encryption = encryption
+        self.completed_hooks: list[CompletedHook] = []
         self._sessions = sessions
         self._adapter = adapter
         self._folder = folder
@@ -157,6 +171,11 @@ class BackupJobs:
                 created_by=new.actor,
                 compression=new.compression,
                 origin=new.origin,
+                # Safety backups stay plaintext: an automatic rollback needs no secret.
+                encrypted=self._encryption.enabled and new.origin is not BackupOrigin.SAFETY,
+                recipients=self._encryption.recipient_names()
+                if self._encryption.enabled and new.origin is not BackupOrigin.SAFETY
+                else [],
             )
             async with self._sessions() as session:
                 session.add(row)
@@ -229,6 +248,15 @@ class BackupJobs:
             completed_at=written.completed_at,
             duration_ms=int((time.monotonic() - started) * 1000),
         )
+        for hook in self.completed_hooks:
+            try:
+                await hook(row)
+            except Exception:
+                # The backup is done and recorded: what follows it never undoes that.
+                log.exception(
+                    "a hook after a completed backup failed",
+                    extra={"event": "backup.hook_failed", "backup": row.id},
+                )
         return row
 
     async def _dump(
@@ -242,11 +270,23 @@ class BackupJobs:
         """The data path, then the file and its manifest made durable."""
         engine_name, version = await self._adapter.server_version()
         tracker.phase("dumping", f"Dumping {len(plan.tables)} table(s)")
-        pipeline = BackupPipeline(
-            handle,
-            row.compression.value,
-            level=self._settings.zstd_level,
-            threads=self._settings.zstd_threads,
+        encryptor: list[AgeEncryptor] = []
+
+        def encrypt(sink: ByteSink) -> ByteSink:
+            encryptor.append(self._encryption.stage(sink))
+            return encryptor[0]
+
+        stages: list[ByteStage] = [encrypt] if row.encrypted else []
+        # Built in a thread: a passphrase's scrypt, in the encryption stage, takes a second.
+        pipeline = await asyncio.to_thread(
+            functools.partial(
+                BackupPipeline,
+                handle,
+                row.compression.value,
+                level=self._settings.zstd_level,
+                threads=self._settings.zstd_threads,
+                byte_stages=stages,
+            )
         )
         tool, rows = await asyncio.to_thread(
             self._adapter.dump, plan, pipeline.framer, tracker.advance, cancel
@@ -275,6 +315,9 @@ class BackupJobs:
             created_at=row.created_at.isoformat(),
             completed_at=completed.isoformat(),
             sections=pipeline.sections,
+            encryption=EncryptionInfo(list(row.recipients), encryptor[0].plaintext_size)
+            if encryptor
+            else None,
         )
         await asyncio.to_thread(write_manifest, self._folder.manifest_path(row.filename), manifest)
         return Written(pipeline.file.size, sha256, manifest.tables, completed)

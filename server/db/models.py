@@ -31,9 +31,16 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import Enum, TypeDecorator
 
-from server.db.enums import BackupOrigin, BackupType, CacheType, Compression, JobStatus
+from server.db.enums import (
+    BackupOrigin,
+    BackupType,
+    CacheType,
+    Compression,
+    CopyStatus,
+    JobStatus,
+)
 
-CATALOG_TABLES = ("Backup", "RestoreLog", "CacheLog")
+CATALOG_TABLES = ("Backup", "RestoreLog", "CacheLog", "BackupCopy")
 
 
 def stored_as_value(enum_class: type[enum.Enum], length: int) -> Enum:
@@ -122,6 +129,42 @@ class Backup(Base):
         server_default=text("'manual'"),
     )
     completed_at: Mapped[datetime | None] = mapped_column("completedAt", UTCDateTime)
+    # age encryption: the recipients' public keys (or "passphrase"); empty when plaintext.
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("0"))
+    recipients: Mapped[list[str]] = mapped_column(
+        JSON, default=list, server_default=EMPTY_JSON_LIST
+    )
+
+
+class BackupCopy(Base):
+    """A backup's copy on one offsite target (docs/offsite.md): one row per backup and target."""
+
+    __tablename__ = "BackupCopy"
+    __table_args__ = (
+        Index("BackupCopy_backupId_target_key", "backupId", "target", unique=True),
+        Index("BackupCopy_status_nextAttemptAt_idx", "status", "nextAttemptAt"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    backup_id: Mapped[int] = mapped_column(
+        "backupId", Integer, ForeignKey("Backup.id", ondelete="CASCADE", onupdate="CASCADE")
+    )
+    target: Mapped[str] = mapped_column(String(64))
+    status: Mapped[CopyStatus] = mapped_column(
+        stored_as_value(CopyStatus, 16), default=CopyStatus.PENDING
+    )
+    size: Mapped[int] = mapped_column("bytes", BigInteger, default=0, server_default=text("0"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    error_message: Mapped[str | None] = mapped_column("errorMessage", Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column("nextAttemptAt", UTCDateTime)
+    # While IN_PROGRESS: the copy is the claimant's until then (renewed as it runs), so a copy
+    # whose process died is taken over by another once this has passed.
+    lease_until: Mapped[datetime | None] = mapped_column("leaseUntil", UTCDateTime)
+    verified_at: Mapped[datetime | None] = mapped_column("verifiedAt", UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column("createdAt", UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        "updatedAt", UTCDateTime, default=utcnow, onupdate=utcnow
+    )
 
 
 class RestoreLog(Base):

@@ -1,5 +1,5 @@
-"""Job ids: `backup:12` names backup #12's job, `restore:7` restore log #7's. Progress events,
-subscriptions and task names all use them."""
+"""Job ids: `backup:12` names backup #12's job, `restore:7` restore log #7's, `offsite:3` the
+copy (BackupCopy row) #3's. Progress events, subscriptions and task names all use them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import enum
 class JobKind(enum.Enum):
     BACKUP = "backup"
     RESTORE = "restore"
+    OFFSITE = "offsite"
 
 
 def job_id(kind: JobKind, row_id: int) -> str:
