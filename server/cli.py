@@ -19,7 +19,7 @@ from server.auth.tokens import issue_token
 from server.backup import history
 from server.backup.plan import BackupRequest
 from server.backup.verify import verify_backup
-from server.db.enums import BackupType, Compression, JobStatus
+from server.db.enums import BackupType, Compression, CopyStatus, JobStatus
 from server.db.models import RestoreLog
 from server.encryption.keyring import Keyring, request_keyring
 from server.encryption.keys import read_private_file
@@ -285,9 +285,14 @@ def backup(
     compression: Annotated[str | None, typer.Option(help="zstd, gzip or none.")] = None,
     description: Annotated[str | None, typer.Option(help="Free text.")] = None,
     include_catalog: Annotated[bool, typer.Option(help="FULL: also Lumbung's catalog.")] = False,
+    copies: Annotated[
+        bool, typer.Option(help="Wait for the offsite copies (when targets are configured).")
+    ] = True,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
-    """Back up the database now, with a progress bar; prints the file name."""
+    """Back up the database now, with a progress bar; prints the file name. With offsite
+    targets, waits for the copies too: exit 3 when the backup completed but a copy failed
+    (a running server retries it)."""
     try:
         request = BackupRequest(
             backup_type=BackupType(kind.lower()),
@@ -319,7 +324,21 @@ def backup(
             markup=False,
             soft_wrap=True,
         )
-        return 0
+        if not copies or not resources.offsite.targets.enabled:
+            return 0
+        failed = 0
+        for copy in await resources.offsite.settled(done.id):
+            if copy.status is CopyStatus.COMPLETED:
+                err.print(f"copied to {copy.target}, read back intact", markup=False)
+            else:
+                failed += 1
+                err.print(
+                    f"lumbung: the copy to {copy.target} failed: {copy.error_message}",
+                    style="red",
+                    markup=False,
+                    soft_wrap=True,
+                )
+        return 3 if failed else 0
 
     _run(_settings(), body)
 

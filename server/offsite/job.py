@@ -152,6 +152,22 @@ class OffsiteCopies:
         self._wake.set()
         return rows
 
+    async def settled(self, backup_id: int, poll: float = 0.2) -> list[BackupCopy]:
+        """Wait until each of a backup's copies has ended its attempt (COMPLETED or FAILED),
+        whichever process runs it; returns them (`lumbung backup` waits so)."""
+        while True:
+            async with self._sessions() as session:
+                rows = list(
+                    (
+                        await session.scalars(
+                            select(BackupCopy).where(BackupCopy.backup_id == backup_id)
+                        )
+                    ).all()
+                )
+            if all(row.status not in (CopyStatus.PENDING, CopyStatus.IN_PROGRESS) for row in rows):
+                return rows
+            await asyncio.sleep(poll)
+
     def local_files_present(self, backup: Backup) -> bool:
         """Whether the backup's own file and manifest are here to copy (blocking)."""
         return self._folder.has_files(backup.filename)
