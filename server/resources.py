@@ -112,6 +112,7 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
     backups = BackupJobs(settings, sessions, adapter, folder, progress, jobs, lock, encryption)
     targets = Targets(settings.offsite_targets, settings.offsite_timeout_seconds)
     offsite = OffsiteCopies(settings, sessions, folder, progress, jobs, targets)
+    backups.completion_rows.append(offsite.copy_rows)
     backups.completed_hooks.append(offsite.backup_completed)
     remote = RemoteBackups(sessions, folder, targets)
     restores = RestoreJobs(

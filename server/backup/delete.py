@@ -1,9 +1,11 @@
 """Deleting a backup: its offsite copies, its file, its manifest and its catalog row,
 confirmed by its filename.
 
-The copies go first: when a target cannot be reached, nothing local is deleted (the copies
-already deleted are marked so), and the error names the target, so that a retry finishes
-the job instead of leaving a copy nobody knows about.
+The copies go first: when a target holding a complete copy cannot be reached, nothing local
+is deleted (the copies already deleted are marked so), and the error names the target, so
+that a retry finishes the job instead of leaving a copy nobody knows about. A copy that never
+completed (pending, or failed) is deleted as far as the target allows: a target that refuses
+forever must not make its backups undeletable.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from server.db.enums import CopyStatus, JobStatus
 from server.db.models import BackupCopy
 from server.errors import BackendUnavailable, BadUserInput, Conflict, LumbungError
 from server.offsite.job import OffsiteCopies
+
+# Only a completed copy is whole on its target (a running one, once stopped, never is): a
+# delete that cannot reach one waits.
+WHOLE = (CopyStatus.COMPLETED,)
 
 
 @dataclass(frozen=True)
@@ -46,13 +52,15 @@ async def delete_backup(
             )
         if backup.status is JobStatus.IN_PROGRESS:
             raise Conflict(f"Backup #{backup.id} is still running; wait for it to finish.")
-        remote = (
+        rows = (
             await session.scalars(
-                select(BackupCopy.target).where(
+                select(BackupCopy).where(
                     BackupCopy.backup_id == backup.id, BackupCopy.status != CopyStatus.DELETED
                 )
             )
         ).all()
+    remote = [row.target for row in rows]
+    whole = {row.target for row in rows if row.status in WHOLE}
     configured = {target.name for target in copies.targets.all}
     removed, failed = [], []
     for target in remote:
@@ -64,7 +72,8 @@ async def delete_backup(
         except Conflict:
             raise
         except LumbungError as exc:
-            failed.append(exc.message)
+            if target in whole:
+                failed.append(exc.message)
     if failed:
         done = f" The copies on {', '.join(removed)} were deleted." if removed else ""
         raise BackendUnavailable(

@@ -10,7 +10,9 @@ A restore's safety backup is a backup too: it runs write_file() under the restor
 reports through the restore's progress (server/restore/job.py). It is never encrypted: the
 automatic rollback it serves must work with no secret at hand (docs/encryption.md).
 
-Once a backup is COMPLETED, the `completed` hooks run (server/offsite/: its copies start).
+A COMPLETED backup's row is written together with the rows its `completion_rows` give (its
+offsite copies, PENDING: server/offsite/job.py), in one transaction, so no one ever sees a
+completed backup without them; then the `completed_hooks` run (the copies are started).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO, Generic, TypeVar
@@ -52,6 +54,8 @@ from server.units import format_bytes
 RowT = TypeVar("RowT")
 # Called with each backup that has just COMPLETED (its row final, its final event sent).
 CompletedHook = Callable[[Backup], Awaitable[None]]
+# Rows to write in the same transaction as a backup's COMPLETED row.
+CompletionRows = Callable[[Backup], Sequence[object]]
 log = logging.getLogger("lumbung.jobs")
 
 
@@ -103,6 +107,7 @@ class BackupJobs:
         self._settings = settings
         self._encryption = encryption
         self.completed_hooks: list[CompletedHook] = []
+        self.completion_rows: list[CompletionRows] = []
         self._sessions = sessions
         self._adapter = adapter
         self._folder = folder
@@ -334,8 +339,9 @@ class BackupJobs:
         """Record the outcome in the catalog (retrying while the database is away), then send
         the final event: a follower that sees the end finds the row already final."""
         job = job_id(JobKind.BACKUP, row.id)
+        rows = self.completion_rows if status is JobStatus.COMPLETED else []
         await record_outcome(
-            functools.partial(self._update_row, row.id, status=status, **values), job
+            functools.partial(self._update_row, row, rows, status=status, **values), job
         )
         row.status = status
         for key, value in values.items():
@@ -343,11 +349,15 @@ class BackupJobs:
         if tracker is not None:
             tracker.finish(status, message)
 
-    async def _update_row(self, backup_id: int, **values: object) -> None:
+    async def _update_row(
+        self, row: Backup, extra: Sequence[CompletionRows], **values: object
+    ) -> None:
         async with self._sessions() as session:
             await session.execute(
                 update(Backup)
-                .where(Backup.id == backup_id)
+                .where(Backup.id == row.id)
                 .values(updated_at=datetime.now(UTC), **values)
             )
+            for make in extra:
+                session.add_all(make(row))
             await session.commit()

@@ -1,7 +1,8 @@
 """The life of an offsite copy, decided here: schedule, claim, run, outcome, retry.
 
-    backup_completed()  a backup is COMPLETED (not a safety backup: those stay here): one
-                        PENDING copy row per enabled target, due now
+    copy_rows()         a backup is COMPLETED (not a safety backup: those stay here): one
+                        PENDING copy row per enabled target, due now, written with the
+                        backup's COMPLETED row; backup_completed() then wakes the sweep
     _sweep()            in every server process: due copies (PENDING; FAILED whose retry time
                         has come; IN_PROGRESS whose claimant stopped renewing its lease) are
                         claimed with one conditional UPDATE each, so one process runs each copy
@@ -89,23 +90,27 @@ class OffsiteCopies:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
 
-    async def backup_completed(self, backup: Backup) -> None:
-        """The hook BackupJobs calls once a backup is COMPLETED: its copies are due now."""
-        if backup.origin is BackupOrigin.SAFETY or not self.targets.enabled:
-            return
+    def copy_rows(self, backup: Backup) -> list[BackupCopy]:
+        """A completed backup's copies, PENDING and due now, one per enabled target: written
+        by BackupJobs in the same transaction as the backup's COMPLETED row. Safety backups
+        stay on this machine."""
+        if backup.origin is BackupOrigin.SAFETY:
+            return []
         now = _now()
-        async with self._sessions() as session:
-            for target in self.targets.enabled:
-                session.add(
-                    BackupCopy(
-                        backup_id=backup.id,
-                        target=target.name,
-                        status=CopyStatus.PENDING,
-                        next_attempt_at=now,
-                    )
-                )
-            await session.commit()
-        self._wake.set()
+        return [
+            BackupCopy(
+                backup_id=backup.id,
+                target=target.name,
+                status=CopyStatus.PENDING,
+                next_attempt_at=now,
+            )
+            for target in self.targets.enabled
+        ]
+
+    async def backup_completed(self, backup: Backup) -> None:
+        """The hook BackupJobs calls once a backup is COMPLETED: its copies start now."""
+        if backup.origin is not BackupOrigin.SAFETY and self.targets.enabled:
+            self._wake.set()
 
     async def copy_now(self, backup_id: int, target: str | None = None) -> list[BackupCopy]:
         """Copy a backup to one target (or every enabled one) now: a backup made before the

@@ -183,6 +183,10 @@ async def test_wrong_credentials_fail_the_copy_naming_the_target_and_it_is_retri
         assert copy["nextAttemptAt"] is not None
         assert (await copies_of(api, backup["id"]))["status"] == "COMPLETED"
         listed = (await api.post(TARGETS)).text
+        # A copy that never completed does not keep its backup from being deleted.
+        deleted = await api.query(DELETE, {"id": backup["id"], "confirm": backup["filename"]})
+        assert deleted["deleteBackup"]["removedCopies"] == []
+        assert not (settings.backup_dir / backup["filename"]).exists()
     assert wrong not in listed and weed.access_key not in listed
     logged = "\n".join(str(record.__dict__) for record in caplog.records)
     assert wrong not in logged

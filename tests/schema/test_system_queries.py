@@ -94,7 +94,7 @@ async def test_tables_lists_the_application_tables_with_core_flags(api: Api) -> 
 async def test_tables_can_include_the_catalog(api: Api) -> None:
     tables = (await api.query("{ tables(includeCatalog: true) { name isCatalog } }"))["tables"]
     catalog = {table["name"] for table in tables if table["isCatalog"]}
-    assert catalog == {"Backup", "RestoreLog", "CacheLog", "lumbung_alembic_version"}
+    assert catalog == {"Backup", "RestoreLog", "CacheLog", "BackupCopy", "lumbung_alembic_version"}
 
 
 async def test_cache_logs_newest_first_and_filtered(api: Api) -> None:
