@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 
+from server.db.enums import CopyStatus
+from server.db.models import BackupCopy
 from tests.backup.helpers import backup_and_wait, restore_and_wait, wait_until
 from tests.conftest import Api, open_api
 from tests.offsite.conftest import Remote, copies_of, offsite_settings, wait_for_copies
@@ -24,6 +27,7 @@ VERIFY_COPY = """mutation ($id: Int!, $target: String) {
   verifyBackup(id: $id, target: $target) { status problems target } }"""
 DELETE = """mutation ($id: Int!, $confirm: String!) {
   deleteBackup(id: $id, confirm: $confirm) { removedFiles removedCopies forgottenCopies } }"""
+COPY = "mutation ($id: Int!) { copyBackup(id: $id) { copies { target status } } }"
 PROGRESS = """subscription ($id: Int!) { offsiteCopyProgress(id: $id) {
   jobId status phase bytesDone bytesTotal message } }"""
 
@@ -218,3 +222,28 @@ async def test_a_key_file_others_can_read_is_refused(sshd: SSHServer, tmp_path: 
         backup = await backup_and_wait(api, backupType="PARTIAL")
         done = await wait_for_copies(api, backup["id"], status="FAILED")
         assert "0644" in done["copies"][0]["error"]
+
+
+async def test_a_copy_whose_process_died_is_taken_over_once_its_lease_has_run_out(
+    copying: tuple[Api, Remote],
+) -> None:
+    api, remote = copying
+    backup = await backup_and_wait(api, backupType="PARTIAL")
+    await wait_for_copies(api, backup["id"])
+    await api.resources.offsite.delete_copy(backup["id"], remote.name)
+    assert remote.names() == []
+    # As a process that died mid-upload leaves it: IN_PROGRESS, its lease run out.
+    async with api.resources.engine.begin() as connection:
+        await connection.execute(
+            update(BackupCopy)
+            .where(BackupCopy.backup_id == backup["id"])
+            .values(
+                status=CopyStatus.IN_PROGRESS, lease_until=datetime.now(UTC) - timedelta(seconds=1)
+            )
+        )
+    # copyBackup leaves a running copy alone, and wakes the sweep that finds this one due.
+    woken = await api.query(COPY, {"id": backup["id"]})
+    assert woken["copyBackup"]["copies"][0]["status"] == "IN_PROGRESS"
+    done = await wait_for_copies(api, backup["id"])
+    assert done["copies"][0]["verifiedAt"] is not None
+    assert remote.names() == [backup["filename"], backup["filename"] + ".manifest.json"]
