@@ -1,6 +1,6 @@
 """Lumbung's FULL backup and restore against the native pipelines, on a ~1 GB MariaDB database.
 
-Starts a private MariaDB (tests.servers.MariaDBServer), generates the database inside it
+Starts a private MariaDB (tests.support.mariadb.MariaDBServer), generates the database in it
 (bench/bigdb.py: the seed application's tables, 1.2 M messages, ~50 MB of BLOBs; ~1.03 GB of
 SQL), lets Lumbung create its catalog (`lumbung migrate`), starts `lumbung serve` (production
 settings), then runs, interleaved run by run:
@@ -18,11 +18,14 @@ job pays for the writeback or background work of the one before it.
 It samples the server's RSS every 50 ms during each Lumbung job, accounts every process's CPU
 (the tools, the server, mariadbd, this harness and everything else on the machine), checks
 once that `CHECKSUM TABLE` is unchanged by a round trip, measures one default restore (with
-its safety backup) for information, and writes its section of bench/RESULTS.md. Besides each
+its safety backup) for information, and writes bench/results/backup_restore.json (then
+bench/RESULTS.md). The native backup runs mariadb-dump with the arguments the server builds
+itself (server/backup/mysql.py), so the two sides cannot drift apart. Besides each
 ratio of medians it gives a 95% interval (a paired bootstrap over the runs): on a machine whose
 runs vary by ±15%, it says whether the runs can tell a ratio from the target at all.
 
-    /tmp/venv/bin/python bench/backup_restore.py [--runs 3] [--rows 1200000] [--keep DIR]
+    .venv/bin/python -m bench.backup_restore [--runs 3] [--rows 1200000] [--keep DIR]
+    .venv/bin/python -m bench.backup_restore --quick   # a smoke run that records nothing
 
 Everything it starts and every temp dir goes away at the end, also on Ctrl-C or SIGTERM.
 """
@@ -31,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import json
 import os
 import platform
@@ -40,7 +42,6 @@ import resource
 import secrets
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,39 +50,35 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
 import psutil
-from harness import (  # bench/harness.py: the script's own folder is on sys.path
-    HOST,
-    REPO,
-    RESULTS,
+
+from bench import bigdb
+from bench.harness import (
     BenchmarkError,
-    child_env,
-    command_line,
-    die_with_parent,
-    free_port,
-    interrupts_on_termination,
+    compare,
+    facts,
     log,
-    machine,
-    ratio_interval,
-    source_state,
-    tail,
-    write_dotenv,
-    write_results,
+    median,
+    package_version,
+    publish,
+    result_options,
+    run,
+    tool_version,
 )
+from bench.report import backup_restore as report
+from tests.support.binaries import ensure_binaries
+from tests.support.children import spawn as spawn_child
+from tests.support.children import stop_process
+from tests.support.files import tail, write_dotenv
+from tests.support.graphql import BlockingGraphQL, GraphQLFailed
+from tests.support.lumbung import LumbungServer
+from tests.support.mariadb import MariaDBServer
+from tests.support.websocket import BlockingGraphQLSocket, blocking_graphql_socket
 
-SECTION = "## Backup and restore (~1 GB MariaDB)"
-
-sys.path.insert(0, str(REPO))  # tests.servers lives in the repo, not in the venv
-
-import bigdb  # noqa: E402  (bench/ is on sys.path: it is this script's folder)
-
-from tests.servers import MariaDBServer, ensure_binaries  # noqa: E402
-
+NAME = "backup_restore"
 DATABASE = "lumbung_bench"
 BACKUP_TARGET = 1.0  # Lumbung's backup time / the native pipeline's, at most
 RESTORE_TARGET = 1.05
@@ -117,7 +114,6 @@ RESTORE_STATUS = (
 )
 BACKUP_PROGRESS = "subscription ($id: Int!) { backupProgress(id: $id) { sequence status } }"
 RESTORE_PROGRESS = "subscription ($id: Int!) { restoreProgress(id: $id) { sequence status } }"
-WS_PROTOCOL = "graphql-transport-ws"
 DELETE_BACKUP = (
     "mutation ($id: Int!, $confirm: String!) { deleteBackup(id: $id, confirm: $confirm) "
     "{ removedFiles } }"
@@ -134,27 +130,12 @@ def binary(name: str) -> str:
     return found
 
 
-def lumbung_binary() -> str:
-    beside = Path(sys.executable).with_name("lumbung")
-    found = str(beside) if beside.exists() else shutil.which("lumbung")
-    if found is None:
-        raise BenchmarkError("`lumbung` is not installed: pip install -e . in the venv first")
-    return found
-
-
 # Every process we start, so that `finally` can end the ones still running (ours only).
 CHILDREN: list[subprocess.Popen[bytes]] = []
 
 
 def spawn(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [*die_with_parent(), *argv],
-        env=child_env(),
-        close_fds=True,
-        # Own session: a Ctrl-C reaches us only, and we stop the children in order.
-        start_new_session=True,
-        **kwargs,
-    )
+    process = spawn_child(argv, **kwargs)
     CHILDREN.append(process)
     return process
 
@@ -168,14 +149,8 @@ def reap(process: subprocess.Popen[bytes]) -> resource.struct_rusage:
 
 def end_children() -> None:
     for process in CHILDREN:
-        if process.returncode is None and process.poll() is None:
-            with contextlib.suppress(OSError):
-                process.terminate()
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process.returncode is None:  # reap() sets it for those it waited for
+            stop_process(process, STOP_TIMEOUT)
     CHILDREN.clear()
 
 
@@ -192,14 +167,14 @@ def machine_busy() -> float:
     return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
 
 
-def settle() -> float:
-    """Flush dirty pages and wait until the machine is quiet (at most SETTLE_MAX_SECONDS);
+def settle(max_seconds: float = SETTLE_MAX_SECONDS) -> float:
+    """Flush dirty pages and wait until the machine is quiet (at most `max_seconds`);
     returns the seconds it took. The native pipeline leaves ~435 MB of its file unwritten (it
     does not fsync, as a shell pipeline does not), which the kernel would otherwise write back
     in the middle of a later job."""
     started = time.monotonic()
     os.sync()
-    while time.monotonic() - started < SETTLE_MAX_SECONDS:
+    while time.monotonic() - started < max_seconds:
         before = machine_busy()
         time.sleep(SETTLE_WINDOW)
         if machine_busy() - before < QUIET_BUSY_CORES * SETTLE_WINDOW:
@@ -364,125 +339,6 @@ def run_pipeline(
 # --------------------------------------------------------------------------- Lumbung
 
 
-@dataclass
-class Server:
-    """`lumbung serve`, in its own working dir (which holds its 0600 .env)."""
-
-    port: int
-    workdir: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / "output.log"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def run_cli(self, *args: str) -> str:
-        """A `lumbung` command in the server's working dir (so it reads the same .env)."""
-        result = subprocess.run(
-            [lumbung_binary(), *args],
-            cwd=self.workdir,
-            env=child_env(),
-            capture_output=True,
-            check=False,
-            timeout=300,
-        )
-        if result.returncode != 0:
-            raise BenchmarkError(
-                f"lumbung {args[0]} failed: {result.stderr.decode(errors='replace')}"
-            )
-        return result.stdout.decode().strip()
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as output:
-            self.proc = spawn(
-                [lumbung_binary(), "serve", "--host", HOST, "--port", str(self.port)],
-                cwd=self.workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            self.check_alive()
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                conn = http.client.HTTPConnection(HOST, self.port, timeout=5)
-                try:
-                    conn.request("GET", "/readyz")
-                    if conn.getresponse().status == 200:
-                        return
-                finally:
-                    conn.close()
-            time.sleep(0.1)
-        raise BenchmarkError(f"lumbung serve did not get ready\n{tail(self.log_path)}")
-
-    def check_alive(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            code = None if self.proc is None else self.proc.returncode
-            raise BenchmarkError(
-                f"lumbung serve exited (code {code})\n--- {self.log_path} ---\n"
-                f"{tail(self.log_path)}"
-            )
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        proc.wait()
-
-
-class GraphQL:
-    """A client on one keep-alive connection, as a polling UI would hold it."""
-
-    def __init__(self, server: Server, token: str) -> None:
-        self._server = server
-        self._headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
-        self._conn: http.client.HTTPConnection | None = None
-
-    def _post(self, body: bytes) -> tuple[int, bytes]:
-        if self._conn is None:
-            self._conn = http.client.HTTPConnection(HOST, self._server.port, timeout=120)
-        self._conn.request("POST", "/graphql", body=body, headers=self._headers)
-        response = self._conn.getresponse()
-        return response.status, response.read()
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def __call__(self, query: str, **variables: object) -> dict[str, Any]:
-        body = json.dumps({"query": query, "variables": variables}).encode()
-        try:
-            try:
-                status, raw = self._post(body)
-            except (OSError, http.client.HTTPException):
-                # The server closed the idle keep-alive connection: once more, on a new one.
-                self.close()
-                status, raw = self._post(body)
-        except (OSError, http.client.HTTPException) as exc:
-            self.close()
-            self._server.check_alive()
-            raise BenchmarkError(f"GraphQL request failed: {exc}") from exc
-        if status != 200:
-            raise BenchmarkError(f"GraphQL answered HTTP {status}: {raw[:500]!r}")
-        answer = json.loads(raw)
-        if answer.get("errors"):
-            raise BenchmarkError(f"GraphQL errors: {answer['errors']}")
-        data: dict[str, Any] = answer["data"]
-        return data
-
-
 def poll_until_done(
     fetch: Any, started: float, what: str, interval: float
 ) -> tuple[float, dict[str, Any], int]:
@@ -508,24 +364,12 @@ class ProgressSocket:
     """A graphql-transport-ws connection opened before a job's POST, as the SPA holds one, to
     follow the job by its `backupProgress`/`restoreProgress` subscription."""
 
-    def __init__(self, server: Server, token: str) -> None:
-        from websockets.sync.client import connect
-        from websockets.typing import Subprotocol
-
+    def __init__(self, server: LumbungServer, token: str) -> None:
         self._stack = contextlib.ExitStack()
-        self._socket = self._stack.enter_context(
-            connect(
-                f"ws://{HOST}:{server.port}/graphql",
-                subprotocols=[Subprotocol(WS_PROTOCOL)],
-                open_timeout=30,
-                close_timeout=10,
-                compression=None,
-            )
+        self._socket: BlockingGraphQLSocket = self._stack.enter_context(
+            blocking_graphql_socket(server.ws, open_timeout=30, close_timeout=10, compression=None)
         )
-        self._socket.send(
-            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
-        )
-        ack = json.loads(self._socket.recv(timeout=30))
+        ack = self._socket.init({"Authorization": f"Bearer {token}"}, timeout=30)
         if ack.get("type") != "connection_ack":
             self.close()
             raise BenchmarkError(f"connection_init answered {ack}")
@@ -539,38 +383,20 @@ class ProgressSocket:
         """Subscribe and read events until the final one, then `fetch()` once; returns
         (seconds from `started` to the final event's receipt, the fetched answer, events
         received). Fails unless the job COMPLETED."""
-        self._socket.send(
-            json.dumps(
-                {
-                    "id": str(job_id),
-                    "type": "subscribe",
-                    "payload": {"query": subscription, "variables": {"id": job_id}},
-                }
-            )
-        )
+        operation = self._socket.subscribe(subscription, {"id": job_id}, operation=str(job_id))
         events = 0
         seconds: float | None = None
         status = "IN_PROGRESS"
-        while True:
-            remaining = started + JOB_TIMEOUT - time.monotonic()
-            if remaining <= 0:
-                raise BenchmarkError(f"{what} still running after {JOB_TIMEOUT:.0f} s")
-            message = json.loads(self._socket.recv(timeout=remaining))
-            kind = message.get("type")
-            if kind == "next":
-                payload = message["payload"]
-                if payload.get("errors"):
-                    raise BenchmarkError(f"{what}: subscription errors {payload['errors']}")
+        try:
+            for payload in self._socket.stream(operation, deadline=started + JOB_TIMEOUT):
                 events += 1
                 status = next(iter(payload["data"].values()))["status"]
                 if status != "IN_PROGRESS" and seconds is None:
                     seconds = time.monotonic() - started
-            elif kind == "complete":
-                break
-            elif kind == "ping":
-                self._socket.send(json.dumps({"type": "pong"}))
-            elif kind == "error":
-                raise BenchmarkError(f"{what}: subscription refused: {message.get('payload')}")
+        except TimeoutError:
+            raise BenchmarkError(f"{what} still running after {JOB_TIMEOUT:.0f} s") from None
+        except GraphQLFailed as exc:
+            raise BenchmarkError(f"{what}: the subscription failed: {exc}") from exc
         if seconds is None or status != "COMPLETED":
             raise BenchmarkError(f"{what} ended {status}")
         return seconds, fetch(), events
@@ -618,13 +444,14 @@ class Measure:
 class Context:
     db: MariaDBServer
     mariadbd: psutil.Process
-    server: Server
+    server: LumbungServer
     server_process: psutil.Process
-    graphql: GraphQL
+    graphql: BlockingGraphQL
     options: Path  # the 0600 client option file
     work: Path
-    ignored: list[str]
+    dump: list[str]  # mariadb-dump's argv for a FULL backup, as the server builds it
     token: str
+    settle_max: float = SETTLE_MAX_SECONDS  # before each job, wait this long at most for quiet
 
     def follower(self, poll: float | None) -> contextlib.closing[ProgressSocket | Poller]:
         """How the next job is followed: by its subscription (`poll` None), opened now, before
@@ -634,36 +461,32 @@ class Context:
         return contextlib.closing(ProgressSocket(self.server, self.token))
 
 
-def dump_argv(ctx: Context) -> list[str]:
-    """mariadb-dump as Lumbung runs it for a FULL backup (server/backup/mysql.py)."""
-    return [
-        binary("mariadb-dump"),
-        f"--defaults-file={ctx.options}",
-        "--single-transaction",
-        "--quick",
-        "--hex-blob",
-        "--default-character-set=utf8mb4",
-        "--max-allowed-packet=1G",
-        "--no-tablespaces",
-        "--triggers",
-        "--routines",
-        "--events",
-        *(f"--ignore-table={DATABASE}.{name}" for name in ctx.ignored),
-        "--",
-        DATABASE,
-    ]
+def dump_argv(settings: Any, options: Path) -> list[str]:
+    """mariadb-dump's arguments for a FULL backup, built by the server's own code
+    (`dump_arguments` in server/backup/adapters/mysql_tools.py), with Lumbung's catalog tables
+    left out as the server leaves them out."""
+    from server.backup.adapters.base import DumpPlan
+    from server.backup.adapters.mysql_tools import dump_arguments
+    from server.db.migrate import LUMBUNG_TABLES
+
+    plan = DumpPlan(
+        full=True, tables=[], exclude=sorted(LUMBUNG_TABLES), include_schema=True, include_data=True
+    )
+    return dump_arguments(settings.dump_command, DATABASE, plan, str(options))
+
+
+def shown(argv: Sequence[str]) -> str:
+    """A command as the result shows it: the tool's name, the option file as OPT."""
+    words = [Path(argv[0]).name, *argv[1:]]
+    return " ".join(re.sub(r"^--defaults-file=.*", "--defaults-file=OPT", w) for w in words)
 
 
 def client_argv(ctx: Context) -> list[str]:
-    """The mariadb client as Lumbung runs it for a restore, the database named in argv."""
-    return [
-        binary("mariadb"),
-        f"--defaults-file={ctx.options}",
-        "--default-character-set=utf8mb4",
-        "--binary-mode",
-        "--max-allowed-packet=1G",
-        DATABASE,
-    ]
+    """The mariadb client as Lumbung runs it for a restore (`client_arguments`), the database
+    named in argv instead of on stdin."""
+    from server.backup.adapters.mysql_tools import client_arguments
+
+    return [*client_arguments(None, str(ctx.options)), DATABASE]
 
 
 def cpu_split(before: CpuSnapshot, after: CpuSnapshot, named: dict[str, float]) -> dict[str, float]:
@@ -679,7 +502,7 @@ def native_backup(ctx: Context, run: int, target: Path) -> Measure:
     with target.open("xb") as out:
         os.fchmod(out.fileno(), 0o600)
         result = run_pipeline(
-            dump_argv(ctx),
+            ctx.dump,
             [binary("zstd"), "-3", "-q"],
             out,
             ctx.work / f"native-backup-{run}.err",
@@ -758,7 +581,7 @@ def lumbung_backup(ctx: Context, run: int, poll: float | None) -> tuple[Measure,
         cpu=lumbung_cpu(before, after, "mariadb-dump"),
         rss=samples.peak,
         idle_rss=idle,
-        threads=samples.thread_cpu(ctx.server.pid),
+        threads=samples.thread_cpu(ctx.server_process.pid),
     )
     return measure, backup_id, filename
 
@@ -802,7 +625,7 @@ def lumbung_restore(
         cpu=lumbung_cpu(before, after, "mariadb"),
         rss=samples.peak,
         idle_rss=idle,
-        threads=samples.thread_cpu(ctx.server.pid),
+        threads=samples.thread_cpu(ctx.server_process.pid),
     )
     return measure, item
 
@@ -825,7 +648,7 @@ def dump_size(ctx: Context) -> tuple[int, float]:
     out = ctx.work / "dump-size.txt"
     with out.open("wb") as handle:
         result = run_pipeline(
-            dump_argv(ctx),
+            ctx.dump,
             [binary("wc"), "-c"],
             handle,
             ctx.work / "dump-size.err",
@@ -854,14 +677,14 @@ def one_round(
     restored: dict[str, dict[str, int] | None] = {}  # CHECKSUM TABLE after each restore
 
     def native_b() -> Measure:
-        settle()
+        settle(ctx.settle_max)
         nb = native_backup(ctx, run, native_file)
         log(f"{label}: native backup   {nb.seconds:7.2f} s  {mb(nb.file_bytes)} MB")
         return nb
 
     def lumbung_b() -> Measure:
         nonlocal backup_id, filename
-        settle()
+        settle(ctx.settle_max)
         lb, backup_id, filename = lumbung_backup(ctx, run, poll)
         log(
             f"{label}: Lumbung backup  {lb.seconds:7.2f} s  {mb(lb.file_bytes)} MB  "
@@ -871,14 +694,14 @@ def one_round(
         return lb
 
     def native_r() -> Measure:
-        settle()
+        settle(ctx.settle_max)
         nr = native_restore(ctx, run, native_file)
         log(f"{label}: native restore  {nr.seconds:7.2f} s")
         restored["native"] = bigdb.checksums(ctx.db, DATABASE) if expected is not None else None
         return nr
 
     def lumbung_r() -> Measure:
-        settle()
+        settle(ctx.settle_max)
         lr, _ = lumbung_restore(ctx, run, backup_id, filename, poll=poll)
         log(
             f"{label}: Lumbung restore {lr.seconds:7.2f} s; server threads CPU s: {thread_line(lr)}"
@@ -951,11 +774,7 @@ def start_database(
     return db, sums, False
 
 
-# --------------------------------------------------------------------------- the report
-
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values)
+# --------------------------------------------------------------------------- the result
 
 
 def mib(value: int) -> str:
@@ -966,56 +785,23 @@ def mb(value: int) -> str:
     return f"{value / MB:.1f}"
 
 
-def tool_version(*argv: str) -> str:
-    result = subprocess.run(argv, capture_output=True, check=False, env=child_env())
-    text = (result.stdout or result.stderr).decode(errors="replace").strip()
-    return " ".join(text.split())
-
-
 def versions(mariadb: str, zstd_level: int, zstd_threads: int) -> str:
     import zstandard
 
-    def version(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "?"
-
     zstd_cli = re.search(r"v(\d+\.\d+\.\d+)", tool_version(binary("zstd"), "--version"))
+    libzstd = ".".join(str(part) for part in zstandard.ZSTD_VERSION[:3])
     return (
         f"MariaDB {mariadb}; {tool_version(binary('mariadb-dump'), '--version')}; "
         f"{tool_version(binary('mariadb'), '--version')}; "
         f"zstd CLI {zstd_cli.group(1) if zstd_cli else '?'}; Python {platform.python_version()}; "
-        f"Lumbung {version('lumbung')} with python-zstandard {zstandard.__version__} "
-        f"(libzstd {zstandard.ZSTD_VERSION[0]}.{zstandard.ZSTD_VERSION[1]}."
-        f"{zstandard.ZSTD_VERSION[2]}), LUMBUNG_ZSTD_LEVEL={zstd_level}, "
+        f"Lumbung {package_version('lumbung')} with python-zstandard {zstandard.__version__} "
+        f"(libzstd {libzstd}), LUMBUNG_ZSTD_LEVEL={zstd_level}, "
         f"LUMBUNG_ZSTD_THREADS={zstd_threads} (its defaults)"
     )
 
 
 def pick(measures: Sequence[Measure], tool: str, work: str) -> list[Measure]:
     return [m for m in measures if m.tool == tool and m.work == work]
-
-
-@dataclass
-class Summary:
-    native_backup: float
-    lumbung_backup: float
-    native_restore: float
-    lumbung_restore: float
-    rss_growth: int  # max over runs of peak - idle, bytes
-    rss_peak: int
-    rss_idle: int  # at that run
-    backup_interval: tuple[float, float]  # 95%, paired bootstrap over the runs
-    restore_interval: tuple[float, float]
-
-    @property
-    def backup_ratio(self) -> float:
-        return self.lumbung_backup / self.native_backup
-
-    @property
-    def restore_ratio(self) -> float:
-        return self.lumbung_restore / self.native_restore
 
 
 def paired(measures: Sequence[Measure], work: str) -> tuple[list[float], list[float]]:
@@ -1026,42 +812,22 @@ def paired(measures: Sequence[Measure], work: str) -> tuple[list[float], list[fl
     return [native[r] for r in runs], [ours[r] for r in runs]
 
 
-def interval_note(interval: tuple[float, float], target: float) -> str:
-    low, high = interval
-    spans = " (spans the target: these runs cannot tell)" if low <= target <= high else ""
-    return f"{low:.2f}-{high:.2f}x{spans}"
+def work_summary(measures: Sequence[Measure], work: str, target: float) -> dict[str, Any]:
+    comparison = compare(*paired(measures, work))
+    return {
+        "native_s": comparison.reference,
+        "lumbung_s": comparison.ours,
+        "ratio": comparison.ratio,
+        "interval": list(comparison.interval),
+        "target": target,
+    }
 
 
-def summarize(measures: Sequence[Measure]) -> Summary:
-    backups = pick(measures, "Lumbung", "backup")
-    worst = max(backups, key=lambda m: m.rss_growth)
-    return Summary(
-        native_backup=median([m.seconds for m in pick(measures, "native", "backup")]),
-        lumbung_backup=median([m.seconds for m in backups]),
-        native_restore=median([m.seconds for m in pick(measures, "native", "restore")]),
-        lumbung_restore=median([m.seconds for m in pick(measures, "Lumbung", "restore")]),
-        rss_growth=worst.rss_growth,
-        rss_peak=worst.rss["server"],
-        rss_idle=worst.idle_rss,
-        backup_interval=ratio_interval(*paired(measures, "backup")),
-        restore_interval=ratio_interval(*paired(measures, "restore")),
-    )
-
-
-def verdict(ok: bool) -> str:
-    return "**met**" if ok else "**NOT met**"
-
-
-def run_rows(measures: Sequence[Measure]) -> list[str]:
-    rows = [
-        "| run | native backup s | Lumbung backup s | ratio | native restore s "
-        "| Lumbung restore s | ratio | native file MB | Lumbung file MB "
-        "| server RSS idle → peak MiB (Δ MB) | mariadb-dump peak RSS MiB (native / Lumbung) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for run in sorted({m.run for m in measures}):
+def run_data(measures: Sequence[Measure]) -> list[dict[str, Any]]:
+    rows = []
+    for run_number in sorted({m.run for m in measures}):
         nb, lb, nr, lr = (
-            next(m for m in measures if m.run == run and m.tool == tool and m.work == work)
+            next(m for m in measures if m.run == run_number and m.tool == tool and m.work == work)
             for tool, work in (
                 ("native", "backup"),
                 ("Lumbung", "backup"),
@@ -1070,266 +836,172 @@ def run_rows(measures: Sequence[Measure]) -> list[str]:
             )
         )
         rows.append(
-            f"| {run} | {nb.seconds:.2f} | {lb.seconds:.2f} | {lb.seconds / nb.seconds:.2f} "
-            f"| {nr.seconds:.2f} | {lr.seconds:.2f} | {lr.seconds / nr.seconds:.2f} "
-            f"| {mb(nb.file_bytes)} | {mb(lb.file_bytes)} "
-            f"| {mib(lb.idle_rss)} → {mib(lb.rss.get('server', 0))} ({mb(lb.rss_growth)}) "
-            f"| {mib(nb.rss.get('mariadb-dump', 0))} / {mib(lb.rss.get('mariadb-dump', 0))} |"
+            {
+                "run": run_number,
+                "native_backup_s": nb.seconds,
+                "lumbung_backup_s": lb.seconds,
+                "backup_ratio": lb.seconds / nb.seconds,
+                "native_restore_s": nr.seconds,
+                "lumbung_restore_s": lr.seconds,
+                "restore_ratio": lr.seconds / nr.seconds,
+                "native_file_mb": nb.file_bytes / MB,
+                "lumbung_file_mb": lb.file_bytes / MB,
+                "rss_idle_mib": lb.idle_rss / MIB,
+                "rss_peak_mib": lb.rss.get("server", 0) / MIB,
+                "rss_growth_mb": lb.rss_growth / MB,
+                "dump_rss_mib": {
+                    "native": nb.rss.get("mariadb-dump", 0) / MIB,
+                    "Lumbung": lb.rss.get("mariadb-dump", 0) / MIB,
+                },
+            }
         )
     return rows
 
 
-def cpu_rows(measures: Sequence[Measure]) -> list[str]:
-    rows = [
-        "| run | job | wall s | CPU s by process | busy cores |",
-        "|---:|---|---:|---|---:|",
+def job_data(measures: Sequence[Measure]) -> list[dict[str, Any]]:
+    """CPU seconds of every process during each job."""
+    return [
+        {
+            "run": m.run,
+            "job": f"{m.tool} {m.work}",
+            "wall_s": m.seconds,
+            "cpu": m.cpu,
+            "busy_cores": sum(m.cpu.values()) / m.seconds,
+        }
+        for m in sorted(measures, key=lambda m: (m.run, m.work, m.tool != "native"))
     ]
-    for m in sorted(measures, key=lambda m: (m.run, m.work, m.tool != "native")):
-        parts = ", ".join(f"{name} {seconds:.2f}" for name, seconds in m.cpu.items())
-        busy = sum(m.cpu.values()) / m.seconds
-        rows.append(f"| {m.run} | {m.tool} {m.work} | {m.seconds:.2f} | {parts} | {busy:.2f} |")
-    return rows
 
 
-def thread_line(m: Measure) -> str:
-    top = [f"{kind} {seconds:.2f}" for kind, seconds in m.threads if seconds >= 0.05]
-    return ", ".join(top) or "none"
-
-
-def info_rows(measures: Sequence[Measure], info: Sequence[Measure]) -> list[str]:
+def info_data(
+    measures: Sequence[Measure], info: Sequence[Measure], poll_s: float
+) -> dict[str, Any]:
     """The information round (Lumbung's jobs polled less often) beside its own native jobs."""
-    rows = [
-        "| job | native s | Lumbung s | ratio | polls | server CPU s | Lumbung s in the runs "
-        "(median) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
+    rows = []
     for work in ("backup", "restore"):
         native = next(m for m in info if m.tool == "native" and m.work == work)
         ours = next(m for m in info if m.tool == "Lumbung" and m.work == work)
-        runs = median([m.seconds for m in pick(measures, "Lumbung", work)])
         rows.append(
-            f"| {work} | {native.seconds:.2f} | {ours.seconds:.2f} "
-            f"| {ours.seconds / native.seconds:.2f} | {ours.polls} "
-            f"| {ours.cpu.get('server', 0.0):.2f} | {runs:.2f} |"
+            {
+                "job": work,
+                "native_s": native.seconds,
+                "lumbung_s": ours.seconds,
+                "ratio": ours.seconds / native.seconds,
+                "polls": ours.polls,
+                "server_cpu_s": ours.cpu.get("server", 0.0),
+                "runs_median_s": median([m.seconds for m in pick(measures, "Lumbung", work)]),
+            }
         )
-    return rows
+    return {"poll_s": poll_s, "rows": rows}
 
 
-def render_section(
+@dataclass
+class Extras:
+    """What a result shows besides the runs' measures."""
+
+    rss_start: int  # the server's RSS right after it started
+    checks: dict[str, Any]  # checksums_ok, poll_cpu_ms, restore_poll_cpu_ms
+    info: list[Measure]  # the information round
+    safety: Measure | None  # the one restore with a safety backup
+    safety_bytes: int
+
+
+def result(
     args: argparse.Namespace,
+    ctx: Context,
     measures: Sequence[Measure],
-    facts: dict[str, Any],
-) -> str:
-    s = summarize(measures)
+    found: dict[str, Any],
+    extras: Extras,
+) -> dict[str, Any]:
+    """Everything the section shows: the facts in `found`, the measures, the extras."""
     backups = pick(measures, "Lumbung", "backup")
     restores = pick(measures, "Lumbung", "restore")
     natives = pick(measures, "native", "backup")
-    rss_ok = s.rss_growth <= RSS_TARGET_MB * MB
-    backup_ok = s.backup_ratio <= BACKUP_TARGET
-    restore_ok = s.restore_ratio <= RESTORE_TARGET
-    rows = facts["rows"]
-    safety: Measure | None = facts.get("safety")
-    everything = [*measures, *facts["info"], *([safety] if safety is not None else [])]
+    info, safety, checks = extras.info, extras.safety, extras.checks
+    sql_bytes: int = found["data"]["sql_bytes"]
+    native_file = median([m.file_bytes for m in natives])
+    lumbung_file = median([m.file_bytes for m in backups])
+    found["data"]["file_mb"] = {"native": native_file / MB, "Lumbung": lumbung_file / MB}
+    found["data"]["compression"] = {
+        "native": sql_bytes / native_file,
+        "Lumbung": sql_bytes / lumbung_file,
+    }
+    worst = max(backups, key=lambda m: m.rss_growth)
+    everything = [*measures, *info, *([safety] if safety is not None else [])]
     highest = max(m.rss.get("server", 0) for m in everything)
-    lines = [
-        SECTION,
-        "",
-        "Lumbung's FULL backup and its restore, through the real API (`lumbung serve`, "
-        "production settings, one uvicorn worker), against the native pipelines on the same "
-        "database, in the same invocation, interleaved run by run: native backup, Lumbung "
-        "backup, native restore, Lumbung restore, with each pair swapped in even runs (Lumbung "
-        "first), so that neither side always follows the other. Before every timed job the "
-        "harness runs `sync` and waits until the machine is quiet (at most "
-        f"{SETTLE_MAX_SECONDS:g} s), so that no job pays for the writeback of the one before "
-        "it. Each restore overwrites the same database.",
-        "",
-        f"- Date: {facts['date']}",
-        f"- Machine: {machine()}; load average before the runs: {facts['load']}",
-        f"- Versions: {facts['versions']}",
-        f"- Source: {facts['source']}",
-        f"- Command: `{facts['command']}`",
-        "- Server settings: "
-        + (", ".join(f"`{x}`" for x in facts["settings"]) or "the defaults")
-        + " (plus the database URL, JWT secret, data and backup dirs, production, log level "
-        "WARNING, in a 0600 `.env`).",
-        f"- Data: database `{DATABASE}` of bench/bigdb.py, "
-        + ", ".join(f"`{name}` {count:,} rows" for name, count in rows.items())
-        + f"; InnoDB data + indexes {mb(facts['innodb_bytes'])} MB; mariadb-dump writes "
-        f"**{facts['sql_bytes']:,} bytes of SQL** ({mb(facts['sql_bytes'])} MB; the dump alone "
-        f"into `wc -c` takes {facts['dump_seconds']:.2f} s); compressed: native "
-        f"{mb(int(median([m.file_bytes for m in natives])))} MB, Lumbung "
-        f"{mb(int(median([m.file_bytes for m in backups])))} MB (medians; "
-        f"{facts['sql_bytes'] / median([m.file_bytes for m in natives]):.2f}x and "
-        f"{facts['sql_bytes'] / median([m.file_bytes for m in backups]):.2f}x).",
-        f"- MariaDB: tests.servers.MariaDBServer (innodb_buffer_pool_size 128M, "
-        f"innodb_flush_log_at_trx_commit 2), datadir {facts['datadir_note']}; warm page cache.",
-        "- Native backup: `mariadb-dump --defaults-file=OPT --single-transaction --quick "
-        "--hex-blob --default-character-set=utf8mb4 --max-allowed-packet=1G --triggers "
-        "--routines --events "
-        + " ".join(f"--ignore-table={DATABASE}.{n}" for n in facts["ignored"])
-        + f" -- {DATABASE} | zstd -3 -q > FILE` (the flags Lumbung passes for a FULL backup, "
-        "and the same catalog tables left out).",
-        "- Native restore: `zstd -dc -q FILE | mariadb --defaults-file=OPT "
-        f"--default-character-set=utf8mb4 --binary-mode --max-allowed-packet=1G {DATABASE}` "
-        "(the client flags Lumbung passes).",
-        "- Lumbung backup: POST `mutation { createBackup(input: {backupType: FULL}) { backup "
-        "{ id filename } } }`, then "
-        + (
-            "followed as the SPA follows it: `subscription { backupProgress(id) { sequence "
-            "status } }` on a graphql-transport-ws socket opened before the POST; timed from "
-            "the POST to the receipt of the final event (COMPLETED; the catalog row is "
-            "written before it is sent), then one `backup(id)` query for the figures"
-            if args.poll_ms == 0
-            else "`backup(id) { status fileSize durationSeconds errorMessage }` every "
-            f"{args.poll_ms} ms; timed from the POST to the poll that answers COMPLETED"
-        )
-        + ". Lumbung also splits the dump into per-table zstd frames, hashes the file "
-        "(SHA-256), fsyncs it and writes a manifest; the native pipeline does none of that.",
-        "- Lumbung restore: `restoreBackup(id, confirm: FILENAME, safetyBackup: false)` (it "
-        "verifies the file's and every section's SHA-256 before answering; only a restore with "
-        "a safety backup checks again, after taking it), then "
-        + (
-            "followed by `restoreProgress(id)` the same way; timed from the POST to the final event"
-            if args.poll_ms == 0
-            else "`restoreLogs(backupId) { items { id status errorMessage durationSeconds } }` "
-            f"every {args.poll_ms} ms; timed from the POST to the COMPLETED poll"
-        )
-        + ".",
-        f"- Server RSS: psutil on the uvicorn process every {SAMPLE_SECONDS * 1000:.0f} ms "
-        "during each Lumbung job; idle = just before the job's POST. The tools' RSS: sampled "
-        "the same way (psutil, 50 ms).",
-        "",
-        "### Per run",
-        "",
-        *run_rows(measures),
-        "",
-        "### Medians and ratios",
-        "",
-        "| work | native median s | Lumbung median s | ratio (Lumbung ÷ native) | "
-        "95% interval of the ratio | target | |",
-        "|---|---:|---:|---:|---:|---:|---|",
-        f"| FULL backup | {s.native_backup:.2f} | {s.lumbung_backup:.2f} | "
-        f"**{s.backup_ratio:.2f}x** | {interval_note(s.backup_interval, BACKUP_TARGET)} | "
-        f"≤ {BACKUP_TARGET:.2f}x | {verdict(backup_ok)} |",
-        f"| restore | {s.native_restore:.2f} | {s.lumbung_restore:.2f} | "
-        f"**{s.restore_ratio:.2f}x** | {interval_note(s.restore_interval, RESTORE_TARGET)} | "
-        f"≤ {RESTORE_TARGET:.2f}x | {verdict(restore_ok)} |",
-        "",
-        "The interval: a paired bootstrap over the runs (10,000 resamples of whole runs, a fixed "
-        "seed), i.e. how far the ratio of medians could move on this machine given how much the "
-        "runs vary. The verdict is the issue's: the ratio of medians against the target.",
-        "",
-        f"- Server RSS during a backup: idle {mib(s.rss_idle)} MiB → peak {mib(s.rss_peak)} MiB, "
-        f"**+{mb(s.rss_growth)} MB** (the largest growth over the runs; target ≤ "
-        f"{RSS_TARGET_MB:.0f} MB): {verdict(rss_ok)}. Right after start the server's RSS was "
-        f"{mib(facts['rss_start'])} MiB; its idle RSS before each backup: "
-        + ", ".join(mib(m.idle_rss) for m in backups)
-        + f" MiB; the highest peak of any job here, {mib(highest)} MiB, is "
-        f"+{mb(highest - facts['rss_start'])} MB over the RSS right after start. Peak during a "
-        f"restore: {mib(max(m.rss.get('server', 0) for m in restores))} MiB (information).",
-        "- mariadb-dump's own peak RSS: native "
-        f"{mib(max(m.rss.get('mariadb-dump', 0) for m in natives))} MiB, Lumbung's child "
-        f"{mib(max(m.rss.get('mariadb-dump', 0) for m in backups))} MiB (sampled); zstd -3: "
-        f"{mib(max(m.rss.get('zstd', 0) for m in natives))} MiB.",
-        "- Lumbung's own `durationSeconds` (job start to end, inside the server): backups "
-        + ", ".join(f"{m.reported_seconds:.2f}" for m in backups if m.reported_seconds)
-        + "; restores "
-        + ", ".join(f"{m.reported_seconds:.2f}" for m in restores if m.reported_seconds)
-        + f". {'Events' if args.poll_ms == 0 else 'Polls'} per job: "
-        f"{median([m.polls for m in backups]):.0f} (backup), "
-        f"{median([m.polls for m in restores]):.0f} (restore); one poll costs the server "
-        f"{facts['poll_cpu_ms']:.2f} ms (`backup`) or {facts['restore_poll_cpu_ms']:.2f} ms "
-        f"(`restoreLogs`) of CPU (measured idle, {POLL_COST_REQUESTS} back to back).",
-        f"- Correctness: `CHECKSUM TABLE {', '.join(bigdb.CHECKSUMMED)}` after run 1's native "
-        f"restore and after its Lumbung restore equals the values before the first backup: "
-        f"{facts['checksums_ok']}.",
-    ]
-    if safety is not None:
-        lines.append(
-            f"- Default restore with its safety backup (`safetyBackup` omitted; once, "
-            f"information): {safety.seconds:.2f} s ({safety.seconds / s.lumbung_restore:.2f}x "
-            f"the median restore without it); safety backup {mb(facts['safety_bytes'])} MB; "
-            f"server peak RSS {mib(safety.rss.get('server', 0))} MiB."
-        )
-    lines += [
-        "",
-        "### Where the CPU goes",
-        "",
-        "CPU seconds of each process during each job (kernel accounting: `wait4` for the native "
-        "tools, psutil for the server, whose `mariadb-dump` or `mariadb` child is counted "
-        "separately, and for mariadbd); `harness` is this script (polling, sampling), `other` "
-        "is everything else the machine ran meanwhile. `busy cores` = all of it ÷ wall time "
-        f"(the machine has {len(os.sched_getaffinity(0))}).",
-        "",
-        *cpu_rows(measures),
-        "",
-        "Server threads during each Lumbung backup (CPU s, busiest first; `loop` = the main "
-        "thread, i.e. the event loop answering GraphQL; `pool` = an older worker thread, the one "
-        "running the dump pipeline (read, split, hash, write); `new` = started during the job: "
-        "zstd's two compression workers, and in run 1 the pipeline's thread too): "
-        + "; ".join(f"run {m.run}: {thread_line(m)}" for m in backups)
-        + ".",
-        "",
-    ]
-    info: list[Measure] = facts["info"]
-    if info:
-        polls_every = args.info_poll_ms / 1000
-        lines += [
-            f"### Information: the same jobs polled every {polls_every:g} s",
-            "",
-            f"One more round after the runs, with Lumbung's jobs polled every {polls_every:g} s "
-            + (
-                "instead of followed by subscription"
-                if args.poll_ms == 0
-                else f"instead of every {args.poll_ms} ms"
-            )
-            + " (native jobs beside them as usual); a single sample, so only a hint of what "
-            "the polling itself costs.",
-            "",
-            *info_rows(measures, info),
-            "",
-        ]
-    if facts.get("profile_note"):
-        lines += [facts["profile_note"], ""]
-    return "\n".join(lines)
+    restore = work_summary(measures, "restore", RESTORE_TARGET)
+    return {
+        "benchmark": NAME,
+        **found,
+        "settle_max_s": ctx.settle_max,
+        "settings": args.setting,
+        "database": DATABASE,
+        "native_backup": shown(ctx.dump) + " | zstd -3 -q > FILE",
+        "native_restore": "zstd -dc -q FILE | " + shown(client_argv(ctx)),
+        "poll_ms": args.poll_ms,
+        "sample_ms": SAMPLE_SECONDS * 1000,
+        "runs": run_data(measures),
+        "summary": {
+            "backup": work_summary(measures, "backup", BACKUP_TARGET),
+            "restore": restore,
+        },
+        "rss": {
+            "idle_mib": worst.idle_rss / MIB,
+            "peak_mib": worst.rss["server"] / MIB,
+            "growth_mb": worst.rss_growth / MB,
+            "target_mb": RSS_TARGET_MB,
+            "start_mib": extras.rss_start / MIB,
+            "idle_before_each_mib": [m.idle_rss / MIB for m in backups],
+            "highest_peak_mib": highest / MIB,
+            "highest_over_start_mb": (highest - extras.rss_start) / MB,
+            "restore_peak_mib": max(m.rss.get("server", 0) for m in restores) / MIB,
+        },
+        "dump_rss_mib": {
+            "native": max(m.rss.get("mariadb-dump", 0) for m in natives) / MIB,
+            "Lumbung": max(m.rss.get("mariadb-dump", 0) for m in backups) / MIB,
+            "zstd": max(m.rss.get("zstd", 0) for m in natives) / MIB,
+        },
+        "reported_s": {
+            "backup": [m.reported_seconds for m in backups if m.reported_seconds],
+            "restore": [m.reported_seconds for m in restores if m.reported_seconds],
+        },
+        "follow": {
+            "backup": median([m.polls for m in backups]),
+            "restore": median([m.polls for m in restores]),
+        },
+        "poll_cpu_ms": {"backup": checks["poll_cpu_ms"], "restore": checks["restore_poll_cpu_ms"]},
+        "poll_cost_requests": POLL_COST_REQUESTS,
+        "checksummed": list(bigdb.CHECKSUMMED),
+        "checksums": checks["checksums_ok"],
+        "safety": None
+        if safety is None
+        else {
+            "seconds": safety.seconds,
+            "vs_restore": safety.seconds / restore["lumbung_s"],
+            "safety_mb": extras.safety_bytes / MB,
+            "peak_mib": safety.rss.get("server", 0) / MIB,
+        },
+        "cpus": len(os.sched_getaffinity(0)),
+        "jobs": job_data(measures),
+        "threads": [{"run": m.run, "threads": [list(t) for t in m.threads]} for m in backups],
+        "info": info_data(measures, info, args.info_poll_ms / 1000) if info else None,
+    }
 
 
 def print_backups(measures: Sequence[Measure]) -> None:
-    """--backups-only: the backup medians and ratio alone."""
+    """--backups-only: the CPU table, the backup medians and their ratio alone."""
     native, ours = paired(measures, "backup")
-    print("\n".join(cpu_rows(measures)))
-    ratios = ", ".join(f"{b / a:.2f}" for a, b in zip(native, ours, strict=True))
-    interval = interval_note(ratio_interval(native, ours), BACKUP_TARGET)
+    comparison = compare(native, ours)
+    print("\n".join(report.job_table(job_data(measures))))
+    ratios = ", ".join(f"{r:.2f}" for r in comparison.pair_ratios)
+    interval = report.interval_note(list(comparison.interval), BACKUP_TARGET)
     print(
-        f"backup: native {median(native):.2f} s, Lumbung {median(ours):.2f} s, ratio "
-        f"{median(ours) / median(native):.2f}x, 95% interval {interval} (per run: {ratios})"
+        f"backup: native {comparison.reference:.2f} s, Lumbung {comparison.ours:.2f} s, ratio "
+        f"{comparison.ratio:.2f}x, 95% interval {interval} (per run: {ratios})"
     )
 
 
-def print_report(measures: Sequence[Measure]) -> None:
-    s = summarize(measures)
-    print()
-    print("\n".join(run_rows(measures)))
-    print()
-    print("\n".join(cpu_rows(measures)))
-    print()
-    print(
-        f"backup:  native {s.native_backup:.2f} s, Lumbung {s.lumbung_backup:.2f} s, "
-        f"ratio {s.backup_ratio:.2f}x, 95% interval "
-        f"{interval_note(s.backup_interval, BACKUP_TARGET)} (target <= {BACKUP_TARGET}x: "
-        f"{'met' if s.backup_ratio <= BACKUP_TARGET else 'NOT met'})"
-    )
-    print(
-        f"restore: native {s.native_restore:.2f} s, Lumbung {s.lumbung_restore:.2f} s, "
-        f"ratio {s.restore_ratio:.2f}x, 95% interval "
-        f"{interval_note(s.restore_interval, RESTORE_TARGET)} (target <= {RESTORE_TARGET}x: "
-        f"{'met' if s.restore_ratio <= RESTORE_TARGET else 'NOT met'})"
-    )
-    print(
-        f"server RSS during backup: idle {mib(s.rss_idle)} MiB, peak {mib(s.rss_peak)} MiB, "
-        f"+{mb(s.rss_growth)} MB (target <= {RSS_TARGET_MB:.0f} MB: "
-        f"{'met' if s.rss_growth <= RSS_TARGET_MB * MB else 'NOT met'})"
-    )
+def thread_line(m: Measure) -> str:
+    return report.thread_line([list(t) for t in m.threads])
 
 
 # --------------------------------------------------------------------------- profiling
@@ -1351,7 +1023,7 @@ def profile_backup(ctx: Context, out_dir: Path, rate: int) -> str:
                     str(py_spy),
                     "record",
                     "--pid",
-                    str(ctx.server.pid),
+                    str(ctx.server_process.pid),
                     "--rate",
                     str(rate),
                     "--format",
@@ -1461,18 +1133,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "into DIR; not counted in the figures",
     )
     parser.add_argument(
-        "--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone"
-    )
-    parser.add_argument(
         "--backups-only",
         action="store_true",
         help="only the backups (for quick A/B trials of a setting); implies --no-write and "
         "--info-poll-ms 0",
     )
+    result_options(
+        parser, quick="1 run on 2,000 messages, no information round, 1 s of settling at most"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.rows, args.info_poll_ms, args.no_write = 1, 2000, 0, True
     if args.backups_only:
         args.no_write, args.info_poll_ms, args.no_safety = True, 0, True
-    if args.runs < 3:
+    if args.runs < 3 and not args.quick:
         parser.error("--runs must be at least 3: medians of fewer runs say little")
     if args.rows < 1000:
         parser.error("--rows must be at least 1000")
@@ -1490,165 +1164,142 @@ def main(argv: Sequence[str] | None = None) -> int:
     ensure_binaries()
     for tool in ("mariadb-dump", "zstd", "wc"):
         binary(tool)
-    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    command = command_line()
-    source = source_state()  # now: the server runs the code as it is when it starts
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    found: dict[str, Any] = facts()  # now: the server runs the code as it is when it starts
+    found["load"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     tmp = Path(tempfile.mkdtemp(prefix="lumbung-bench-br-", dir=args.tmp))
     db: MariaDBServer | None = None
-    server: Server | None = None
+    server: LumbungServer | None = None
     try:
-        with interrupts_on_termination():
-            log(f"starting MariaDB (temp dir {tmp}) ...")
-            db, sums_before, reused = start_database(tmp, args.keep, args.rows)
-            assert db.pid is not None
-            mariadbd = psutil.Process(db.pid)
-            mariadb_version = db.root_sql("SELECT VERSION();").strip()
-            if reused:
-                log(f"reusing the database kept in {args.keep}")
+        log(f"starting MariaDB (temp dir {tmp}) ...")
+        db, sums_before, reused = start_database(tmp, args.keep, args.rows)
+        assert db.pid is not None
+        mariadbd = psutil.Process(db.pid)
+        mariadb_version = db.root_sql("SELECT VERSION();").strip()
+        if reused:
+            log(f"reusing the database kept in {args.keep}")
 
-            from server.db.migrate import LUMBUNG_TABLES
-            from server.settings import Settings
+        from server.settings import Settings
 
-            workdir = tmp / "lumbung"
-            workdir.mkdir(mode=0o700)
-            backup_dir = tmp / "lumbung-backups"
-            native_dir = tmp / "native"
-            native_dir.mkdir(mode=0o700)
-            jwt_secret = secrets.token_urlsafe(48)
-            dotenv = {
-                "LUMBUNG_DATABASE_URL": db.url(DATABASE),
-                "LUMBUNG_JWT_SECRET": jwt_secret,
-                "LUMBUNG_DATA_DIR": str(workdir / "data"),
-                "LUMBUNG_BACKUP_DIR": str(backup_dir),
-                "LUMBUNG_ENVIRONMENT": "production",
-                "LUMBUNG_LOG_LEVEL": "WARNING",
-            }
-            dotenv.update(setting.split("=", 1) for setting in args.setting)
-            write_dotenv(workdir, dotenv)
-            settings = Settings(_env_file=str(workdir / ".env"))
-            server = Server(free_port(), workdir)
-            log("lumbung migrate ...")
-            server.run_cli("migrate")
-            log("starting lumbung serve ...")
-            server.start()
-            token = server.run_cli("token", "--sub", "1", "--ttl", "12h")
-            options = db.write_client_option_file(tmp / "client.cnf")
-            ctx = Context(
-                db=db,
-                mariadbd=mariadbd,
-                server=server,
-                server_process=psutil.Process(server.pid),
-                graphql=GraphQL(server, token),
-                options=options,
-                work=tmp,
-                ignored=sorted(LUMBUNG_TABLES),
-                token=token,
+        workdir = tmp / "lumbung"
+        workdir.mkdir(mode=0o700)
+        backup_dir = tmp / "lumbung-backups"
+        native_dir = tmp / "native"
+        native_dir.mkdir(mode=0o700)
+        jwt_secret = secrets.token_urlsafe(48)
+        dotenv = {
+            "LUMBUNG_DATABASE_URL": db.url(DATABASE),
+            "LUMBUNG_JWT_SECRET": jwt_secret,
+            "LUMBUNG_DATA_DIR": str(workdir / "data"),
+            "LUMBUNG_BACKUP_DIR": str(backup_dir),
+            "LUMBUNG_ENVIRONMENT": "production",
+            "LUMBUNG_LOG_LEVEL": "WARNING",
+        }
+        dotenv.update(setting.split("=", 1) for setting in args.setting)
+        write_dotenv(workdir, dotenv)
+        settings = Settings(_env_file=str(workdir / ".env"))
+        server = LumbungServer(workdir, ready_path="/readyz")
+        log("lumbung migrate ...")
+        server.run_cli("migrate")
+        log("starting lumbung serve ...")
+        server.start()
+        assert server.pid is not None
+        token = server.run_cli("token", "--sub", "1", "--ttl", "12h")
+        options = db.write_client_option_file(tmp / "client.cnf")
+        ctx = Context(
+            db=db,
+            mariadbd=mariadbd,
+            server=server,
+            server_process=psutil.Process(server.pid),
+            graphql=BlockingGraphQL(server.port, token, on_failure=server.check_alive),
+            options=options,
+            work=tmp,
+            dump=dump_argv(settings, options),
+            token=token,
+            settle_max=1.0 if args.quick else SETTLE_MAX_SECONDS,
+        )
+        rss_start = ctx.server_process.memory_info().rss
+        rows = bigdb.table_rows(db, DATABASE)
+        innodb_bytes = bigdb.data_bytes(db, DATABASE)
+        log(
+            "data: "
+            + ", ".join(f"{name} {count:,}" for name, count in rows.items())
+            + f"; InnoDB {mb(innodb_bytes)} MB"
+        )
+        log("measuring the uncompressed dump once (mariadb-dump | wc -c) ...")
+        sql_bytes, dump_seconds = dump_size(ctx)
+        log(f"mariadb-dump writes {sql_bytes:,} bytes of SQL ({dump_seconds:.2f} s)")
+
+        measures: list[Measure] = []
+        info: list[Measure] = []
+        checks: dict[str, Any] = {"checksums_ok": "not checked"}
+        safety: Measure | None = None
+        safety_bytes = 0
+        poll = args.poll_ms / 1000 or None  # None: by subscription
+        rounds: list[tuple[int, float | None]] = [(run, poll) for run in range(1, args.runs + 1)]
+        if args.info_poll_ms:
+            rounds.append((0, args.info_poll_ms / 1000))
+        for run_number, interval in rounds:
+            label = f"run {run_number}" if run_number else f"info round (polls every {interval} s)"
+            done, backup_id, filename = one_round(
+                ctx,
+                run_number,
+                label,
+                native_dir,
+                interval,
+                None if run_number != 1 or args.backups_only else sums_before,
+                checks,
+                args.backups_only,
             )
-            rss_start = ctx.server_process.memory_info().rss
-            rows = bigdb.table_rows(db, DATABASE)
-            innodb_bytes = bigdb.data_bytes(db, DATABASE)
-            log(
-                "data: "
-                + ", ".join(f"{name} {count:,}" for name, count in rows.items())
-                + f"; InnoDB {mb(innodb_bytes)} MB"
-            )
-            log("measuring the uncompressed dump once (mariadb-dump | wc -c) ...")
-            sql_bytes, dump_seconds = dump_size(ctx)
-            log(f"mariadb-dump writes {sql_bytes:,} bytes of SQL ({dump_seconds:.2f} s)")
+            (measures if run_number else info).extend(done)
+            if run_number == args.runs and not args.no_safety:
+                log("default restore with its safety backup (once, information) ...")
+                safety, item = lumbung_restore(ctx, 0, backup_id, filename, safety=True, poll=poll)
+                safety.work = "restore+safety"
+                log(f"restore with safety backup: {safety.seconds:.2f} s")
+                if item.get("safetyBackupId"):
+                    safety_id = int(item["safetyBackupId"])
+                    row = ctx.graphql(BACKUP_FILENAME, id=safety_id)["backup"]
+                    safety_bytes = int(row["fileSize"])
+                    delete_backup(ctx, safety_id, str(row["filename"]))
+            delete_backup(ctx, backup_id, filename)
 
-            measures: list[Measure] = []
-            info: list[Measure] = []
-            checks: dict[str, Any] = {"checksums_ok": "not checked"}
-            safety: Measure | None = None
-            safety_bytes = 0
-            poll = args.poll_ms / 1000 or None  # None: by subscription
-            rounds: list[tuple[int, float | None]] = [
-                (run, poll) for run in range(1, args.runs + 1)
-            ]
-            if args.info_poll_ms:
-                rounds.append((0, args.info_poll_ms / 1000))
-            for run, interval in rounds:
-                label = f"run {run}" if run else f"info round (polls every {interval} s)"
-                done, backup_id, filename = one_round(
-                    ctx,
-                    run,
-                    label,
-                    native_dir,
-                    interval,
-                    None if run != 1 or args.backups_only else sums_before,
-                    checks,
-                    args.backups_only,
-                )
-                (measures if run else info).extend(done)
-                if run == args.runs and not args.no_safety:
-                    log("default restore with its safety backup (once, information) ...")
-                    safety, item = lumbung_restore(
-                        ctx, 0, backup_id, filename, safety=True, poll=poll
-                    )
-                    safety.work = "restore+safety"
-                    log(f"restore with safety backup: {safety.seconds:.2f} s")
-                    if item.get("safetyBackupId"):
-                        safety_id = int(item["safetyBackupId"])
-                        row = ctx.graphql(BACKUP_FILENAME, id=safety_id)["backup"]
-                        safety_bytes = int(row["fileSize"])
-                        delete_backup(ctx, safety_id, str(row["filename"]))
-                delete_backup(ctx, backup_id, filename)
-
-            if args.backups_only:
-                print_backups(measures)
-                return 0
-            print_report(measures)
-            if info:
-                print("\n".join(info_rows(measures, info)))
-            profile_note = ""
-            if args.profile is not None:
-                summary = profile_backup(ctx, args.profile, rate=200)
-                print(summary)
-                profile_note = f"py-spy profile of one extra backup: see {args.profile}"
-            facts: dict[str, Any] = {
-                "date": date,
-                "load": load,
-                "versions": versions(mariadb_version, settings.zstd_level, settings.zstd_threads),
-                "source": source,
-                "command": command,
-                "rows": rows,
-                "innodb_bytes": innodb_bytes,
-                "sql_bytes": sql_bytes,
-                "dump_seconds": dump_seconds,
-                "ignored": ctx.ignored,
-                "datadir_note": "kept in --keep DIR (reused)"
-                if reused
-                else ("kept in --keep DIR (generated now)" if args.keep else "in the temp dir"),
-                "rss_start": rss_start,
-                **checks,
-                "info": info,
-                "settings": args.setting,
-                "safety": safety,
-                "safety_bytes": safety_bytes,
-                "profile_note": profile_note,
-            }
-            if not args.no_write:
-                write_results(render_section(args, measures, facts), SECTION)
-                log(f"wrote the section '{SECTION[3:]}' of {RESULTS.relative_to(REPO)}")
+        if args.backups_only:
+            print_backups(measures)
             return 0
+        profile_note = ""
+        if args.profile is not None:
+            summary = profile_backup(ctx, args.profile, rate=200)
+            print(summary)
+            profile_note = f"py-spy profile of one extra backup: see {args.profile}"
+        datadir = (
+            "kept in --keep DIR (reused)"
+            if reused
+            else ("kept in --keep DIR (generated now)" if args.keep else "in the temp dir")
+        )
+        found.update(
+            versions=versions(mariadb_version, settings.zstd_level, settings.zstd_threads),
+            data={
+                "rows": rows,
+                "innodb_mb": innodb_bytes / MB,
+                "sql_bytes": sql_bytes,
+                "dump_s": dump_seconds,
+            },
+            mariadb="tests.support.mariadb.MariaDBServer (innodb_buffer_pool_size 128M, "
+            f"innodb_flush_log_at_trx_commit 2), datadir {datadir}",
+            profile_note=profile_note,
+        )
+        extras = Extras(rss_start, checks, info, safety, safety_bytes)
+        data = result(args, ctx, measures, found, extras)
+        publish(NAME, data, write=not args.no_write)
+        return 0
     finally:
         if server is not None:
-            with contextlib.suppress(Exception):
-                server.stop()
+            server.cleanup()
         end_children()
         if db is not None:
-            with contextlib.suppress(Exception):
-                db.cleanup()
+            db.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchmarkError as exc:
-        log(f"benchmark failed: {exc}")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        log("interrupted; everything started was stopped and temp dirs removed")
-        sys.exit(130)
+    run(main)

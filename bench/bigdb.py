@@ -23,7 +23,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from tests.servers import MariaDBServer
+from tests.support.mariadb import MariaDBServer
 
 USERS = 10_000
 BATCH = 200_000

@@ -1,8 +1,8 @@
 """Clearing 1,000,000 prefixed Redis keys: Lumbung's REDIS clear beside the redis-cli pipeline.
 
-Starts a private Redis (tests.servers.RedisServer), then, run by run and interleaved (Lumbung,
-redis-cli, Lumbung, redis-cli, ...), fills it with 1,000,000 `cache:` keys plus 10,000 keys
-outside the prefix, and clears the prefix with one of:
+Starts a private Redis (tests.support.redis.RedisServer), then, run by run and interleaved
+(Lumbung, redis-cli, Lumbung, redis-cli, ...), fills it with 1,000,000 `cache:` keys plus 10,000
+keys outside the prefix, and clears the prefix with one of:
 
 * Lumbung: `CacheService.clear(REDIS)` (SCAN + pipelined UNLINK, CacheLog written), built by
   the same `open_resources` the server's lifespan uses, on a SQLite catalog;
@@ -11,10 +11,10 @@ outside the prefix, and clears the prefix with one of:
 During each clear a probe in a separate process sends PING on its own connection every 5 ms
 and records each round trip: the worst and the 99th percentile are what other clients of
 Redis would have felt. After each clear the keys outside the prefix must all still be there.
-It reports per-run times, medians, the ratio of the medians and the probe figures, and writes
-its section of bench/RESULTS.md (other sections are kept).
+It reports per-run times, medians, the ratio of the medians (with its 95% interval) and the
+probe figures, and writes bench/results/cache_clear.json (then bench/RESULTS.md).
 
-    /tmp/venv/bin/python bench/cache_clear.py [--runs 3] [--keys 1000000]
+    .venv/bin/python -m bench.cache_clear [--runs 3] [--keys 1000000] [--quick]
 """
 
 from __future__ import annotations
@@ -29,27 +29,34 @@ import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "RESULTS.md"
-SECTION = "## Cache clearing (1M Redis keys)"
+from bench.harness import (
+    REPO,
+    BenchmarkError,
+    compare,
+    facts,
+    log,
+    median,
+    package_version,
+    publish,
+    result_options,
+    run,
+)
+from tests.support.binaries import ensure_binaries
+from tests.support.redis import RedisServer
+
+NAME = "cache_clear"
 OUTSIDE_KEYS = 10_000
 PROBE_INTERVAL = 0.005
 TARGET_RATIO = 1.0
 TARGET_LATENCY_MS = 50.0
-sys.path.insert(0, str(REPO))  # tests.servers lives in the repo, not the venv
-
-from tests.servers import RedisServer, ensure_binaries  # noqa: E402
 
 
 # --- the latency probe (a process of its own, so that no clearer's CPU delays it) ------------
@@ -93,12 +100,14 @@ def probe(host: str, port: int) -> None:
 class Probe:
     def __init__(self, redis: RedisServer) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--probe", redis.host, str(redis.port)],
+            [sys.executable, "-m", "bench.cache_clear", "--probe", redis.host, str(redis.port)],
+            cwd=REPO,
             stdout=subprocess.PIPE,
             text=True,
         )
         assert self.process.stdout is not None
-        assert self.process.stdout.readline().strip() == "ready"
+        if self.process.stdout.readline().strip() != "ready":
+            raise BenchmarkError("the probe process did not start")
 
     def stop(self) -> dict[str, float]:
         self.process.send_signal(signal.SIGTERM)
@@ -125,7 +134,8 @@ def fill(redis: RedisServer, keys: int) -> None:
         check=True,
         capture_output=True,
     )
-    assert dbsize(redis) == keys + OUTSIDE_KEYS, dbsize(redis)
+    if (size := dbsize(redis)) != keys + OUTSIDE_KEYS:
+        raise BenchmarkError(f"Redis holds {size} keys after the fill, not {keys + OUTSIDE_KEYS}")
 
 
 def dbsize(redis: RedisServer) -> int:
@@ -156,7 +166,8 @@ async def clear_with_lumbung(caches: Any, keys: int) -> float:
     started = time.perf_counter()
     outcome = await caches.clear(build_request(cache_type=CacheType.REDIS), actor_id=0)
     elapsed = time.perf_counter() - started
-    assert outcome.total_cleared == keys and not outcome.failures, outcome.items
+    if outcome.total_cleared != keys or outcome.failures:
+        raise BenchmarkError(f"Lumbung's clear: {outcome.items}")
     return elapsed
 
 
@@ -216,17 +227,14 @@ async def measure(redis: RedisServer, runs: int, keys: int, workdir: Path) -> li
                 else:
                     seconds = clear_with_redis_cli(redis)
                 figures = probe_process.stop()
-                left = dbsize(redis)
-                assert left == OUTSIDE_KEYS, (
-                    f"{target} left {left} keys (expected the outside ones)"
-                )
+                if (left := dbsize(redis)) != OUTSIDE_KEYS:
+                    raise BenchmarkError(f"{target} left {left} keys (expected the outside ones)")
                 server_ms = monitor.worst_ms()
                 results.append(Run(number, target, seconds, figures, server_ms, load))
-                print(
+                log(
                     f"run {number} {target:9s} {seconds:6.2f} s  probe max "
                     f"{figures['max_ms']:.2f} ms p99 {figures['p99_ms']:.2f} ms  "
-                    f"redis {server_ms} ms  load {load:.2f}",
-                    flush=True,
+                    f"redis {server_ms} ms  load {load:.2f}"
                 )
     finally:
         monitor.client.close()
@@ -234,155 +242,104 @@ async def measure(redis: RedisServer, runs: int, keys: int, workdir: Path) -> li
     return results
 
 
-# --- the report ----------------------------------------------------------------------------------
-def machine() -> str:
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo") as info:
-        for line in info:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as info:
-        kib = int(re.search(r"MemTotal:\s+(\d+)", info.read()).group(1))  # type: ignore[union-attr]
-    memory = f"{kib / 2**20:.1f} GiB RAM"
-    return f"{os.cpu_count()} CPUs (nproc), {cpu}, {memory}, Linux {platform.release()}"
-
-
-def versions(redis: RedisServer) -> str:
+# --- the result ----------------------------------------------------------------------------------
+def versions() -> str:
     server = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
     cli = subprocess.run(["redis-cli", "--version"], capture_output=True, text=True).stdout
     found = re.search(r"v=(\S+)", server)
-    parts = [
-        f"Redis {found.group(1) if found else server.strip()}",
-        cli.strip(),
-        f"Python {platform.python_version()}",
-        f"redis-py {metadata.version('redis')}",
-    ]
-    try:
-        parts.append(f"hiredis {metadata.version('hiredis')}")
-    except metadata.PackageNotFoundError:
-        parts.append("hiredis not installed (pure-Python parser)")
-    return ", ".join(parts)
-
-
-def commit() -> str:
-    out = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    hiredis = package_version("hiredis")
+    parser = (
+        f"hiredis {hiredis}" if hiredis != "?" else "hiredis not installed (pure-Python parser)"
     )
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", "server/cache"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+    return ", ".join(
+        [
+            f"Redis {found.group(1) if found else server.strip()}",
+            cli.strip(),
+            f"Python {platform.python_version()}",
+            f"redis-py {package_version('redis')}",
+            parser,
+        ]
     )
-    return out.stdout.strip() + (" plus the uncommitted cache work" if dirty.stdout.strip() else "")
 
 
-def report(runs: list[Run], keys: int, redis: RedisServer, args: argparse.Namespace) -> str:
+def result(runs: list[Run], keys: int, redis: RedisServer, runs_per_target: int) -> dict[str, Any]:
     lumbung = [r for r in runs if r.target == "Lumbung"]
     cli = [r for r in runs if r.target == "redis-cli"]
-    med_l = statistics.median(r.seconds for r in lumbung)
-    med_c = statistics.median(r.seconds for r in cli)
-    ratio = med_l / med_c
-    worst = max(r.probe["max_ms"] for r in lumbung)
-    worst_p99 = max(r.probe["p99_ms"] for r in lumbung)
-    pairs = ", ".join(f"{a.seconds / b.seconds:.2f}" for a, b in zip(lumbung, cli, strict=True))
-    lines = [
-        SECTION,
-        "",
-        f"Clearing {keys:,} keys under `cache:` (plus {OUTSIDE_KEYS:,} keys outside it, which "
-        "must survive) from a private Redis on 127.0.0.1: Lumbung's REDIS clear "
-        "(`CacheService.clear`, SCAN COUNT 1000 + UNLINK batches pipelined with the next SCAN, "
-        "CacheLog written) beside `redis-cli --scan | xargs redis-cli unlink`. A probe process "
-        "PINGs Redis on its own connection every 5 ms during each clear.",
-        "",
-        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        f"- Machine: {machine()}",
-        f"- Versions: {versions(redis)}",
-        f"- Source: commit {commit()}",
-        f"- Command: `/tmp/venv/bin/python bench/cache_clear.py --runs {args.runs} --keys {keys}`",
-        "- Baseline: `" + baseline_command(redis).replace(str(redis.port), "PORT") + "`",
-        f"- Runs: {args.runs} per target, interleaved Lumbung, redis-cli, Lumbung, ...; the keys "
-        "are written again (`redis-cli --pipe`) before each clear, outside the timing.",
-        "",
-        "### Per run",
-        "",
-        "| run | target | seconds | probe max ms | probe p99 ms | probe p50 ms | pings "
-        "| Redis worst event ms | load avg |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in runs:
-        lines.append(
-            f"| {r.number} | {r.target} | {r.seconds:.2f} | {r.probe['max_ms']:.2f} | "
-            f"{r.probe['p99_ms']:.2f} | {r.probe['p50_ms']:.2f} | {int(r.probe['count'])} | "
-            f"{r.server_ms} | {r.load:.2f} |"
+    timing = compare([r.seconds for r in cli], [r.seconds for r in lumbung])
+    medians = []
+    for target, mine in (("Lumbung", lumbung), ("redis-cli", cli)):
+        seconds = median([r.seconds for r in mine])
+        medians.append(
+            {
+                "target": target,
+                "seconds": seconds,
+                "keys_per_s": keys / seconds,
+                "worst_probe_max_ms": max(r.probe["max_ms"] for r in mine),
+                "worst_probe_p99_ms": max(r.probe["p99_ms"] for r in mine),
+            }
         )
-    lines += [
-        "",
-        "### Medians and ratio",
-        "",
-        "| target | median seconds | keys/s | worst probe max ms | worst probe p99 ms |",
-        "|---|---:|---:|---:|---:|",
-        f"| Lumbung | {med_l:.2f} | {keys / med_l:,.0f} | {worst:.2f} | {worst_p99:.2f} |",
-        f"| redis-cli | {med_c:.2f} | {keys / med_c:,.0f} | "
-        f"{max(r.probe['max_ms'] for r in cli):.2f} | {max(r.probe['p99_ms'] for r in cli):.2f} |",
-        "",
-        f"- Time ratio (Lumbung median ÷ redis-cli median): **{ratio:.2f}x** "
-        f"(per-pair ratios: {pairs}); target <= {TARGET_RATIO:.1f}x: "
-        f"**{'met' if ratio <= TARGET_RATIO else 'not met'}**.",
-        f"- Worst probe latency during Lumbung's clears: **{worst:.2f} ms** (p99 {worst_p99:.2f} "
-        f"ms); target: none above {TARGET_LATENCY_MS:.0f} ms: "
-        f"**{'met' if worst <= TARGET_LATENCY_MS else 'not met'}**.",
-        f"- Redis's own latency monitor (`LATENCY LATEST`, threshold 1 ms) saw at worst "
-        f"**{max(r.server_ms for r in lumbung)} ms** in one event during Lumbung's clears "
-        f"({max(r.server_ms for r in cli)} ms during redis-cli's).",
-        "- Every run left the keys outside the prefix in place (checked with DBSIZE).",
-        "",
-        "The probe runs in its own process (at nice -10) on the same 2-CPU machine as Redis and "
-        "the clearer, so its figures include the scheduler's delays as well as Redis's: the load "
-        "average column shows how busy the machine was. Redis's latency monitor is its own "
-        "measure of how long it was busy with one event, free of that noise.",
-        "",
-    ]
-    return "\n".join(lines)
+    return {
+        "benchmark": NAME,
+        **facts(),
+        "versions": versions(),
+        "keys": keys,
+        "outside_keys": OUTSIDE_KEYS,
+        "probe_interval_ms": PROBE_INTERVAL * 1000,
+        "baseline": baseline_command(redis).replace(str(redis.port), "PORT"),
+        "runs_per_target": runs_per_target,
+        "runs": [
+            {
+                "run": r.number,
+                "target": r.target,
+                "seconds": r.seconds,
+                "probe_max_ms": r.probe["max_ms"],
+                "probe_p99_ms": r.probe["p99_ms"],
+                "probe_p50_ms": r.probe["p50_ms"],
+                "pings": int(r.probe["count"]),
+                "redis_worst_ms": r.server_ms,
+                "load": r.load,
+            }
+            for r in runs
+        ],
+        "medians": medians,
+        "time": timing.as_data(),
+        "target_ratio": TARGET_RATIO,
+        "worst_probe_ms": medians[0]["worst_probe_max_ms"],
+        "worst_probe_p99_ms": medians[0]["worst_probe_p99_ms"],
+        "target_latency_ms": TARGET_LATENCY_MS,
+        "redis_worst_ms": {
+            "Lumbung": max(r.server_ms for r in lumbung),
+            "redis-cli": max(r.server_ms for r in cli),
+        },
+    }
 
 
-def write_section(text: str) -> None:
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text + "\n", current)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(updated.rstrip("\n") + "\n")
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--probe", nargs=2, metavar=("HOST", "PORT"), help=argparse.SUPPRESS)
-    parser.add_argument("--no-write", action="store_true", help="do not touch bench/RESULTS.md")
+    result_options(parser, quick="1 run of 10,000 keys")
     args = parser.parse_args()
     if args.probe:
         probe(args.probe[0], int(args.probe[1]))
-        return
+        return 0
+    if args.quick:
+        args.runs, args.keys, args.no_write = 1, 10_000, True
     ensure_binaries()
     if shutil.which("redis-cli") is None:
-        raise SystemExit("redis-cli is needed for the baseline (Debian package redis-tools)")
+        raise BenchmarkError("redis-cli is needed for the baseline (Debian package redis-tools)")
     workdir = Path(tempfile.mkdtemp(prefix="lb-bench-cache-"))
     redis = RedisServer().start()
     try:
         runs = asyncio.run(measure(redis, args.runs, args.keys, workdir))
-        text = report(runs, args.keys, redis, args)
+        data = result(runs, args.keys, redis, args.runs)
     finally:
         redis.cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
-    print("\n" + text)
-    if not args.no_write:
-        write_section(text)
-        print(f"wrote {SECTION!r} in {RESULTS}")
+    publish(NAME, data, write=not args.no_write)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

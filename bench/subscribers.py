@@ -1,7 +1,7 @@
 """1,000 websocket subscribers on one running backup: delivery latency and server memory.
 
-Starts a private Redis (tests.servers.RedisServer) and real Lumbung servers (`python -m server
-serve`: production settings, one uvicorn worker or `--workers N`, SQLite demo database, zstd
+Starts a private Redis (tests.support.redis.RedisServer) and real Lumbung servers (`python -m
+server serve`: production settings, one uvicorn worker or `--workers N`, SQLite demo database, zstd
 level 19 with one thread), then, run by run:
 
 1. starts a fresh server (every run starts from the same idle RSS) and samples its idle RSS;
@@ -24,11 +24,12 @@ progress when it starts a table, not within one, so two database layouts are mea
 * `one-table`: 120,000 messages in `Message` (as tests/events/test_subscriptions.py grows
   it): a few events at the table boundaries, and catalog checks in between.
 
-It prints and writes (to its section of bench/RESULTS.md) p50/p95/p99/max latency, events
-per subscriber, messages, the final event's fan-out, RSS (idle, peak, per extra subscriber),
-and the medians over runs.
+It prints and writes (bench/results/subscribers.json, or subscribers-N-workers.json, then
+bench/RESULTS.md) p50/p95/p99/max latency, events per subscriber, messages, the final event's
+fan-out, RSS (idle, peak, per extra subscriber), and the medians over runs.
 
-    /tmp/venv/bin/python bench/subscribers.py [--subscribers 1000] [--runs 3]
+    .venv/bin/python -m bench.subscribers [--subscribers 1000] [--runs 3]
+    .venv/bin/python -m bench.subscribers --quick   # a smoke run that records nothing
 
 `--profile PATH` adds one unrecorded N-subscriber run at the end with `py-spy record --gil`
 attached to the server for 10 s of the fan-out (PATH ending in .svg: a flame graph; anything
@@ -60,35 +61,31 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib import metadata
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 import psutil
-from harness import (  # bench/harness.py: the script's own folder is on sys.path
-    HOST,
+
+from bench.harness import (
     REPO,
-    RESULTS,
     BenchmarkError,
-    child_env,
-    command_line,
-    die_with_parent,
-    free_port,
-    interrupts_on_termination,
+    facts,
     log,
-    machine,
-    source_state,
-    tail,
-    write_dotenv,
-    write_results,
+    median,
+    package_version,
+    publish,
+    result_options,
+    run,
 )
+from bench.report.subscribers import describe
+from tests.support.children import child_env, die_with_parent, stop_process
+from tests.support.files import tail, write_dotenv
+from tests.support.graphql import BlockingGraphQL
+from tests.support.lumbung import LumbungServer
+from tests.support.redis import RedisServer
+from tests.support.websocket import PONG, graphql_socket, payload_of
 
-SECTION = "## Live progress: 1,000 websocket subscribers"
-
-sys.path.insert(0, str(REPO))  # tests.servers lives in the repo, not the venv
-
-PROTOCOL = "graphql-transport-ws"
 TARGET_P99_MS = 100.0
 # Messages added to the demo database; a FULL backup of 120,000 takes ~30-45 s at level 19
 # with nobody watching. Stream: a quiet head first (`Message`, no events while it is dumped)
@@ -152,56 +149,36 @@ class Subscriber:
 async def _subscribe_one(
     config: dict[str, Any], record: Subscriber, subscribed: asyncio.Event
 ) -> None:
-    from websockets.asyncio.client import connect
-    from websockets.typing import Subprotocol
-
-    init = json.dumps(
-        {"type": "connection_init", "payload": {"Authorization": f"Bearer {config['token']}"}}
-    )
-    subscribe = json.dumps(
-        {
-            "id": "1",
-            "type": "subscribe",
-            "payload": {"query": SUBSCRIPTION, "variables": {"id": config["backup_id"]}},
-        }
-    )
-    async with connect(
+    async with graphql_socket(
         config["url"],
-        subprotocols=[Subprotocol(PROTOCOL)],
         compression="deflate" if config["deflate"] else None,
         open_timeout=60,
         ping_interval=None,  # browsers send no websocket pings either
         close_timeout=10,
-    ) as connection:
-        await connection.send(init)
-        ack = json.loads(await connection.recv())
+    ) as socket:
+        ack = await socket.init({"Authorization": f"Bearer {config['token']}"})
         if ack.get("type") != "connection_ack":
             raise BenchmarkError(f"connection_init answered {ack}")
-        await connection.send(subscribe)
+        operation = await socket.subscribe(SUBSCRIPTION, {"id": config["backup_id"]})
         while True:
-            raw = await connection.recv()
-            received = time.time()  # first thing after the frame is handed over
-            message = json.loads(raw)
-            kind = message.get("type")
-            if kind == "next":
-                payload = message["payload"]
-                if payload.get("errors"):
-                    raise BenchmarkError(f"subscription errors: {payload['errors']}")
-                event = payload["data"]["backupProgress"]
-                emitted = datetime.fromisoformat(event["emittedAt"]).timestamp()
-                record.events.append((event["sequence"], emitted, received, event["status"]))
-                if not subscribed.is_set():
-                    record.first_at = received
-                    subscribed.set()
-            elif kind == "complete":
+            message, received = await socket.receive_timed()
+            if message.get("type") == "ping":
+                await socket.connection.send(PONG)
+                continue
+            done, payload = payload_of(message, operation)
+            if done:
                 if not subscribed.is_set():
                     raise BenchmarkError("the stream completed before its first event")
                 record.completed = True
                 return
-            elif kind == "ping":
-                await connection.send(json.dumps({"type": "pong"}))
-            elif kind == "error":
-                raise BenchmarkError(f"subscription refused: {message.get('payload')}")
+            if payload is None:
+                continue
+            event = payload["data"]["backupProgress"]
+            emitted = datetime.fromisoformat(event["emittedAt"]).timestamp()
+            record.events.append((event["sequence"], emitted, received, event["status"]))
+            if not subscribed.is_set():
+                record.first_at = received
+                subscribed.set()
 
 
 def _emit(out: IO[str], **fields: Any) -> None:
@@ -296,99 +273,12 @@ def client_main() -> int:
 # =========================================================================== parent mode
 
 
-@dataclass
-class Server:
-    """A `lumbung serve` process in its own working dir (which holds its 0600 .env)."""
-
-    workdir: Path
-    workers: int = 1
-    port: int = 0
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / "serve.log"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    @property
-    def base(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://{HOST}:{self.port}/graphql"
-
-    def start(self) -> None:
-        import httpx
-
-        self.port = free_port()
-        with self.log_path.open("ab") as output:
-            self.proc = subprocess.Popen(
-                [
-                    *die_with_parent(),
-                    *(sys.executable, "-m", "server", "serve"),
-                    *("--host", HOST, "--port", str(self.port)),
-                    *("--workers", str(self.workers)),
-                ],
-                cwd=self.workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                env=child_env(),
-                close_fds=True,
-                start_new_session=True,  # a Ctrl-C reaches us, and we stop the child in order
-            )
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            self.check_alive()
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise BenchmarkError(f"the server did not answer /healthz\n{tail(self.log_path)}")
-
-    def check_alive(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            code = None if self.proc is None else self.proc.returncode
-            raise BenchmarkError(
-                f"the server exited (code {code})\n--- {self.log_path} ---\n{tail(self.log_path)}"
-            )
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-        self.proc = None
-
-
-def stop_process(proc: subprocess.Popen[Any] | None) -> None:
-    if proc is None:
-        return
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    proc.wait()
-
-
-def graphql(server: Server, token: str, query: str) -> dict[str, Any]:
-    import httpx
-
-    response = httpx.post(
-        f"{server.base}/graphql",
-        json={"query": query},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=60,
-    )
-    body: dict[str, Any] = response.json()
-    if response.status_code != 200 or body.get("errors"):
-        raise BenchmarkError(f"{query[:60]}... answered {response.status_code}: {body}")
-    data: dict[str, Any] = body["data"]
-    return data
+def graphql(server: LumbungServer, token: str, query: str) -> dict[str, Any]:
+    client = BlockingGraphQL(server.port, token, timeout=60, on_failure=server.check_alive)
+    try:
+        return client(query)
+    finally:
+        client.close()
 
 
 def grow(database: Path, head: int, rows: int, copies: int) -> None:
@@ -423,23 +313,6 @@ def grow(database: Path, head: int, rows: int, copies: int) -> None:
             )
         connection.commit()
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
-def mint_token(workdir: Path, ttl_minutes: int) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "server", "token", "--sub", "1", "--ttl", f"{ttl_minutes}m"],
-        cwd=workdir,
-        env=child_env(),
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
-    if result.returncode != 0:
-        raise BenchmarkError(f"lumbung token failed: {result.stderr.decode(errors='replace')}")
-    token = result.stdout.decode().strip()
-    if not token or len(token.split()) != 1:
-        raise BenchmarkError("lumbung token printed no token")
-    return token
 
 
 class Sampler:
@@ -534,7 +407,7 @@ def start_clients(
         log_path = tmp / f"{run}-client{index}.log"
         with log_path.open("ab") as errors:
             proc = subprocess.Popen(
-                [*die_with_parent(), sys.executable, str(Path(__file__).resolve()), "--client"],
+                [*die_with_parent(), sys.executable, "-m", "bench.subscribers", "--client"],
                 cwd=REPO,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -619,21 +492,21 @@ class Scenario:
     head: int  # messages in `Message`, dumped first: no progress event while it is dumped
     rows: int  # messages spread over the copies
     copies: int  # copies of `Message`, dumped after it: one progress event per table start
-    server: Server
+    workdir: Path  # the server's: its database, its `.env`, its logs
+    workers: int
     redis_url: str
     db_mib: float = 0.0
     backup_seconds: float = 0.0  # a FULL backup with nobody watching
     base: Summary = field(default_factory=Summary)
     many: Summary = field(default_factory=Summary)
 
+    def new_server(self) -> LumbungServer:
+        """A fresh server process on this scenario's database (every run starts one)."""
+        return LumbungServer(self.workdir, workers=self.workers)
+
     @property
     def describe(self) -> str:
-        if not self.copies:
-            return f"{self.head} messages in `Message`"
-        return (
-            f"{self.head} messages in `Message` (dumped first: a quiet head while the "
-            f"subscribers connect), then {self.rows} spread over {self.copies} copies of it"
-        )
+        return describe({"head": self.head, "rows": self.rows, "copies": self.copies})
 
 
 def measure(
@@ -647,8 +520,8 @@ def measure(
     profile: Path | None = None,
 ) -> Run:
     run_name = f"{scenario.name}-{label}-{index}"
-    server = scenario.server
-    server.start()
+    server = scenario.new_server().start()
+    assert server.pid is not None
     clients: list[ClientProcess] = []
     spy: subprocess.Popen[bytes] | None = None
     sampler: Sampler | None = None
@@ -716,7 +589,7 @@ def measure(
         stop_process(spy)
         for client in clients:
             stop_process(client.proc)
-        server.stop()
+        server.cleanup()
 
 
 def analyse(
@@ -836,94 +709,21 @@ def finish_profiler(spy: subprocess.Popen[bytes]) -> None:
         log(f"  py-spy exited with code {spy.returncode}")
 
 
-# --------------------------------------------------------------------------- the report
-
-
-RUN_HEADER = [
-    "| scenario | run | subscribers | subscribed in s | window s | events | "
-    "events/subscriber median (min-max) | messages | p50 ms | p95 ms | p99 ms | max ms "
-    "| final received by | final fan-out ms | server CPU % | clients CPU % "
-    "| RSS idle / subscribed / peak MiB | backup s |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-]
-
-
-def run_rows(runs: Sequence[Run]) -> list[str]:
-    rows = list(RUN_HEADER)
-    for r in runs:
-        rows.append(
-            f"| {r.scenario} | {r.index} | {r.subscribers} | {r.ramp_seconds:.1f} "
-            f"| {r.window_seconds:.1f} | {r.published} "
-            f"| {r.events_median:g} ({r.events_min}-{r.events_max}) "
-            f"| {r.messages} | {r.p50:.1f} | {r.p95:.1f} | {r.p99:.1f} | {r.max:.1f} "
-            f"| {r.final_received}/{r.subscribers} | {r.final_fanout_ms:.1f} "
-            f"| {r.server_cpu:.0f} | {r.client_cpu:.0f} "
-            f"| {r.rss_idle:.1f} / {r.rss_subscribed:.1f} / {r.rss_peak:.1f} "
-            f"| {r.backup_seconds:.1f} |"
-        )
-    return rows
-
-
-def summary_rows(scenarios: Sequence[Scenario]) -> list[str]:
-    rows = [
-        "| scenario | subscribers | p50 ms | p95 ms | p99 ms | max ms | events/subscriber "
-        "| messages | final fan-out ms | server CPU % | RSS idle MiB | RSS peak MiB "
-        "| RSS per extra subscriber KiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for scenario in scenarios:
-        for s in (scenario.base, scenario.many):
-            per = f"{marginal_kib(scenario):.1f}" if s is scenario.many else "-"
-            rows.append(
-                f"| {scenario.name} | {s.subscribers} | {s.median('p50'):.1f} "
-                f"| {s.median('p95'):.1f} | {s.median('p99'):.1f} | {s.median('max'):.1f} "
-                f"| {s.median('events_median'):g} | {s.median('messages'):g} "
-                f"| {s.median('final_fanout_ms'):.1f} | {s.median('server_cpu'):.0f} "
-                f"| {s.median('rss_idle'):.1f} | {s.median('rss_peak'):.1f} | {per} |"
-            )
-    return rows
+# --------------------------------------------------------------------------- the result
 
 
 def marginal_kib(scenario: Scenario) -> float:
     """RSS growth per extra subscriber: median (peak - idle) of the N runs minus that of the
     1-subscriber runs, so the backup's own memory (zstd level 19: ~90 MiB) cancels out."""
     many, base = scenario.many, scenario.base
-    grow_many = statistics.median(r.rss_peak - r.rss_idle for r in many.runs)
-    grow_base = statistics.median(r.rss_peak - r.rss_idle for r in base.runs)
+    grow_many = median([r.rss_peak - r.rss_idle for r in many.runs])
+    grow_base = median([r.rss_peak - r.rss_idle for r in base.runs])
     return (grow_many - grow_base) * 1024 / max(many.subscribers - base.subscribers, 1)
 
 
-def verdict(scenarios: Sequence[Scenario]) -> str:
-    parts = []
-    for scenario in scenarios:
-        p99 = scenario.many.median("p99")
-        ok = "met" if p99 <= TARGET_P99_MS else "**not met**"
-        parts.append(f"{scenario.name}: median p99 {p99:.1f} ms, {ok}")
-    met = all(s.many.median("p99") <= TARGET_P99_MS for s in scenarios)
-    n = scenarios[0].many.subscribers
-    head = "**Target met**" if met else "**Target not met**"
-    all_final = all(r.final_received == r.subscribers for s in scenarios for r in s.many.runs)
-    final = (
-        "Every subscriber received the final event in every run."
-        if all_final
-        else "**Some subscribers missed the final event** (see the table)."
-    )
-    return (
-        f"{head} (p99 <= {TARGET_P99_MS:.0f} ms with {n} subscribers): "
-        + "; ".join(parts)
-        + f". {final}"
-    )
-
-
 def versions(redis_version: str) -> str:
-    def version(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "?"
-
     packages = ", ".join(
-        f"{name} {version(name)}"
+        f"{name} {package_version(name)}"
         for name in (
             "graphql-core",
             "starlette",
@@ -937,7 +737,7 @@ def versions(redis_version: str) -> str:
     )
     return (
         f"Python {platform.python_version()}, strawberry-graphql "
-        f"{version('strawberry-graphql')}; {packages}; Redis server {redis_version}; "
+        f"{package_version('strawberry-graphql')}; {packages}; Redis server {redis_version}; "
         f"SQLite {sqlite3.sqlite_version}"
     )
 
@@ -951,102 +751,90 @@ def redis_server_version() -> str:
     return match.group(1) if match else "?"
 
 
-def render_section(
-    args: argparse.Namespace, scenarios: Sequence[Scenario], facts: dict[str, Any]
-) -> str:
-    n = args.subscribers
-    compression = (
-        "no compression offered"
-        if args.no_deflate
-        else "permessage-deflate offered, as browsers do; the server declines it, as it does "
-        "by default (LUMBUNG_WS_COMPRESSION off)"
-    )
+def run_data(r: Run) -> dict[str, Any]:
+    return {
+        "scenario": r.scenario,
+        "run": r.index,
+        "subscribers": r.subscribers,
+        "ramp_s": r.ramp_seconds,
+        "window_s": r.window_seconds,
+        "published": r.published,
+        "events_median": r.events_median,
+        "events_min": r.events_min,
+        "events_max": r.events_max,
+        "messages": r.messages,
+        "p50_ms": r.p50,
+        "p95_ms": r.p95,
+        "p99_ms": r.p99,
+        "max_ms": r.max,
+        "final_received": r.final_received,
+        "final_fanout_ms": r.final_fanout_ms,
+        "server_cpu_pct": r.server_cpu,
+        "clients_cpu_pct": r.client_cpu,
+        "rss_idle_mib": r.rss_idle,
+        "rss_subscribed_mib": r.rss_subscribed,
+        "rss_peak_mib": r.rss_peak,
+        "backup_s": r.backup_seconds,
+    }
+
+
+def median_data(scenario: Scenario, s: Summary) -> dict[str, Any]:
+    return {
+        "scenario": scenario.name,
+        "subscribers": s.subscribers,
+        "p50_ms": s.median("p50"),
+        "p95_ms": s.median("p95"),
+        "p99_ms": s.median("p99"),
+        "max_ms": s.median("max"),
+        "events": s.median("events_median"),
+        "messages": s.median("messages"),
+        "final_fanout_ms": s.median("final_fanout_ms"),
+        "server_cpu_pct": s.median("server_cpu"),
+        "rss_idle_mib": s.median("rss_idle"),
+        "rss_peak_mib": s.median("rss_peak"),
+        "per_subscriber_kib": marginal_kib(scenario) if s is scenario.many else None,
+    }
+
+
+def result(
+    args: argparse.Namespace, scenarios: Sequence[Scenario], found: dict[str, str]
+) -> dict[str, Any]:
     order = {s.name: k for k, s in enumerate(scenarios)}
     all_runs = [r for s in scenarios for r in (*s.base.runs, *s.many.runs)]
     all_runs.sort(key=lambda r: (order[r.scenario], r.index, r.subscribers))
-    lines = [
-        section_title(args),
-        "",
-        f"{n} graphql-transport-ws subscribers to `backupProgress(id)` on one running FULL "
-        "backup of the SQLite demo database (zstd level 19, one compression thread), against "
-        f"one `lumbung serve --workers {args.workers}` (production settings, Redis fan-out "
-        "on; subscribers spread over the workers by the kernel). "
-        "Latency = receipt wall time at the client - the event's `emittedAt` (its publication "
-        "time), counted only for events published after the last subscriber had its first "
-        f"event. Runs alternate between 1 subscriber (the baseline) and {n}; each run starts "
-        "a fresh server process.",
-        "",
-        f"- Date: {facts['date']}",
-        f"- Machine: {machine()}",
-        f"- Versions: {facts['versions']}",
-        f"- Source: {facts['source']}",
-        f"- Command: `{facts['command']}`",
-        f"- Load: {args.runs} runs per scenario and subscriber count; {n} subscribers from "
-        f"{args.client_processes} client processes (websockets {facts['websockets']} on "
-        f"uvloop, {compression}), connecting ~{args.batch} at a time; selection "
-        "`sequence status phase emittedAt`.",
-        "- Scenarios (the SQLite engine reports progress when it starts a table, not within "
-        "one, so the table layout sets the event rate):",
-    ]
-    for scenario in scenarios:
-        lines.append(
-            f"  - **{scenario.name}**: the demo database + {scenario.describe} "
-            f"({scenario.db_mib:.1f} MiB file); a FULL backup with "
-            f"nobody watching took {scenario.backup_seconds:.1f} s."
-        )
-    lines += [
-        "",
-        "### Per run",
-        "",
-        *run_rows(all_runs),
-        "",
-        "### Medians",
-        "",
-        *summary_rows(scenarios),
-        "",
-    ]
-    for scenario in scenarios:
-        cost = scenario.many.median("p99") - scenario.base.median("p99")
-        lines.append(
-            f"- {scenario.name}: fan-out cost (median p99, {n} subscribers - 1) "
-            f"**{cost:+.1f} ms**; RSS per extra subscriber **{marginal_kib(scenario):.1f} KiB**"
-        )
-    lines += [
-        "",
-        verdict(scenarios),
-        "",
-        "Events: distinct events published in the window (from the last subscriber's first "
-        "event to the final event's publication) that reached anyone; a subscriber that falls "
-        "behind skips states (it only ever sends the newest event), so it may "
-        "get fewer. Final fan-out: from the final event's publication to the last subscriber "
-        "receiving it. Server CPU (% of one core, over the window) includes the backup's dump "
-        "and zstd thread. RSS per extra subscriber: the median peak-minus-idle growth of the "
-        f"{n}-subscriber runs minus that of the 1-subscriber runs, over {n - 1}. The clients "
-        "run on the same 2 cores, so their receive processing is part of the latencies: the "
-        "figures are an upper bound of the server's own delivery time.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def section_title(args: argparse.Namespace) -> str:
-    return SECTION if args.workers == 1 else f"{SECTION} ({args.workers} workers)"
-
-
-def print_report(scenarios: Sequence[Scenario]) -> None:
-    all_runs = [r for s in scenarios for r in (*s.base.runs, *s.many.runs)]
-    print()
-    print("\n".join(run_rows(all_runs)))
-    print()
-    print("\n".join(summary_rows(scenarios)))
-    print()
-    for scenario in scenarios:
-        cost = scenario.many.median("p99") - scenario.base.median("p99")
-        print(
-            f"{scenario.name}: fan-out cost (median p99) {cost:+.1f} ms; "
-            f"RSS per extra subscriber {marginal_kib(scenario):.1f} KiB"
-        )
-    print(verdict(scenarios).replace("**", ""))
+    return {
+        "benchmark": "subscribers",
+        **found,
+        "subscribers": args.subscribers,
+        "workers": args.workers,
+        "load": {
+            "runs": args.runs,
+            "client_processes": args.client_processes,
+            "websockets": package_version("websockets"),
+            "deflate": not args.no_deflate,
+            "batch": args.batch,
+        },
+        "scenarios": [
+            {
+                "name": s.name,
+                "head": s.head,
+                "rows": s.rows,
+                "copies": s.copies,
+                "db_mib": s.db_mib,
+                "backup_s": s.backup_seconds,
+                "p99_ms": s.many.median("p99"),
+                "fanout_cost_ms": s.many.median("p99") - s.base.median("p99"),
+                "per_subscriber_kib": marginal_kib(s),
+            }
+            for s in scenarios
+        ],
+        "runs": [run_data(r) for r in all_runs],
+        "medians": [median_data(s, summary) for s in scenarios for summary in (s.base, s.many)],
+        "target_p99_ms": TARGET_P99_MS,
+        "every_final_received": all(
+            r.final_received == r.subscribers for s in scenarios for r in s.many.runs
+        ),
+    }
 
 
 # --------------------------------------------------------------------------- main
@@ -1062,7 +850,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         default=1,
         help="uvicorn worker processes (`lumbung serve --workers`, default 1); not 1: "
-        "its own section of RESULTS.md",
+        "its own result and section of RESULTS.md",
     )
     parser.add_argument(
         "--runs", type=int, default=3, help="runs with N and with 1 subscriber (default 3)"
@@ -1108,9 +896,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="one more (unrecorded) N-subscriber run of the first scenario with py-spy on "
         "the server: .svg = flame graph, else raw collapsed stacks",
     )
-    parser.add_argument(
-        "--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone"
-    )
+    result_options(parser, quick="10 subscribers, 1 run, small databases")
     parser.add_argument(
         "--keep-raw",
         type=Path,
@@ -1121,6 +907,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.client:
         return args
+    if args.quick:
+        args.subscribers, args.runs, args.client_processes, args.batch = 10, 1, 1, 10
+        args.rows, args.head_rows, args.tables, args.no_write = 5_000, 5_000, 10, True
     if args.runs < 1 or args.subscribers < 2 or args.batch < 1 or args.client_processes < 1:
         parser.error("--runs and --batch must be positive, --subscribers at least 2")
     if args.rows < 0 or args.head_rows < 0 or args.tables < 1:
@@ -1157,13 +946,11 @@ def prepare(
     )
     if name == "stream":
         scenario = Scenario(
-            name, args.head_rows, args.rows, args.tables, Server(workdir, args.workers), redis_url
+            name, args.head_rows, args.rows, args.tables, workdir, args.workers, redis_url
         )
     else:
-        scenario = Scenario(name, args.rows, 0, 0, Server(workdir, args.workers), redis_url)
-    setup = Server(workdir)  # one process migrates and seeds
-    setup.start()
-    setup.stop()
+        scenario = Scenario(name, args.rows, 0, 0, workdir, args.workers, redis_url)
+    LumbungServer(workdir).start().cleanup()  # one process migrates and seeds
     grow(database, scenario.head, scenario.rows, scenario.copies)
     scenario.db_mib = database.stat().st_size / 2**20
     return scenario
@@ -1171,8 +958,7 @@ def prepare(
 
 def time_backup(scenario: Scenario, token: str) -> None:
     """A FULL backup with nobody watching: how long a run's window can be."""
-    server = scenario.server
-    server.start()
+    server = scenario.new_server().start()
     try:
         started = time.time()
         backup_id = graphql(server, token, CREATE_BACKUP)["createBackup"]["backup"]["id"]
@@ -1183,7 +969,7 @@ def time_backup(scenario: Scenario, token: str) -> None:
                 break
         scenario.backup_seconds = time.time() - started
     finally:
-        server.stop()
+        server.cleanup()
     if status["backup"]["status"] != "COMPLETED":
         raise BenchmarkError(f"the timing backup ended {status['backup']['status']}")
 
@@ -1192,10 +978,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.client:
         return client_main()
-    from tests.servers import RedisServer
-
-    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    command = command_line()
+    found = facts()
     limit = raise_fd_limit(args.subscribers + 1024)  # the server inherits it
     if limit < args.subscribers + 64:
         raise BenchmarkError(f"RLIMIT_NOFILE is {limit}: too low for {args.subscribers} sockets")
@@ -1203,74 +986,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     redises: list[RedisServer] = []
     scenarios: list[Scenario] = []
     try:
-        with interrupts_on_termination():
-            secret = secrets.token_urlsafe(64)
-            for name in args.scenarios:
-                # Its own Redis: both databases number their backups 1, 2, ..., and a job's
-                # latest state lives in Redis under `backup:<id>`.
-                redis = RedisServer()
-                redises.append(redis)
-                redis.start()
-                scenarios.append(prepare(name, tmp, redis.url, secret, args))
-                log(f"{name}: {scenarios[-1].describe}")
-            token = mint_token(scenarios[0].server.workdir, ttl_minutes=60 + 30 * args.runs)
-            for scenario in scenarios:
-                time_backup(scenario, token)
-                log(
-                    f"{scenario.name}: {scenario.db_mib:.1f} MiB; a FULL backup alone takes "
-                    f"{scenario.backup_seconds:.1f} s"
-                )
-
-            for index in range(1, args.runs + 1):
-                for scenario in scenarios:
-                    for summary, n in ((scenario.base, 1), (scenario.many, args.subscribers)):
-                        label = "baseline" if n == 1 else "N"
-                        log(f"run {index}/{args.runs} {scenario.name}: {n} subscriber(s)")
-                        run = measure(args, tmp, scenario, token, label, index, n)
-                        summary.runs.append(run)
-                        log(
-                            f"  p50 {run.p50:.1f} ms  p99 {run.p99:.1f} ms  max {run.max:.1f} ms"
-                            f"  events {run.published}, per subscriber {run.events_median:g}  "
-                            f"final {run.final_received}/{run.subscribers} in "
-                            f"{run.final_fanout_ms:.0f} ms  RSS {run.rss_idle:.0f} -> "
-                            f"{run.rss_peak:.0f} MiB  server CPU {run.server_cpu:.0f}%"
-                        )
-            print_report(scenarios)
-            if args.profile is not None:
-                scenario = scenarios[0]
-                log(f"profiled run (not counted): {scenario.name}, {args.subscribers} subscribers")
-                run = measure(
-                    args, tmp, scenario, token, "profile", 0, args.subscribers, args.profile
-                )
-                log(f"  profiled: p50 {run.p50:.1f} ms  p99 {run.p99:.1f} ms (py-spy attached)")
-            if not args.no_write:
-                facts: dict[str, Any] = {
-                    "date": date,
-                    "versions": versions(redis_server_version()),
-                    "websockets": metadata.version("websockets"),
-                    "source": source_state(),
-                    "command": command,
-                }
-                title = section_title(args)
-                write_results(render_section(args, scenarios, facts), title)
-                log(f"wrote the section '{title[3:]}' of {RESULTS.relative_to(REPO)}")
-            return 0
-    finally:
+        secret = secrets.token_urlsafe(64)
+        for name in args.scenarios:
+            # Its own Redis: both databases number their backups 1, 2, ..., and a job's
+            # latest state lives in Redis under `backup:<id>`.
+            redis = RedisServer()
+            redises.append(redis)
+            redis.start()
+            scenarios.append(prepare(name, tmp, redis.url, secret, args))
+            log(f"{name}: {scenarios[-1].describe}")
+        ttl = 60 + 30 * args.runs
+        token = scenarios[0].new_server().run_cli("token", "--sub", "1", "--ttl", f"{ttl}m")
         for scenario in scenarios:
-            with contextlib.suppress(Exception):
-                scenario.server.stop()
+            time_backup(scenario, token)
+            log(
+                f"{scenario.name}: {scenario.db_mib:.1f} MiB; a FULL backup alone takes "
+                f"{scenario.backup_seconds:.1f} s"
+            )
+
+        for index in range(1, args.runs + 1):
+            for scenario in scenarios:
+                for summary, n in ((scenario.base, 1), (scenario.many, args.subscribers)):
+                    label = "baseline" if n == 1 else "N"
+                    log(f"run {index}/{args.runs} {scenario.name}: {n} subscriber(s)")
+                    measured = measure(args, tmp, scenario, token, label, index, n)
+                    summary.runs.append(measured)
+                    log(
+                        f"  p50 {measured.p50:.1f} ms  p99 {measured.p99:.1f} ms  "
+                        f"max {measured.max:.1f} ms  events {measured.published}, per "
+                        f"subscriber {measured.events_median:g}  final "
+                        f"{measured.final_received}/{measured.subscribers} in "
+                        f"{measured.final_fanout_ms:.0f} ms  RSS {measured.rss_idle:.0f} -> "
+                        f"{measured.rss_peak:.0f} MiB  server CPU {measured.server_cpu:.0f}%"
+                    )
+        found["versions"] = versions(redis_server_version())
+        data = result(args, scenarios, found)
+        name = "subscribers" if args.workers == 1 else f"subscribers-{args.workers}-workers"
+        publish(name, data, write=not args.no_write)
+        if args.profile is not None:
+            scenario = scenarios[0]
+            log(f"profiled run (not counted): {scenario.name}, {args.subscribers} subscribers")
+            profiled = measure(
+                args, tmp, scenario, token, "profile", 0, args.subscribers, args.profile
+            )
+            log(f"  profiled: p50 {profiled.p50:.1f} ms  p99 {profiled.p99:.1f} ms (py-spy)")
+        return 0
+    finally:
         for redis in redises:
-            with contextlib.suppress(Exception):
-                redis.cleanup()
+            redis.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchmarkError as exc:
-        log(f"benchmark failed: {exc}")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        log("interrupted; servers and clients stopped, temp dirs removed")
-        sys.exit(130)
+    run(main)

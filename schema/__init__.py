@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,9 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from schema.audit import AuditMutations
 from schema.backup_mutations import BackupMutation
@@ -31,12 +34,13 @@ from schema.executor import LumbungExecutionContext
 from schema.offsite import OffsiteMutation
 from schema.queries import Query
 from schema.scalars import SCALAR_MAP
+from schema.schedules import ScheduleMutation
 from schema.subscriptions import Subscription
 from server.settings import Settings
 
 SDL_PATH = Path(__file__).with_name("schema.graphql")
 # Each domain declares its mutations in its own module; they are merged into one Mutation type.
-MUTATIONS: tuple[type, ...] = (BackupMutation, OffsiteMutation, CacheMutation)
+MUTATIONS: tuple[type, ...] = (BackupMutation, OffsiteMutation, CacheMutation, ScheduleMutation)
 log = logging.getLogger("lumbung.graphql")
 # graphql-core's hints ("Did you mean 'page'?") on unknown fields, arguments, input fields,
 # enum values and types: with introspection off, they would still map the schema.
@@ -62,11 +66,39 @@ class LumbungSchema(strawberry.Schema):
             },
         )
 
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        # `execute` is the HTTP path (websockets go through `stream`). Strawberry lets a
+        # subscription through it, for multipart streaming, which Lumbung does not offer: it
+        # would run as a query and answer null with an INTERNAL error. Refused instead, before
+        # anything runs; the view tells the client to use the websocket.
+        allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES)
+        allowed.discard(OperationType.SUBSCRIPTION)
+        return await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed,
+            operation_extensions,
+        )
+
 
 def _mutation_type() -> type:
     # One Mutation type inheriting every domain's fields (merge_types cannot describe it).
     merged = type("Mutation", MUTATIONS, {})
-    return strawberry.type(merged, description="Change things: backups, restores, caches.")
+    return strawberry.type(
+        merged, description="Change things: backups, restores, caches, schedules."
+    )
 
 
 def build_schema(settings: Settings | None = None) -> LumbungSchema:

@@ -1,4 +1,4 @@
-"""Mutations of backups: create, restore, verify, delete."""
+"""Mutations of backups: create, restore, verify, delete, pin and unpin."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from schema.enums import BackupType, Compression
 from schema.permissions import IsAdmin
 from schema.types import Backup, RestoreLog
 from server.backup.delete import delete_backup
+from server.backup.pin import set_pinned
 from server.backup.plan import BackupRequest
 from server.backup.verify import verify_backup
 from server.encryption.keyring import request_keyring
@@ -39,6 +40,19 @@ class CreateBackupInput:
     )
     include_catalog: bool = strawberry.field(
         default=False, description="For FULL: also dump Lumbung's own catalog tables."
+    )
+
+
+def backup_request(input: CreateBackupInput) -> BackupRequest:
+    """The service's request for createBackup's input (a backup schedule's too)."""
+    return BackupRequest(
+        backup_type=input.backup_type,
+        tables=input.tables,
+        include_schema=input.include_schema,
+        include_data=input.include_data,
+        description=input.description,
+        compression=input.compression,
+        include_catalog=input.include_catalog,
     )
 
 
@@ -127,18 +141,11 @@ class BackupMutation:
         info: Info,
         input: Annotated[CreateBackupInput, strawberry.argument(description="What to back up.")],
     ) -> CreateBackupPayload:
-        request = BackupRequest(
-            backup_type=input.backup_type,
-            tables=input.tables,
-            include_schema=input.include_schema,
-            include_data=input.include_data,
-            description=input.description,
-            compression=input.compression,
-            include_catalog=input.include_catalog,
-        )
         principal = info.context.principal
         assert principal is not None
-        started = await info.context.resources.backups.start(request, principal.actor_id)
+        started = await info.context.resources.backups.start(
+            backup_request(input), principal.actor_id
+        )
         return CreateBackupPayload(
             message=f"Backup {started.row.filename} started.", backup=Backup.of(started.row)
         )
@@ -254,3 +261,17 @@ class BackupMutation:
             removed_copies=deleted.removed_copies,
             forgotten_copies=deleted.forgotten_copies,
         )
+
+    @strawberry.mutation(
+        permission_classes=ADMIN,
+        description="Pin a backup: rotation keeps it whatever its rules, deleteBackup refuses it.",
+    )
+    async def pin_backup(self, info: Info, id: BackupId) -> Backup:
+        return Backup.of(await set_pinned(info.context.resources.sessions, id, True))
+
+    @strawberry.mutation(
+        permission_classes=ADMIN,
+        description="Unpin a backup: rotation and deleteBackup treat it like any other again.",
+    )
+    async def unpin_backup(self, info: Info, id: BackupId) -> Backup:
+        return Backup.of(await set_pinned(info.context.resources.sessions, id, False))

@@ -9,56 +9,21 @@ success. The CacheLog is written either way (when the database is up).
 
 from __future__ import annotations
 
-import enum
 from typing import Annotated
 
 import strawberry
 from strawberry.permission import BasePermission
 
 from schema.context import Info
-from schema.enums import CacheType
+from schema.enums import CacheType, ItemStatus, KeyMatch
 from schema.permissions import IsAdmin
 from schema.types import CacheLog
-from server.cache import keys
 from server.cache.outcome import ClearOutcome
-from server.cache.request import MAX_DESCRIPTION, MAX_KEYS, build_request
+from server.cache.request import MAX_DESCRIPTION, MAX_KEYS, ClearRequest, build_request
 from server.cache.results import ItemResult
 from server.errors import BackendUnavailable, ErrorCode
 
 ADMIN: list[type[BasePermission]] = [IsAdmin]
-
-
-@strawberry.enum(description="How the entries of `specificKeys` are read.")
-class KeyMatch(enum.Enum):
-    EXACT = strawberry.enum_value(
-        "exact",
-        description=(
-            "Each entry is one key, without the prefix, taken literally: `*?[]\\` in it match "
-            "only themselves, so `report[1]` clears `cache:report[1]` and nothing else."
-        ),
-    )
-    GLOB = strawberry.enum_value(
-        "glob",
-        description=(
-            "Each entry is a Redis glob pattern (`*`, `?`, `[abc]`, `\\` escapes), applied "
-            "within the prefix: `user:*` clears `cache:user:*` and never a key outside it."
-        ),
-    )
-
-
-@strawberry.enum(description="What became of one item of a clear.")
-class CacheItemStatus(enum.Enum):
-    CLEARED = strawberry.enum_value("cleared", description="Cleared; `count` entries went.")
-    WOULD_CLEAR = strawberry.enum_value(
-        "would_clear", description="Dry run: `count` entries would go; nothing was touched."
-    )
-    SKIPPED = strawberry.enum_value(
-        "skipped",
-        description="Not there to clear (not configured, or no such cache): `detail` says why.",
-    )
-    FAILED = strawberry.enum_value(
-        "failed", description="Could not be cleared: `errorCode` and `detail` say why."
-    )
 
 
 @strawberry.input(description="What to clear. Give a cacheType, or clearAll: true.")
@@ -98,13 +63,26 @@ class ClearCacheInput:
     )
 
 
+def clear_request(input: ClearCacheInput) -> ClearRequest:
+    """The service's request for clearCache's input (a cache schedule's too), checked."""
+    return build_request(
+        cache_type=input.cache_type,
+        clear_all=input.clear_all,
+        specific_keys=input.specific_keys,
+        key_match=input.key_match,
+        dry_run=input.dry_run,
+        description=input.description,
+        older_than_minutes=input.older_than_minutes,
+    )
+
+
 @strawberry.type(description="One thing a clear dealt with: a key prefix, a folder, a cache.")
 class CacheItem:
     cache_type: CacheType = strawberry.field(description="The kind it belongs to.")
     name: str = strawberry.field(
         description="What it is, e.g. `Redis keys cache:*` or `Files in /var/cache/app`."
     )
-    status: CacheItemStatus = strawberry.field(description="What became of it.")
+    status: ItemStatus = strawberry.field(description="What became of it.")
     count: int | None = strawberry.field(
         description="Entries removed (or that would be, in a dry run); null when unknown."
     )
@@ -124,7 +102,7 @@ class CacheItem:
         return cls(
             cache_type=item.cache_type,
             name=item.name,
-            status=CacheItemStatus(item.status.value),
+            status=item.status,
             count=item.count,
             detail=item.detail,
             error_code=item.code,
@@ -135,7 +113,10 @@ class CacheItem:
 class ClearCachePayload:
     message: str = strawberry.field(description="What happened, for people.")
     cleared_items: list[str] = strawberry.field(
-        description="What was cleared, with counts, and what was not there to clear."
+        description=(
+            "What was cleared, with counts (in a dry run: what would be). What was not there "
+            "to clear is in `items`, as SKIPPED."
+        )
     )
     total_cleared: int = strawberry.field(
         description="Entries cleared in all (or that would be, in a dry run)."
@@ -191,16 +172,9 @@ class CacheMutation:
     ) -> ClearCachePayload:
         principal = info.context.principal
         assert principal is not None  # IsAdmin has let it through
-        request = build_request(
-            cache_type=input.cache_type,
-            clear_all=input.clear_all,
-            specific_keys=input.specific_keys,
-            key_match=keys.KeyMatch(input.key_match.value),
-            dry_run=input.dry_run,
-            description=input.description,
-            older_than_minutes=input.older_than_minutes,
+        outcome = await info.context.resources.caches.clear(
+            clear_request(input), actor_id=principal.actor_id
         )
-        outcome = await info.context.resources.caches.clear(request, actor_id=principal.actor_id)
         if outcome.everything_unavailable:
             logged = f" Logged as CacheLog {outcome.log.id}." if outcome.log is not None else ""
             raise BackendUnavailable(

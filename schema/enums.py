@@ -7,19 +7,30 @@ import enum
 import strawberry
 
 from server import errors
+from server.cache.keys import KeyMatch as KeyMatch
+from server.cache.results import ItemStatus as ItemStatus
 from server.db.enums import BackupOrigin as BackupOrigin
 from server.db.enums import BackupType as BackupType
 from server.db.enums import CacheType as CacheType
 from server.db.enums import Compression as Compression
 from server.db.enums import CopyStatus as CopyStatus
 from server.db.enums import JobStatus as JobStatus
+from server.db.enums import RunStatus as RunStatus
+from server.db.enums import RunTrigger as RunTrigger
+from server.db.enums import ScheduleAction as ScheduleAction
+from server.db.enums import ScheduleFrequency as ScheduleFrequency
+from server.db.enums import Weekday as Weekday
+from server.rotation.policy import Reason as RetentionReason
 
 
-def _describe(enum_class: type[enum.Enum], description: str, **values: str) -> None:
-    """Expose one of the catalog's enums (server/db/enums.py) as it is, with a description of
-    the enum and of each value. The class itself becomes the GraphQL enum, so a resolver hands
-    over the column's value as it was read, with no conversion between two copies."""
-    strawberry.enum(enum_class, description=description)
+def _describe(
+    enum_class: type[enum.Enum], description: str, *, name: str | None = None, **values: str
+) -> None:
+    """Expose one of the server's enums (the catalog's in server/db/enums.py, the cache
+    domain's) as it is, with a description of the enum and of each value. The class itself
+    becomes the GraphQL enum, so a resolver hands over the value it got from a service or a
+    column, with no conversion between two copies."""
+    strawberry.enum(enum_class, name=name, description=description)
     definition = enum_class.__strawberry_definition__  # type: ignore[attr-defined]
     if {value.name for value in definition.values} != set(values):
         raise TypeError(f"describe every value of {enum_class.__name__}, and only those")
@@ -73,6 +84,87 @@ _describe(
     FILE="The upload and temp cache folders.",
     MEMORY="In-process caches of every server process.",
     REDIS="The application's keys in Redis.",
+)
+_describe(
+    ScheduleAction,
+    "What a schedule runs.",
+    BACKUP="A backup, with createBackup's options.",
+    CLEAR_CACHE="A cache clear, with clearCache's options, logged as a CacheLog.",
+)
+_describe(
+    ScheduleFrequency,
+    "How often a schedule runs (in its time zone).",
+    HOURLY="Every hour, at `minute` past.",
+    DAILY="Every day, at `timeOfDay`.",
+    WEEKLY="Every week, on `dayOfWeek` at `timeOfDay`.",
+    MONTHLY="Every month, on `dayOfMonth` (1-28) at `timeOfDay`.",
+    CRON="When the 5-field cron expression `cron` says.",
+)
+_describe(
+    Weekday,
+    "A day of the week.",
+    SUNDAY="Sunday.",
+    MONDAY="Monday.",
+    TUESDAY="Tuesday.",
+    WEDNESDAY="Wednesday.",
+    THURSDAY="Thursday.",
+    FRIDAY="Friday.",
+    SATURDAY="Saturday.",
+)
+_describe(
+    RunTrigger,
+    "Why a schedule's run happened.",
+    SLOT="Its slot fell due while a server ran the scheduler.",
+    CATCH_UP="Its slot fell due while no server ran; it ran at the next start, within the grace.",
+    MANUAL="An admin asked for it (runScheduleNow); it takes no slot.",
+)
+_describe(
+    RunStatus,
+    "Where a schedule's run stands.",
+    WAITING="Claimed; waiting for another job to let go of the job lock.",
+    RUNNING="Running: a backup's progress is on backupProgress(backupId).",
+    COMPLETED="Done; for a backup, rotation ran after it (see `rotated`).",
+    FAILED="Did not do its work; `errorMessage` says why.",
+    MISSED="Slots that no server ran in time (`missedSlots` of them): nothing was run.",
+)
+_describe(
+    RetentionReason,
+    "Why rotation keeps a backup, or lets it go.",
+    LAST="Kept: one of the newest keepLast.",
+    DAILY="Kept: the newest of one of the keepDaily most recent days with a backup.",
+    WEEKLY="Kept: the newest of one of the keepWeekly most recent weeks with a backup.",
+    MONTHLY="Kept: the newest of one of the keepMonthly most recent months with a backup.",
+    YEARLY="Kept: the newest of one of the keepYearly most recent years with a backup.",
+    NEWEST_VERIFIED="Kept: the newest completed backup whose file verifies.",
+    PINNED="Kept: an admin pinned it.",
+    IN_USE="Kept: a running restore uses it.",
+    RECENT_SAFETY="Kept: a safety backup younger than LUMBUNG_SAFETY_BACKUP_MIN_AGE_DAYS.",
+    UNSELECTED="Goes: no rule keeps it.",
+    OVER_SIZE_CAP="Goes: the oldest kept while the schedule's backups exceed maxTotalSize.",
+    OLD_SAFETY="Goes: a safety backup older than LUMBUNG_SAFETY_BACKUP_MIN_AGE_DAYS.",
+)
+
+
+_describe(
+    KeyMatch,
+    "How the entries of `specificKeys` are read.",
+    EXACT=(
+        "Each entry is one key, without the prefix, taken literally: `*?[]\\` in it match "
+        "only themselves, so `report[1]` clears `cache:report[1]` and nothing else."
+    ),
+    GLOB=(
+        "Each entry is a Redis glob pattern (`*`, `?`, `[abc]`, `\\` escapes), applied "
+        "within the prefix: `user:*` clears `cache:user:*` and never a key outside it."
+    ),
+)
+_describe(
+    ItemStatus,
+    "What became of one item of a clear.",
+    name="CacheItemStatus",
+    CLEARED="Cleared; `count` entries went.",
+    WOULD_CLEAR="Dry run: `count` entries would go; nothing was touched.",
+    SKIPPED="Not there to clear (not configured, or no such cache): `detail` says why.",
+    FAILED="Could not be cleared: `errorCode` and `detail` say why.",
 )
 
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
 from server.backup.history import restore_logs_by_backup
-from server.db.models import Backup, BackupCopy, RestoreLog
+from server.db.models import Backup, BackupCopy, RestoreLog, Schedule, ScheduleRun
 from server.errors import NotFound
 from server.resources import Resources
+from server.schedule.views import last_runs, newest_slots
 from server.system.users import AppUser
+
+# A schedule's row, its newest claimed slot and its newest run: what its GraphQL type shows.
+ScheduleFacts = tuple[Schedule, datetime | None, ScheduleRun | None]
 
 
 class Loaders:
@@ -21,6 +26,9 @@ class Loaders:
         self.restore_logs = DataLoader[int, list[RestoreLog]](load_fn=self._restore_logs)
         self.backups = DataLoader[int, Backup](load_fn=self._backups)
         self.copies = DataLoader[int, list[BackupCopy]](load_fn=self._copies)
+        # A run's backup may have been deleted by rotation since: None, not an error.
+        self.maybe_backups = DataLoader[int, Backup | None](load_fn=self._maybe_backups)
+        self.schedules = DataLoader[int, ScheduleFacts | None](load_fn=self._schedules)
 
     async def _users(self, ids: Sequence[int]) -> list[AppUser | None]:
         # Each batch opens its own session: sessions are never shared between resolvers.
@@ -50,3 +58,17 @@ class Loaders:
         for row in rows:
             grouped.setdefault(row.backup_id, []).append(row)
         return [grouped.get(backup_id, []) for backup_id in backup_ids]
+
+    async def _maybe_backups(self, ids: Sequence[int]) -> list[Backup | None]:
+        async with self._resources.sessions() as session:
+            rows = (await session.scalars(select(Backup).where(Backup.id.in_(set(ids))))).all()
+        found = {row.id: row for row in rows}
+        return [found.get(i) for i in ids]
+
+    async def _schedules(self, ids: Sequence[int]) -> list[ScheduleFacts | None]:
+        async with self._resources.sessions() as session:
+            rows = (await session.scalars(select(Schedule).where(Schedule.id.in_(set(ids))))).all()
+            slots = await newest_slots(session, ids)
+            runs = await last_runs(session, ids)
+        found = {row.id: row for row in rows}
+        return [(found[i], slots.get(i), runs.get(i)) if i in found else None for i in ids]

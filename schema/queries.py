@@ -12,6 +12,7 @@ from schema.enums import BackupType, CacheType, JobStatus
 from schema.offsite import OffsiteTarget, RemoteBackup
 from schema.permissions import IsAdmin
 from schema.prefetch import backups_page
+from schema.schedules import ScheduleQuery
 from schema.system import Me, SystemInfo, Table
 from schema.types import Backup, BackupPage, CacheLog, CacheLogPage, RestoreLog, RestoreLogPage
 from server.backup import history
@@ -24,8 +25,10 @@ PageArg = Annotated[int, strawberry.argument(description="Page number, from 1.")
 LimitArg = Annotated[int, strawberry.argument(description=f"Items per page, 1 to {MAX_LIMIT}.")]
 
 
-@strawberry.type(description="Read the backup history, the cache history and the system.")
-class Query:
+@strawberry.type(
+    description="Read the backup history, the cache history, the schedules and the system."
+)
+class Query(ScheduleQuery):
     @strawberry.field(
         permission_classes=ADMIN,
         description="Backups, newest first, optionally filtered by type and status.",

@@ -41,10 +41,17 @@ class JobProgress:
         "or done."
     )
     percent: float = strawberry.field(description="Of the current phase, against its estimate.")
+    overall_percent: float = strawberry.field(
+        description="Of the whole job, for a single progress bar: it never goes back, across "
+        "phases and when an estimate proves low (`percent` is of the current phase)."
+    )
     bytes_done: BigInt = strawberry.field(
         description="SQL bytes through the pipeline so far (an offsite copy: file bytes)."
     )
-    bytes_total: BigInt | None = strawberry.field(description="The phase's estimated SQL bytes.")
+    bytes_total: BigInt | None = strawberry.field(
+        description="The phase's estimated SQL bytes, never below `bytesDone`; exact in the "
+        "final event of a completed job."
+    )
     tables_done: int = strawberry.field(description="Tables finished in this phase.")
     tables_total: int = strawberry.field(description="Tables the job covers.")
     current_table: str | None = strawberry.field(description="The table being worked on.")
@@ -61,6 +68,7 @@ class JobProgress:
             status=event.status,
             phase=event.phase,
             percent=event.percent,
+            overall_percent=event.overall_percent,
             bytes_done=BigInt(event.bytes_done),
             bytes_total=None if event.bytes_total is None else BigInt(event.bytes_total),
             tables_done=event.tables_done,

@@ -21,6 +21,7 @@ from server.units import format_bytes
 
 if TYPE_CHECKING:
     from schema.offsite import OffsiteCopy
+    from schema.schedule_types import Schedule
 
 
 def _seconds(duration_ms: int | None) -> float | None:
@@ -148,6 +149,12 @@ class Backup:
         description="The age public keys it is encrypted to (`passphrase` for a passphrase); "
         "empty when it is not encrypted."
     )
+    schedule_id: int | None = strawberry.field(
+        description="For origin SCHEDULED: the schedule that made it (it may be deleted since)."
+    )
+    pinned: bool = strawberry.field(
+        description="Pinned by an admin: rotation keeps it, deleteBackup refuses it."
+    )
 
     @classmethod
     def of(cls, row: models.Backup) -> Backup:
@@ -173,6 +180,8 @@ class Backup:
             created_by=row.created_by,
             encrypted=row.encrypted,
             recipients=list(row.recipients or []),
+            schedule_id=row.schedule_id,
+            pinned=row.pinned,
         )
 
     @strawberry.field(description="Its copies on the offsite targets, one per target.")
@@ -192,6 +201,17 @@ class Backup:
         if self.prefetched_creator is not NOT_LOADED:
             return self.prefetched_creator  # type: ignore[return-value]
         return _user(info, self.created_by)  # type: ignore[return-value]
+
+    @strawberry.field(description="The schedule that made it (null if none, or deleted since).")
+    async def schedule(
+        self, info: Info
+    ) -> Annotated[Schedule, strawberry.lazy("schema.schedule_types")] | None:
+        from schema.schedule_types import Schedule
+
+        if self.schedule_id is None:
+            return None
+        facts = await info.context.loaders.schedules.load(self.schedule_id)
+        return None if facts is None else Schedule.of(*facts)
 
     @strawberry.field(description="Restores of this backup, newest first.")
     def restore_logs(self, info: Info) -> list[RestoreLog]:

@@ -13,19 +13,22 @@ from typing import Any
 
 from cross_web import HTTPException  # what Strawberry raises (its own dependency)
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.http import process_result as format_result
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
 from schema.context import Context, client_of
 from schema.errors import public_error
 from schema.fanout import SharedStreams
+from schema.graphiql import page_html
 from schema.websocket import AuthenticatedTransportWS, authenticate
 from server.errors import (
     BackendUnavailable,
@@ -33,6 +36,7 @@ from server.errors import (
     ErrorCode,
     Forbidden,
     LumbungError,
+    TokenExpired,
     Unauthenticated,
 )
 from server.resources import Resources
@@ -45,12 +49,25 @@ STATUS_BY_CODE = {
 }
 
 
+# RFC 6750 §3.1, for an expired token only: every other refusal keeps the bare challenge, so
+# a caller learns nothing about why its token failed.
+EXPIRED_CHALLENGE = 'Bearer error="invalid_token", error_description="The access token expired"'
+SUBSCRIPTION_OVER_HTTP = (
+    "Subscriptions run over the websocket: open ws(s)://<host>/graphql with the "
+    "graphql-transport-ws protocol and send this operation there."
+)
+
+
 def error_response(error: LumbungError, status: int) -> Response:
     body = {
         "data": None,
         "errors": [{"message": error.message, "extensions": {"code": error.code.value}}],
     }
-    headers = {"WWW-Authenticate": "Bearer"} if error.code is ErrorCode.UNAUTHENTICATED else {}
+    headers = {}
+    if isinstance(error, TokenExpired):
+        headers["WWW-Authenticate"] = EXPIRED_CHALLENGE
+    elif error.code is ErrorCode.UNAUTHENTICATED:
+        headers["WWW-Authenticate"] = "Bearer"
     return Response(
         json.dumps(body), status_code=status, media_type="application/json", headers=headers
     )
@@ -67,6 +84,7 @@ class LumbungGraphQL(GraphQL[Context, None]):
         self.mask_unexpected_errors = mask_unexpected_errors
         # Progress subscriptions shared by every socket of this process (schema/fanout.py).
         self.shared_streams = SharedStreams()
+        self._graphiql_page = page_html() if self.graphql_ide else ""
 
     async def process_result(
         self, request: Request | WebSocket, result: ExecutionResult
@@ -94,17 +112,24 @@ class LumbungGraphQL(GraphQL[Context, None]):
         except HTTPException as exc:
             if not isinstance(request, Request):
                 raise
+            cause = exc.__cause__
+            reason = exc.reason
+            if (
+                isinstance(cause, InvalidOperationTypeError)
+                and cause.operation_type is OperationType.SUBSCRIPTION
+            ):
+                reason = SUBSCRIPTION_OVER_HTTP
             log.warning(
                 "request refused",
                 extra={
                     "event": "http.refused",
                     "status": exc.status_code,
-                    "reason": exc.reason,
+                    "reason": reason,
                     "method": request.method,
                     "client": client_of(request),
                 },
             )
-            return error_response(BadUserInput(exc.reason), exc.status_code)
+            return error_response(BadUserInput(reason), exc.status_code)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         resources: Resources = request.app.state.resources
@@ -124,6 +149,10 @@ class LumbungGraphQL(GraphQL[Context, None]):
             except (Unauthenticated, Forbidden, BackendUnavailable) as exc:
                 raise ConnectionRejectionError({"message": exc.message}) from None
         return await super().on_ws_connect(context)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Lumbung's own page, with its assets served from here (schema/graphiql.py).
+        return HTMLResponse(self._graphiql_page)
 
     def _is_ide_page(self, request: Request) -> bool:
         return bool(self.graphql_ide) and self.should_render_graphql_ide(

@@ -1,18 +1,23 @@
-"""The `lumbung` command: serve, token, revoke, migrate, backup, restore, verify, import."""
+"""The `lumbung` command: serve, token, revoke, migrate, backup, restore, verify, import, and
+`schedules ...` (server/schedule_cli.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import sys
+import traceback
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import jwt
 import typer
+from redis.exceptions import RedisError
 from rich.console import Console
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from server.auth.keys import resolve_token_keys
 from server.auth.tokens import issue_token
@@ -21,12 +26,14 @@ from server.backup.plan import BackupRequest
 from server.backup.verify import verify_backup
 from server.db.enums import BackupType, Compression, CopyStatus, JobStatus
 from server.db.models import RestoreLog
+from server.db.pagination import MAX_LIMIT, PageRequest
 from server.encryption.keyring import Keyring, request_keyring
 from server.encryption.keys import read_private_file
 from server.errors import ConfigurationError, ErrorCode, LumbungError
 from server.logs import configure_logging
 from server.progress_bar import ProgressBar
 from server.settings import Settings, load_settings
+from server.startup import check_backends, check_port, describe_database_error
 from server.units import format_bytes
 
 if TYPE_CHECKING:
@@ -53,9 +60,46 @@ def parse_ttl(text: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
+@dataclass
+class _Options:
+    debug: bool = False
+
+
+options = _Options()
+
+
+@cli.callback()
+def _global_options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print the traceback behind an error, too.")
+    ] = False,
+) -> None:
+    options.debug = debug
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     err.print(f"lumbung: {message}", style="red", soft_wrap=True, highlight=False, markup=False)
     raise typer.Exit(code)
+
+
+def exit_code(error: LumbungError) -> int:
+    """1: the work could not be done (a backend is down, a bug); 2: the request was refused."""
+    return 1 if error.code in (ErrorCode.INTERNAL, ErrorCode.BACKEND_UNAVAILABLE) else 2
+
+
+def fail_on(exc: BaseException, settings: Settings) -> NoReturn:
+    """End the command on an error in one line; the traceback first only with --debug."""
+    if options.debug:
+        traceback.print_exception(exc)
+    if isinstance(exc, LumbungError):
+        fail(exc.message, code=exit_code(exc))
+    if isinstance(exc, OperationalError | InterfaceError):
+        fail(describe_database_error(exc, settings), code=1)
+    if isinstance(exc, RedisError):
+        fail(f"Redis failed ({type(exc).__name__}): check that it runs", code=1)
+    hint = "" if options.debug else " (`lumbung --debug ...` prints the traceback)"
+    first_line = next(iter(str(exc).splitlines()), "")
+    fail(f"unexpected {type(exc).__name__}: {first_line}{hint}", code=1)
 
 
 def _settings() -> Settings:
@@ -80,6 +124,14 @@ def serve(
         keys = resolve_token_keys(settings)
     except ConfigurationError as exc:
         fail(exc.message)
+    # Before the token and uvicorn's lines: a start that cannot work ends in one line.
+    try:
+        check_port(host, port)
+        asyncio.run(check_backends(settings))
+    except LumbungError as exc:
+        fail(f"cannot start: {exc.message}", code=1)
+    except Exception as exc:
+        fail_on(exc, settings)
     if not settings.is_production and keys.signing_key is not None:
         token = issue_token(
             settings, keys, subject="1", roles=[settings.jwt_admin_role], ttl=timedelta(days=1)
@@ -228,8 +280,8 @@ def migrate() -> None:
 
     try:
         applied = asyncio.run(run())
-    except Exception as exc:  # the message of a driver error carries no password
-        fail(f"migration failed: {type(exc).__name__}: {exc}", code=1)
+    except Exception as exc:
+        fail_on(exc, settings)
     err.print(f"applied: {', '.join(applied)}" if applied else "the catalog is up to date")
 
 
@@ -259,19 +311,14 @@ def _run(settings: Settings, body: Callable[[Resources], Awaitable[int]]) -> Non
         resources = await _open(settings)
         try:
             return await body(resources)
-        except LumbungError as exc:
-            err.print(
-                f"lumbung: {exc.message}",
-                style="red",
-                soft_wrap=True,
-                highlight=False,
-                markup=False,
-            )
-            return 1 if exc.code is ErrorCode.INTERNAL else 2
         finally:
             await resources.close()
 
-    raise typer.Exit(asyncio.run(main()))
+    try:
+        status = asyncio.run(main())
+    except Exception as exc:
+        fail_on(exc, settings)
+    raise typer.Exit(status)
 
 
 @cli.command()
@@ -476,5 +523,60 @@ def import_(
     _run(_settings(), body)
 
 
+@cli.command()
+def backups(
+    page: Annotated[int, typer.Option(help="Page number, from 1.")] = 1,
+    limit: Annotated[int, typer.Option(help=f"Backups per page, 1 to {MAX_LIMIT}.")] = 10,
+    kind: Annotated[
+        str | None, typer.Option("--type", help="Only full, partial or selective.")
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only in_progress, completed or failed.")
+    ] = None,
+) -> None:
+    """List the backups, newest first, as the `backups` query does."""
+    from server import history_listing
+
+    settings = _settings()
+    try:
+        backup_type = BackupType(kind.lower()) if kind else None
+        job_status = JobStatus(status.lower()) if status else None
+    except ValueError:
+        fail("--type takes full, partial or selective; --status in_progress, completed or failed")
+    try:
+        request = PageRequest(page=page, limit=limit)
+        found = asyncio.run(
+            history_listing.backups_page(settings, request, backup_type, job_status)
+        )
+    except Exception as exc:
+        fail_on(exc, settings)
+    if found.items:
+        sys.stdout.write("\n".join(history_listing.backup_lines(found)) + "\n")
+    err.print(history_listing.page_summary(found, "backup"), markup=False, highlight=False)
+
+
+@cli.command()
+def restores(
+    page: Annotated[int, typer.Option(help="Page number, from 1.")] = 1,
+    limit: Annotated[int, typer.Option(help=f"Restores per page, 1 to {MAX_LIMIT}.")] = 10,
+    backup: Annotated[int | None, typer.Option(help="Only restores of this backup id.")] = None,
+) -> None:
+    """List the restores, newest first, as the `restoreLogs` query does."""
+    from server import history_listing
+
+    settings = _settings()
+    try:
+        request = PageRequest(page=page, limit=limit)
+        found = asyncio.run(history_listing.restores_page(settings, request, backup))
+    except Exception as exc:
+        fail_on(exc, settings)
+    if found.items:
+        sys.stdout.write("\n".join(history_listing.restore_lines(found)) + "\n")
+    err.print(history_listing.page_summary(found, "restore"), markup=False, highlight=False)
+
+
 def main() -> None:
+    from server.schedule_cli import schedules_cli
+
+    cli.add_typer(schedules_cli, name="schedules")
     cli()

@@ -4,6 +4,7 @@
     LumbungError                 INTERNAL
     ├── ConfigurationError       INTERNAL (refused at start, never reaches a client)
     ├── Unauthenticated          UNAUTHENTICATED
+    │   └── TokenExpired         UNAUTHENTICATED (same answer; WWW-Authenticate says it expired)
     ├── Forbidden                FORBIDDEN
     ├── BadUserInput             BAD_USER_INPUT
     ├── NotFound                 NOT_FOUND
@@ -63,6 +64,12 @@ class ConfigurationError(LumbungError):
 
 class Unauthenticated(LumbungError):
     code = ErrorCode.UNAUTHENTICATED
+
+
+class TokenExpired(Unauthenticated):
+    """A token that verified but whose `exp` has passed. The client gets the same answer as for
+    any refused token, and the HTTP header says `error="invalid_token"` (RFC 6750), so that it
+    refreshes the token instead of sending its user to sign in again."""
 
 
 class Forbidden(LumbungError):

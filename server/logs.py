@@ -63,3 +63,6 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    # Alembic tells at INFO which plugins it set up and which DDL mode it assumes, at every
+    # start; Lumbung logs the migrations it applies itself (`catalog.migrated`).
+    logging.getLogger("alembic").setLevel(logging.WARNING)

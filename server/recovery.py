@@ -19,13 +19,14 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.backup.adapters.base import DatabaseAdapter
+from server.backup.adapters.base import DatabaseAdapter, SchemaObject
 from server.backup.files import BackupFolder
-from server.db.enums import BackupOrigin, JobStatus
+from server.db.enums import BackupOrigin, BackupType, JobStatus
 from server.db.models import Backup, RestoreLog
 from server.errors import Conflict, LumbungError
 from server.jobs.lock import JobLock
 from server.restore.job import RestoreJobs
+from server.restore.plan import created_by_restore
 
 log = logging.getLogger("lumbung.jobs")
 
@@ -160,19 +161,41 @@ class Recovery:
                 f"({safety.filename}): that starts again."
             )
         tables = list(restore.tables or [])
+        if restore.objects_before is None:
+            # Recorded before Lumbung kept the objects that existed: judge by the tables.
+            if safety is None:
+                return (
+                    f"{INTERRUPTED} No safety backup of it was completed: if it had begun "
+                    "writing, these tables may be partly restored: "
+                    f"{', '.join(tables) or 'none'}."
+                )
+            created_tables = [t for t in tables if t not in (safety.tables or [])]
+            await self._adapter.drop_tables(created_tables)
+            created = [SchemaObject("TABLE", t) for t in created_tables]
+        else:
+            before = [SchemaObject.from_json(item) for item in restore.objects_before]
+            everything = safety is not None and safety.backup_type is BackupType.FULL
+            created = created_by_restore(
+                before, await self._adapter.schema_objects(), tables, everything
+            )
+            await self._adapter.drop_objects(created)
+        dropped = (
+            f", and {', '.join(_shown(item) for item in created)}, which it had created, "
+            "were dropped."
+            if created
+            else "."
+        )
         if safety is None:
             return (
-                f"{INTERRUPTED} No safety backup of it was completed: if it had begun writing, "
-                f"these tables may be partly restored: {', '.join(tables) or 'none'}."
+                f"{INTERRUPTED} None of its tables existed before, so nothing had to be put "
+                f"back{dropped}"
             )
-        created = [t for t in tables if t not in (safety.tables or [])]
-        await self._adapter.drop_tables(created)
         return (
             f"{INTERRUPTED} Its tables may have been partly restored: they are put back from "
-            f"safety backup #{safety.id} ({safety.filename})"
-            + (
-                f", and {', '.join(created)}, which it had created, were dropped."
-                if created
-                else "."
-            )
+            f"safety backup #{safety.id} ({safety.filename}){dropped}"
         )
+
+
+def _shown(item: SchemaObject) -> str:
+    """`Orders` for a table (as the log always said), `VIEW v` for anything else."""
+    return item.name if item.kind == "TABLE" else f"{item.kind} {item.name}"

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import psutil
 from redis.asyncio import Redis
@@ -19,6 +21,7 @@ from server.auth.revocation import RevocationList
 from server.auth.tokens import TokenVerifier
 from server.backup.adapters import adapter_for
 from server.backup.adapters.base import DatabaseAdapter
+from server.backup.adapters.credentials import remove_stale_option_files
 from server.backup.files import BackupFolder
 from server.backup.job import BackupJobs
 from server.cache.service import CacheService
@@ -26,7 +29,7 @@ from server.db.demo import seed_demo_database
 from server.db.engine import create_engine, create_session_factory
 from server.db.migrate import migrate, pending_revisions
 from server.encryption.keyring import Encryption
-from server.errors import BackendUnavailable, ConfigurationError
+from server.errors import BackendUnavailable
 from server.events.bus import ProgressBus
 from server.jobs.lock import JobLock
 from server.jobs.runner import JobRunner
@@ -35,10 +38,20 @@ from server.offsite.job import OffsiteCopies
 from server.offsite.targets import Targets
 from server.recovery import Recovery
 from server.restore.job import RestoreJobs
+from server.rotation.policy import DEFAULT_RETENTION
+from server.rotation.service import Rotation
+from server.schedule.run import ScheduledRuns
+from server.schedule.scheduler import Scheduler
+from server.schedule.service import ScheduleService
 from server.settings import Settings
+from server.startup import check_catalog, check_database, check_redis
 from server.system.users import UserDirectory
 
 log = logging.getLogger("lumbung")
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -61,10 +74,14 @@ class Resources:
     encryption: Encryption
     offsite: OffsiteCopies
     remote: RemoteBackups
+    schedules: ScheduleService
+    scheduler: Scheduler
+    clock: Callable[[], datetime] = system_clock
     revocation: RevocationList | None = None
     started_at: float = field(default_factory=time.time)
 
     async def close(self) -> None:
+        await self.scheduler.stop()
         await self.caches.close()
         await self.offsite.close()
         if self.revocation is not None:
@@ -96,8 +113,14 @@ class Resources:
             ) from None
 
 
-async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources:
-    """Connect, migrate (in development) and seed the demo database when it is the default."""
+async def open_resources(
+    settings: Settings, token_keys: TokenKeys, *, clock: Callable[[], datetime] | None = None
+) -> Resources:
+    """Connect, migrate (in development) and seed the demo database when it is the default,
+    and recover what a dead process left. `clock` is what schedules and new backups take as
+    the time (tests walk it through years). The server's lifespan starts the scheduler; the
+    CLI's one-off commands never do."""
+    clock = clock or system_clock
     settings.backup_dir.mkdir(parents=True, exist_ok=True)
     encryption = Encryption(settings)  # a bad key or recipients file refuses to start
     engine = create_engine(settings)
@@ -109,7 +132,9 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
     folder = BackupFolder(settings.backup_dir)
     jobs = JobRunner()
     lock = JobLock(sessions, adapter.job_lock)
-    backups = BackupJobs(settings, sessions, adapter, folder, progress, jobs, lock, encryption)
+    backups = BackupJobs(
+        settings, sessions, adapter, folder, progress, jobs, lock, encryption, clock
+    )
     targets = Targets(settings.offsite_targets, settings.offsite_timeout_seconds)
     offsite = OffsiteCopies(settings, sessions, folder, progress, jobs, targets)
     backups.completion_rows.append(offsite.copy_rows)
@@ -118,6 +143,16 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
     restores = RestoreJobs(
         settings, sessions, adapter, folder, progress, jobs, lock, backups, encryption, remote
     )
+    caches = CacheService(settings, engine=engine, sessions=sessions, users=users, redis=redis)
+    rotation = Rotation(
+        sessions,
+        folder,
+        lock,
+        offsite,
+        safety_min_age=timedelta(days=settings.safety_backup_min_age_days),
+        clock=clock,
+    )
+    runs = ScheduledRuns(settings, sessions, backups, caches, rotation, jobs, clock)
     revocation = (
         RevocationList.connect(
             settings.redis_url.get_secret_value(), leeway_seconds=settings.jwt_leeway_seconds
@@ -140,21 +175,42 @@ async def open_resources(settings: Settings, token_keys: TokenKeys) -> Resources
         lock=lock,
         backups=backups,
         restores=restores,
-        caches=CacheService(settings, engine=engine, sessions=sessions, users=users, redis=redis),
+        caches=caches,
+        schedules=ScheduleService(
+            settings,
+            sessions,
+            adapter,
+            runs,
+            rotation,
+            clock,
+            DEFAULT_RETENTION,
+            caches.worker,
+        ),
+        scheduler=Scheduler(settings, sessions, runs, clock, caches.worker),
+        clock=clock,
         encryption=encryption,
         offsite=offsite,
         remote=remote,
         revocation=revocation,
     )
     try:
-        await resources.check_database()
+        await check_database(engine, settings)
+        await check_redis(settings)
         if settings.demo_data_enabled and await seed_demo_database(engine):
             log.info("created the demo database", extra={"event": "demo.seeded"})
-        if settings.migrations_run_on_start:
-            await migrate(engine)
+        if not settings.migrations_run_on_start:
+            await check_catalog(engine)
         elif pending := await pending_revisions(engine):
-            raise ConfigurationError(
-                f"the catalog needs migrations {pending}: run `lumbung migrate` first"
+            await migrate(engine)
+            log.info(
+                "catalog migrated to %s",
+                pending[-1],
+                extra={"event": "catalog.migrated", "applied": pending},
+            )
+        if stale := await asyncio.to_thread(remove_stale_option_files):
+            log.warning(
+                "removed option files that dead processes left in the temp folder",
+                extra={"event": "jobs.stale_option_files", "count": len(stale)},
             )
         recovery = Recovery(sessions, adapter, folder, lock, restores)
         interrupted = await recovery.recover()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -157,6 +157,27 @@ class Settings(BaseSettings):
             raise ValueError("two offsite targets have the same name")
         return value
 
+    # --- schedules and rotation ----------------------------------------------------------------
+    # Every server process runs the scheduler unless this is off; a slot runs once whatever
+    # the number of processes (the claim is a row in the catalog).
+    scheduler: bool = Field(True, validation_alias=_alias("SCHEDULER"))
+    scheduler_interval_seconds: float = Field(
+        15.0, ge=0.2, le=60, validation_alias=_alias("SCHEDULER_INTERVAL_SECONDS")
+    )
+    # A slot that fell due while no server ran is run at the next start if it is at most this
+    # old; an older one is recorded MISSED. Only the latest of several is ever caught up.
+    schedule_catch_up_grace_minutes: int = Field(
+        60, ge=0, le=7 * 24 * 60, validation_alias=_alias("SCHEDULE_CATCH_UP_GRACE_MINUTES")
+    )
+    # How long a scheduled backup (and its rotation) waits for a running job before its run
+    # is recorded FAILED.
+    schedule_lock_wait_minutes: float = Field(
+        30.0, ge=0, le=24 * 60, validation_alias=_alias("SCHEDULE_LOCK_WAIT_MINUTES")
+    )
+    safety_backup_min_age_days: int = Field(
+        30, ge=0, le=3650, validation_alias=_alias("SAFETY_BACKUP_MIN_AGE_DAYS")
+    )
+
     # --- caches (clearCache) -----------------------------------------------------------------
     # Redis key prefixes that REDIS clears, and that SESSION clears; never empty (an empty
     # prefix would match every key in Redis), and neither may cover the other.
@@ -280,6 +301,20 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_has_a_host(cls, value: SecretStr | None) -> SecretStr | None:
+        # redis-py reads `redis://` or `redis://:6379/0` as localhost: a URL whose host was
+        # left out (an unset variable in a template) would quietly reach another Redis.
+        if value is not None:
+            parts = urlsplit(value.get_secret_value())
+            if parts.scheme in ("redis", "rediss") and not parts.hostname:
+                raise ValueError(
+                    "the URL has no host (redis-py would take localhost): write it as "
+                    "redis://HOST:6379/0, or unix:///path/to/redis.sock"
+                )
+        return value
 
     @model_validator(mode="after")
     def _revocation_needs_redis(self) -> Settings:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import make_settings, open_api
-from tests.servers import MariaDBServer, RedisServer
+from tests.support.app import make_settings, open_api
+from tests.support.mariadb import MariaDBServer
+from tests.support.redis import RedisServer
 
 
 async def test_healthz_answers_without_a_token(tmp_path: Path) -> None:

@@ -128,3 +128,23 @@ def test_no_cache_prefix_may_reach_lumbungs_own_redis_keys(prefix: str) -> None:
         load_settings(_env_file=None, cache_redis_prefix=prefix)
     with pytest.raises(ConfigurationError, match="covers Lumbung's own Redis keys"):
         load_settings(_env_file=None, session_redis_prefix=prefix)
+
+
+@pytest.mark.parametrize("url", ["redis://", "redis://:6379/0", "rediss:///0", "redis://:pw@/0"])
+def test_a_redis_url_without_a_host_is_refused_naming_the_variable(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LUMBUNG_REDIS_URL", url)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None)
+    assert caught.value.message == (
+        "invalid configuration: LUMBUNG_REDIS_URL: the URL has no host (redis-py would take "
+        "localhost): write it as redis://HOST:6379/0, or unix:///path/to/redis.sock"
+    )
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:6379/0", "redis://:pw@cache.internal/2", "unix:///run/redis.sock"]
+)
+def test_a_redis_url_with_a_host_or_a_socket_is_taken(url: str) -> None:
+    assert load_settings(_env_file=None, redis_url=url).redis_url is not None

@@ -20,7 +20,13 @@ import jwt
 
 from server.auth.keys import TokenKeys
 from server.auth.revocation import RevocationList
-from server.errors import BackendUnavailable, ConfigurationError, Forbidden, Unauthenticated
+from server.errors import (
+    BackendUnavailable,
+    ConfigurationError,
+    Forbidden,
+    TokenExpired,
+    Unauthenticated,
+)
 from server.settings import Settings
 
 log = logging.getLogger("lumbung.auth")
@@ -106,6 +112,10 @@ class TokenVerifier:
                     "verify_iss": self._issuer is not None,
                 },
             )
+        except jwt.ExpiredSignatureError as exc:
+            # PyJWT checks the signature before `exp`: this token is genuine, only too old.
+            deny(f"{type(exc).__name__}: {exc}", client=client)
+            raise TokenExpired(UNAUTHENTICATED_MESSAGE) from None
         except jwt.PyJWTError as exc:
             # PyJWT's messages name the failed check ("Signature has expired") and never echo
             # the token or the key.

@@ -1,5 +1,6 @@
-"""Deleting a backup: its offsite copies, its file, its manifest and its catalog row,
-confirmed by its filename.
+"""Deleting a backup: its offsite copies, its file, its manifest and its catalog row. The one
+path every deletion takes: `deleteBackup` (confirmed by the filename) and rotation (decided by
+its policy) both go through `remove_backup`.
 
 The copies go first: when a target holding a complete copy cannot be reached, nothing local
 is deleted (the copies already deleted are marked so), and the error names the target, so
@@ -13,13 +14,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.backup.files import BackupFolder
 from server.backup.history import get_backup
 from server.db.enums import CopyStatus, JobStatus
-from server.db.models import BackupCopy
+from server.db.models import Backup, BackupCopy, RestoreLog
 from server.errors import BackendUnavailable, BadUserInput, Conflict, LumbungError
 from server.offsite.job import OffsiteCopies
 
@@ -50,15 +51,64 @@ async def delete_backup(
             raise BadUserInput(
                 f"To delete, `confirm` must repeat the backup's filename exactly: {backup.filename}"
             )
-        if backup.status is JobStatus.IN_PROGRESS:
-            raise Conflict(f"Backup #{backup.id} is still running; wait for it to finish.")
-        rows = (
-            await session.scalars(
-                select(BackupCopy).where(
-                    BackupCopy.backup_id == backup.id, BackupCopy.status != CopyStatus.DELETED
-                )
+        if backup.pinned:
+            raise Conflict(f"Backup #{backup.id} is pinned; unpinBackup it first to delete it.")
+        return await remove_backup(session, folder, copies, backup)
+
+
+async def restore_using(session: AsyncSession, backup_ids: list[int]) -> dict[int, str]:
+    """The running restore that uses each of these backups, as its source or as the safety
+    backup it may roll back from."""
+    running = (
+        await session.scalars(
+            select(RestoreLog).where(
+                RestoreLog.status == JobStatus.IN_PROGRESS,
+                or_(
+                    RestoreLog.backup_id.in_(backup_ids),
+                    RestoreLog.safety_backup_id.in_(backup_ids),
+                ),
             )
-        ).all()
+        )
+    ).all()
+    using: dict[int, str] = {}
+    for log in running:
+        for backup_id in (log.backup_id, log.safety_backup_id):
+            if backup_id in backup_ids:
+                using[backup_id] = f"restore #{log.id}"
+    return using
+
+
+async def remove_backup(
+    session: AsyncSession, folder: BackupFolder, copies: OffsiteCopies, backup: Backup
+) -> DeletedBackup:
+    """Remove a backup's offsite copies, then its files, then its row, refusing one that is
+    running or that a running restore uses. What to remove was the caller's decision (a
+    confirmation, a policy)."""
+    if backup.status is JobStatus.IN_PROGRESS:
+        raise Conflict(f"Backup #{backup.id} is still running; wait for it to finish.")
+    user = (await restore_using(session, [backup.id])).get(backup.id)
+    if user is not None:
+        raise Conflict(f"Backup #{backup.id} is in use by {user}; wait for it to finish.")
+    removed_copies, forgotten = await _remove_copies(session, copies, backup)
+    removed = await asyncio.to_thread(folder.remove, backup.filename)
+    await session.delete(backup)
+    await session.commit()
+    return DeletedBackup(backup.id, backup.filename, removed, removed_copies, forgotten)
+
+
+async def _remove_copies(
+    session: AsyncSession, copies: OffsiteCopies, backup: Backup
+) -> tuple[list[str], list[str]]:
+    """Delete the backup's copies on every configured target; BackendUnavailable, with
+    nothing local touched, when a target holding a whole copy cannot be reached. Returns the
+    targets whose copy went, and the unconfigured ones whose copy was left."""
+    rows = (
+        await session.scalars(
+            select(BackupCopy).where(
+                BackupCopy.backup_id == backup.id, BackupCopy.status != CopyStatus.DELETED
+            )
+        )
+    ).all()
     remote = [row.target for row in rows]
     whole = {row.target for row in rows if row.status in WHOLE}
     configured = {target.name for target in copies.targets.all}
@@ -80,15 +130,4 @@ async def delete_backup(
             f"Backup {backup.filename} was not deleted: {' '.join(failed)}{done} Nothing else "
             "was changed; delete it again once the target is reachable."
         )
-    async with sessions() as session:
-        backup = await get_backup(session, backup_id)
-        removed_files = await asyncio.to_thread(folder.remove, backup.filename)
-        await session.delete(backup)
-        await session.commit()
-    return DeletedBackup(
-        backup.id,
-        backup.filename,
-        removed_files,
-        removed,
-        sorted(set(remote) - configured),
-    )
+    return removed, sorted(set(remote) - configured)

@@ -2,8 +2,9 @@
 
     start()       check the request (plan.py) and the free space, take the job lock, reserve
                   the file and create its IN_PROGRESS row, then run the job in the background
-    write_file()  the data path (pipeline.py: dump -> split -> compress and hash -> write),
-                  the file renamed into place, the manifest written last: only then COMPLETED
+    write_file()  the data path (pipeline.py: dump -> split -> compress and hash -> [encrypt]
+                  -> write), the file renamed into place, the manifest written last: only
+                  then COMPLETED
     _finish()     the outcome: the catalog row and the final progress event, recorded together
 
 A restore's safety backup is a backup too: it runs write_file() under the restore's lock and
@@ -36,7 +37,8 @@ from server.backup.adapters.base import DatabaseAdapter, DumpPlan
 from server.backup.files import BackupFolder
 from server.backup.manifest import EncryptionInfo, Manifest, write_manifest
 from server.backup.pipeline import BackupPipeline, ByteStage
-from server.backup.plan import BackupRequest, checked_description, plan_dump, require_space
+from server.backup.plan import BackupRequest, checked_description, plan_dump
+from server.backup.space import estimate_file_bytes, require_space
 from server.backup.stages import ByteSink
 from server.db.enums import BackupOrigin, BackupType, Compression, JobStatus
 from server.db.models import Backup
@@ -44,7 +46,7 @@ from server.encryption.age import AgeEncryptor
 from server.encryption.keyring import Encryption
 from server.errors import public_error
 from server.events.bus import ProgressBus
-from server.events.tracker import ProgressTracker
+from server.events.tracker import ProgressTracker, Stage
 from server.jobs.ids import JobKind, job_id
 from server.jobs.lock import JobLock
 from server.jobs.runner import JobRunner, record_outcome
@@ -80,6 +82,13 @@ class NewBackup:
     compression: Compression
     actor: int
     origin: BackupOrigin
+    schedule_id: int | None = None
+
+
+def backup_stages(estimate: int) -> list[Stage]:
+    """A backup's phases and their shares of the work: the dump is nearly all of it; writing
+    out is the final fsync and the manifest."""
+    return [("dumping", max(estimate, 1)), ("writing", max(estimate, 1) * 0.02)]
 
 
 @dataclass(frozen=True)
@@ -103,11 +112,15 @@ class BackupJobs:
         runner: JobRunner,
         lock: JobLock,
         encryption: Encryption,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._settings = settings
         self._encryption = encryption
         self.completed_hooks: list[CompletedHook] = []
         self.completion_rows: list[CompletionRows] = []
+        # When a backup is made, for its name and its row: a test's clock walks the schedules
+        # through months, and rotation sorts by it.
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._sessions = sessions
         self._adapter = adapter
         self._folder = folder
@@ -117,16 +130,28 @@ class BackupJobs:
 
     # --- plan, lock, row ---------------------------------------------------------------------
     async def start(
-        self, request: BackupRequest, actor: int, *, origin: BackupOrigin = BackupOrigin.MANUAL
+        self,
+        request: BackupRequest,
+        actor: int,
+        *,
+        origin: BackupOrigin = BackupOrigin.MANUAL,
+        schedule_id: int | None = None,
+        lock_wait: float = 0.0,
     ) -> StartedJob[Backup]:
-        """Check, lock, create the IN_PROGRESS row and start the job; returns at once."""
+        """Check, lock, create the IN_PROGRESS row and start the job; returns at once. With
+        `lock_wait`, wait up to that many seconds for a running job instead of refusing."""
         description = checked_description(request.description)
         plan = await plan_dump(request, self._adapter, self._settings.core_tables)
         compression = request.compression or Compression(self._settings.backup_compression)
         # One estimate serves the free-space check and the progress total.
         estimate = await self._adapter.estimate_bytes(plan.tables)
-        await require_space(self._folder.root, estimate, compression)
-        lock = await self._lock.acquire()
+        await require_space(
+            self._folder.root,
+            await estimate_file_bytes(
+                self._sessions, self._folder, self._adapter, plan, compression, estimate
+            ),
+        )
+        lock = await (self._lock.acquire_within(lock_wait) if lock_wait else self._lock.acquire())
         try:
             row, handle = await self.open_file(
                 NewBackup(
@@ -139,6 +164,7 @@ class BackupJobs:
                     compression=compression,
                     actor=actor,
                     origin=origin,
+                    schedule_id=schedule_id,
                 )
             )
         except BaseException:
@@ -151,6 +177,7 @@ class BackupJobs:
             job,
             tables_total=len(plan.tables),
             bytes_total=estimate or None,
+            stages=backup_stages(estimate),
         )
         tracker.phase("queued", f"Backup {row.filename} queued")
 
@@ -162,7 +189,8 @@ class BackupJobs:
     async def open_file(self, new: NewBackup) -> tuple[Backup, BinaryIO]:
         """Reserve a file name (its `.partial` file, open for writing) and create the backup's
         IN_PROGRESS row. The caller holds the job lock."""
-        name, handle = self._folder.reserve(new.kind, new.compression.value, datetime.now(UTC))
+        now = self._clock()
+        name, handle = self._folder.reserve(new.kind, new.compression.value, now)
         try:
             row = Backup(
                 filename=name,
@@ -181,6 +209,9 @@ class BackupJobs:
                 recipients=self._encryption.recipient_names()
                 if self._encryption.enabled and new.origin is not BackupOrigin.SAFETY
                 else [],
+                schedule_id=new.schedule_id,
+                created_at=now,
+                updated_at=now,
             )
             async with self._sessions() as session:
                 session.add(row)
@@ -214,14 +245,16 @@ class BackupJobs:
         cancel: threading.Event,
         *,
         final_event: bool = False,
+        estimate: int | None = None,
     ) -> Backup:
         """Dump into the reserved `.partial` file, then make it durable: the file renamed into
         place, the manifest written last; only then is the row COMPLETED. On any failure the
         row is FAILED with the public reason, no file is left behind, and that reason is
-        raised. With `final_event`, the tracker's final event goes out with the outcome."""
+        raised. With `final_event`, the tracker's final event goes out with the outcome.
+        `estimate` is the dump's SQL bytes when the tracker does not hold it already."""
         started = time.monotonic()
         try:
-            written = await self._dump(row, plan, handle, tracker, cancel)
+            written = await self._dump(row, plan, handle, tracker, cancel, estimate)
         except BaseException as exc:
             # Closing flushes what the file still buffers: on a full disk that fails again,
             # and must not keep the row from being marked FAILED (the file goes anyway).
@@ -271,10 +304,15 @@ class BackupJobs:
         handle: BinaryIO,
         tracker: ProgressTracker,
         cancel: threading.Event,
+        estimate: int | None,
     ) -> Written:
         """The data path, then the file and its manifest made durable."""
         engine_name, version = await self._adapter.server_version()
-        tracker.phase("dumping", f"Dumping {len(plan.tables)} table(s)")
+        tracker.phase(
+            "dumping",
+            f"Dumping {len(plan.tables)} table(s)",
+            bytes_total=-1 if estimate is None else estimate or None,
+        )
         encryptor: list[AgeEncryptor] = []
 
         def encrypt(sink: ByteSink) -> ByteSink:
@@ -296,14 +334,14 @@ class BackupJobs:
         tool, rows = await asyncio.to_thread(
             self._adapter.dump, plan, pipeline.framer, tracker.advance, cancel
         )
-        tracker.phase("writing", "Writing the file and its manifest")
+        tracker.phase("writing", "Writing the file and its manifest", keep_bytes=True)
         sha256 = await asyncio.to_thread(pipeline.close)
         handle.close()
         await asyncio.to_thread(self._folder.finish, row.filename)
         for section in pipeline.sections:
             if section.kind == "table" and section.table is not None and plan.include_data:
                 section.rows = rows.get(section.table, 0)
-        completed = datetime.now(UTC)
+        completed = max(self._clock(), row.created_at)
         manifest = Manifest(
             file=row.filename,
             size=pipeline.file.size,

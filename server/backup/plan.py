@@ -1,25 +1,18 @@
 """What a backup request asks for, checked before anything starts: the tables against the
 database's real table list, the options against each other, the description's length, and
-the free space against an estimate."""
+the free space against an estimate (space.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 from server.backup.adapters.base import DatabaseAdapter, DumpPlan
 from server.db.enums import BackupType, Compression
 from server.db.migrate import LUMBUNG_TABLES
-from server.errors import BadUserInput, InsufficientStorage
-from server.units import format_bytes
+from server.errors import BadUserInput
 
 MAX_DESCRIPTION = 191
 MAX_NAMES_SHOWN = 5
-# What a dump compresses to, roughly, for the free-space check (zstd -3 gives 2.4x on text).
-COMPRESSION_RATIO = {Compression.ZSTD: 0.5, Compression.GZIP: 0.5, Compression.NONE: 1.1}
-HEADROOM_BYTES = 16 * 2**20
 # Lumbung's own tables: never overwritten by a restore, left out of a FULL dump.
 CATALOG_TABLES = sorted(LUMBUNG_TABLES)
 
@@ -81,19 +74,3 @@ async def plan_dump(
             "case-sensitive; list them with the `tables` query."
         )
     return DumpPlan(False, wanted, [], request.include_schema, request.include_data)
-
-
-async def require_space(folder: Path, sql_bytes: int, compression: Compression) -> None:
-    """Refuse a backup that would not fit on the backup folder's disk."""
-    estimate = int(sql_bytes * COMPRESSION_RATIO[compression])
-    free = await asyncio.to_thread(_free_bytes, folder)
-    if free < estimate + HEADROOM_BYTES:
-        raise InsufficientStorage(
-            f"The backup needs about {format_bytes(estimate + HEADROOM_BYTES)} but the backup "
-            f"folder's disk has {format_bytes(free)} free; free space or delete old backups."
-        )
-
-
-def _free_bytes(folder: Path) -> int:
-    folder.mkdir(parents=True, exist_ok=True)
-    return shutil.disk_usage(folder).free

@@ -126,7 +126,7 @@ class WorkerBroadcast:
             return answer
         finally:
             with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # unannotated before redis-py 8.2
 
     async def _collect(self, pubsub: PubSub, request_id: str, answer: BroadcastAnswer) -> None:
         loop = asyncio.get_running_loop()
@@ -185,7 +185,7 @@ class WorkerBroadcast:
             finally:
                 self.listening.clear()
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # unannotated before redis-py 8.2
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 

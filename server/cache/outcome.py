@@ -33,8 +33,9 @@ class ClearOutcome:
 
     @property
     def cleared_labels(self) -> list[str]:
-        """The seed's `clearedItems`: what was cleared, and what was not there to clear."""
-        return [item.label for item in self.items if item.status is not ItemStatus.FAILED]
+        """The seed's `clearedItems`: what was cleared (in a dry run: what would be). What was
+        not there to clear stays in `items`, as SKIPPED, with why."""
+        return [item.label for item in self.items if item.status in ACTED]
 
     @property
     def failed_labels(self) -> list[str]:
@@ -69,7 +70,7 @@ class ClearOutcome:
             )
             return start.format(total) + f", but {names} failed. See failedItems for why."
         if not acted:
-            return "Nothing to clear: no cache of this type is configured here (see clearedItems)."
+            return "Nothing to clear: no cache of this type is configured here (see items)."
         if self.request.dry_run:
             return f"Dry run: {total} items would be cleared; nothing was touched."
         return f"Cache cleared successfully: {total} items."

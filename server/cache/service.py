@@ -174,10 +174,12 @@ class CacheService:
             return [], None
         kind = CacheType.MEMORY if order.memory else CacheType.DATABASE
         others = "Other server processes"
+        # A dry run says what would happen: nothing "was" cleared.
+        was = "would be" if request.dry_run else "was"
         if self._broadcast is None:
             items = await self.clear_this_worker(order)
             why = (
-                f"{REDIS_UNSET}, so only this process was cleared; with several workers, "
+                f"{REDIS_UNSET}, so only this process {was} cleared; with several workers, "
                 "configure Redis so that each clears its own"
             )
             return [*items, skipped(kind, others, why)], 1
@@ -190,7 +192,7 @@ class CacheService:
             if not isinstance(answer_or_error, Exception):
                 raise answer_or_error
             item = failure(kind, others, answer_or_error)
-            detail = f"{item.detail} Only this process was cleared."
+            detail = f"{item.detail} Only this process {was} cleared."
             return [*own, replace(item, detail=detail)], 1
         answer = answer_or_error
         items = [*own, *(item for replies in answer.replies.values() for item in replies)]

@@ -55,3 +55,45 @@ class CacheType(enum.Enum):
     FILE = "file"
     MEMORY = "memory"
     REDIS = "redis"
+
+
+class ScheduleAction(enum.Enum):
+    BACKUP = "backup"
+    CLEAR_CACHE = "clear_cache"
+
+
+class ScheduleFrequency(enum.Enum):
+    HOURLY = "hourly"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    CRON = "cron"
+
+
+class Weekday(enum.Enum):
+    # Cron's numbering (0 = Sunday) is what the catalog stores in `dayOfWeek`.
+    SUNDAY = 0
+    MONDAY = 1
+    TUESDAY = 2
+    WEDNESDAY = 3
+    THURSDAY = 4
+    FRIDAY = 5
+    SATURDAY = 6
+
+
+class RunTrigger(enum.Enum):
+    SLOT = "slot"
+    CATCH_UP = "catch_up"
+    MANUAL = "manual"
+
+
+class RunStatus(enum.Enum):
+    WAITING = "waiting"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    MISSED = "missed"
+
+    @property
+    def final(self) -> bool:
+        return self not in (RunStatus.WAITING, RunStatus.RUNNING)

@@ -1,4 +1,5 @@
-"""Lumbung's catalog: the seed's Prisma models `Backup`, `RestoreLog` and `CacheLog`.
+"""Lumbung's catalog: the seed's Prisma models `Backup`, `RestoreLog` and `CacheLog`, and
+Lumbung's own `BackupCopy` (offsite copies), `LumbungSchedule` and `LumbungScheduleRun`.
 
 Table and column names are the seed's, with Prisma's MySQL types (String = VARCHAR(191),
 DateTime = DATETIME(3), Json = JSON), so the application that owns the database can read them
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects import mysql
@@ -38,9 +40,22 @@ from server.db.enums import (
     Compression,
     CopyStatus,
     JobStatus,
+    RunStatus,
+    RunTrigger,
+    ScheduleAction,
+    ScheduleFrequency,
 )
 
-CATALOG_TABLES = ("Backup", "RestoreLog", "CacheLog", "BackupCopy")
+# The schedule tables carry Lumbung's name: `Schedule` is a common model name in applications,
+# and the application owns the rest of the database.
+CATALOG_TABLES = (
+    "Backup",
+    "RestoreLog",
+    "CacheLog",
+    "BackupCopy",
+    "LumbungSchedule",
+    "LumbungScheduleRun",
+)
 
 
 def stored_as_value(enum_class: type[enum.Enum], length: int) -> Enum:
@@ -93,6 +108,7 @@ class Backup(Base):
     __table_args__ = (
         Index("Backup_createdAt_idx", "createdAt"),
         Index("Backup_status_idx", "status"),
+        Index("Backup_scheduleId_idx", "scheduleId"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -129,6 +145,11 @@ class Backup(Base):
         server_default=text("'manual'"),
     )
     completed_at: Mapped[datetime | None] = mapped_column("completedAt", UTCDateTime)
+    # The schedule that made it (origin SCHEDULED). A plain integer, like createdBy: deleting a
+    # schedule never rewrites the history of the backups it made.
+    schedule_id: Mapped[int | None] = mapped_column("scheduleId", Integer)
+    # Kept by rotation whatever its rules say, and refused by deleteBackup until unpinned.
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("0"))
     # age encryption: the recipients' public keys (or "passphrase"); empty when plaintext.
     encrypted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("0"))
     recipients: Mapped[list[str]] = mapped_column(
@@ -189,6 +210,9 @@ class RestoreLog(Base):
     tables: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=EMPTY_JSON_LIST)
     safety_backup_id: Mapped[int | None] = mapped_column("safetyBackupId", Integer)
     duration_ms: Mapped[int | None] = mapped_column("durationMs", Integer)
+    # The schema objects that existed when the restore began writing, `[kind, name]` pairs
+    # (server/backup/adapters/base.py SchemaObject); null where no rollback could use them.
+    objects_before: Mapped[list[list[str | None]] | None] = mapped_column("objectsBefore", JSON)
 
 
 class CacheLog(Base):
@@ -214,3 +238,88 @@ class CacheLog(Base):
         "dryRun", Boolean, default=False, server_default=text("0")
     )
     duration_ms: Mapped[int | None] = mapped_column("durationMs", Integer)
+
+
+class Schedule(Base):
+    """What runs on its own, and when. `cronExpression` is always the effective expression
+    (made from the frequency's fields unless the frequency is CRON); the scheduler reads only
+    it and `timeZone`. Slots at or before `activeFrom` never run: it moves to the present when
+    a schedule is created, re-enabled or given a new timing, so no past slot is caught up."""
+
+    __tablename__ = "LumbungSchedule"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(191), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("1"))
+    action: Mapped[ScheduleAction] = mapped_column(stored_as_value(ScheduleAction, 16))
+    # The createBackup or clearCache input, with the API's field names (server/schedule/actions.py).
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    frequency: Mapped[ScheduleFrequency] = mapped_column(stored_as_value(ScheduleFrequency, 16))
+    time_of_day: Mapped[str | None] = mapped_column("timeOfDay", String(5))
+    minute: Mapped[int | None] = mapped_column(Integer)
+    day_of_week: Mapped[int | None] = mapped_column("dayOfWeek", Integer)
+    day_of_month: Mapped[int | None] = mapped_column("dayOfMonth", Integer)
+    cron_expression: Mapped[str] = mapped_column("cronExpression", String(191))
+    time_zone: Mapped[str] = mapped_column("timeZone", String(64))
+    active_from: Mapped[datetime] = mapped_column("activeFrom", UTCDateTime)
+    # Rotation (backup schedules): the newest keepLast, plus the newest of each of the most
+    # recent keepDaily days, keepWeekly weeks, ... that have a backup; optionally a size cap.
+    rotation_enabled: Mapped[bool] = mapped_column(
+        "rotationEnabled", Boolean, default=True, server_default=text("1")
+    )
+    keep_last: Mapped[int] = mapped_column("keepLast", Integer)
+    keep_daily: Mapped[int] = mapped_column("keepDaily", Integer)
+    keep_weekly: Mapped[int] = mapped_column("keepWeekly", Integer)
+    keep_monthly: Mapped[int] = mapped_column("keepMonthly", Integer)
+    keep_yearly: Mapped[int] = mapped_column("keepYearly", Integer)
+    max_total_size: Mapped[int | None] = mapped_column("maxTotalSize", BigInteger)
+    created_at: Mapped[datetime] = mapped_column("createdAt", UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        "updatedAt", UTCDateTime, default=utcnow, onupdate=utcnow
+    )
+    created_by: Mapped[int] = mapped_column("createdBy", Integer)
+
+
+class ScheduleRun(Base):
+    """One slot of a schedule, claimed by the one process that runs it, and what became of it.
+
+    The unique key (scheduleId, slotAt) is the claim: every server process that finds a slot
+    due inserts this row, and the database lets exactly one insert succeed, whatever the
+    number of processes and machines. A MISSED row stands for `missedSlots` slots, from
+    `missedFrom` to `slotAt`, that no server ran."""
+
+    __tablename__ = "LumbungScheduleRun"
+    __table_args__ = (
+        UniqueConstraint("scheduleId", "slotAt", name="LumbungScheduleRun_scheduleId_slotAt_key"),
+        Index("LumbungScheduleRun_status_idx", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    schedule_id: Mapped[int] = mapped_column(
+        "scheduleId",
+        Integer,
+        ForeignKey("LumbungSchedule.id", ondelete="CASCADE", onupdate="CASCADE"),
+    )
+    # The slot's instant; null for a run an admin asked for (runScheduleNow), which claims no
+    # slot, so it can neither take a slot's place nor keep one from running.
+    slot_at: Mapped[datetime | None] = mapped_column("slotAt", UTCDateTime)
+    trigger: Mapped[RunTrigger] = mapped_column(stored_as_value(RunTrigger, 16))
+    status: Mapped[RunStatus] = mapped_column(stored_as_value(RunStatus, 16))
+    claimed_by: Mapped[str] = mapped_column("claimedBy", String(191))
+    missed_slots: Mapped[int] = mapped_column(
+        "missedSlots", Integer, default=0, server_default=text("0")
+    )
+    missed_from: Mapped[datetime | None] = mapped_column("missedFrom", UTCDateTime)
+    # Plain integers: rotation may delete the backup a run made; the run's record stays.
+    backup_id: Mapped[int | None] = mapped_column("backupId", Integer)
+    cache_log_id: Mapped[int | None] = mapped_column("cacheLogId", Integer)
+    error_message: Mapped[str | None] = mapped_column("errorMessage", Text)
+    # What the rotation after this run deleted: one "#id filename" per backup.
+    rotated: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=EMPTY_JSON_LIST)
+    created_at: Mapped[datetime] = mapped_column("createdAt", UTCDateTime, default=utcnow)
+    # Touched by the process running it while it lives: a run left WAITING or RUNNING whose
+    # updatedAt stops moving belonged to a process that died.
+    updated_at: Mapped[datetime] = mapped_column(
+        "updatedAt", UTCDateTime, default=utcnow, onupdate=utcnow
+    )
+    completed_at: Mapped[datetime | None] = mapped_column("completedAt", UTCDateTime)

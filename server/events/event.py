@@ -24,6 +24,7 @@ class ProgressEvent:
     eta_seconds: float | None
     message: str | None
     emitted_at: float = 0.0  # Unix time of publication
+    overall_percent: float = 0.0  # of the whole job; never goes back (percent is per phase)
 
     @property
     def final(self) -> bool:

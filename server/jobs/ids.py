@@ -1,5 +1,6 @@
 """Job ids: `backup:12` names backup #12's job, `restore:7` restore log #7's, `offsite:3` the
-copy (BackupCopy row) #3's. Progress events, subscriptions and task names all use them."""
+copy (BackupCopy row) #3's, `schedule-run:3` schedule run #3's. Progress events, subscriptions
+and task names all use them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ class JobKind(enum.Enum):
     BACKUP = "backup"
     RESTORE = "restore"
     OFFSITE = "offsite"
+    SCHEDULE_RUN = "schedule-run"
 
 
 def job_id(kind: JobKind, row_id: int) -> str:

@@ -74,3 +74,15 @@ class JobLock:
                     "progress subscription)."
                 ) from None
             return stack
+
+    async def acquire_within(self, seconds: float, poll: float = 1.0) -> AsyncExitStack:
+        """Take the job lock, waiting up to `seconds` for the jobs that hold it
+        (scheduled work waits its turn rather than fail); then Conflict, naming the holder."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                return await self.acquire()
+            except Conflict:
+                if time.monotonic() + poll > deadline:
+                    raise
+            await asyncio.sleep(poll)

@@ -36,6 +36,7 @@ def _event(
         status=status,
         phase="done" if final else "running",
         percent=100.0 if completed else 0.0,
+        overall_percent=100.0 if completed else 0.0,
         bytes_done=size or 0,
         bytes_total=size,
         tables_done=tables if completed else 0,

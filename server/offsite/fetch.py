@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.backup.files import NAME_PATTERN, BackupFolder, fsync_directory
 from server.backup.manifest import Manifest, parse_manifest
-from server.backup.plan import HEADROOM_BYTES
+from server.backup.space import HEADROOM_BYTES
 from server.db.enums import BackupOrigin, BackupType, Compression, CopyStatus, JobStatus
 from server.db.models import Backup, BackupCopy
 from server.errors import (

@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.backup.adapters.base import DatabaseAdapter, DumpPlan
+from server.backup.adapters.base import DatabaseAdapter, DumpPlan, SchemaObject
 from server.backup.files import BackupFolder
 from server.backup.history import get_backup
-from server.backup.job import BackupJobs, NewBackup, StartedJob
+from server.backup.job import BackupJobs, NewBackup, StartedJob, backup_stages
 from server.backup.manifest import read_manifest
 from server.backup.plan import CATALOG_TABLES, checked_description
 from server.backup.verify import OpenKeys, require_intact, verify_file
@@ -34,18 +34,24 @@ from server.db.models import Backup, RestoreLog
 from server.encryption.keyring import Encryption, Keyring
 from server.errors import BadUserInput, Conflict, public_error
 from server.events.bus import ProgressBus
-from server.events.tracker import ProgressTracker
+from server.events.tracker import ProgressTracker, Stage
 from server.jobs.ids import JobKind, job_id
 from server.jobs.lock import JobLock
 from server.jobs.runner import JobRunner, record_outcome
 from server.offsite.fetch import RemoteBackups
 from server.restore.plan import (
     RestorePlan,
+    created_by_restore,
     plan_restore,
     require_definers_allowed,
+    restore_bytes,
     restore_script,
 )
 from server.settings import Settings
+
+# What a byte costs each phase, against dumping it (see RestoreJobs._stages).
+RESTORE_COST = 6.0
+VERIFY_COST = 0.1
 
 
 class RestoreJobs:
@@ -153,6 +159,7 @@ class RestoreJobs:
             job,
             tables_total=len(plan.tables),
             bytes_total=None,
+            stages=await self._stages(plan),
         )
         tracker.phase("queued", f"Restore of {backup.filename} queued")
 
@@ -160,6 +167,26 @@ class RestoreJobs:
             await self._run(plan, log, tracker, cancel)
 
         return StartedJob(log, self._runner.spawn(job, lock, work))
+
+    async def _stages(self, plan: RestorePlan) -> list[Stage]:
+        """The restore's phases and their shares of the work, from what each will move:
+        the safety backup's dump, the verification's read, the restore's SQL. Restoring a
+        byte costs the database about six times what dumping it does, and hashing it a
+        tenth (bench/RESULTS.md and ../BASELINES: 46 s, 7.3 s and ~1 s per GB)."""
+        restoring = ("restoring", RESTORE_COST * restore_bytes(plan))
+        if not plan.safety_backup:
+            return [restoring]
+        safety = await self._adapter.estimate_bytes(await self._overwritten_tables(plan))
+        return [
+            *backup_stages(safety),
+            ("verifying", VERIFY_COST * (plan.backup.file_size or 0)),
+            restoring,
+        ]
+
+    async def _overwritten_tables(self, plan: RestorePlan) -> list[str]:
+        """The live tables the restore overwrites: what its safety backup holds."""
+        live = set(await self._adapter.table_names())
+        return [t for t in plan.tables if t in live]
 
     # --- run -----------------------------------------------------------------------------------
     async def _run(
@@ -184,7 +211,10 @@ class RestoreJobs:
                     _keys(plan.keyring),
                 )
                 require_intact(verification, plan.backup.filename)
-            live_before = set(await self._adapter.table_names())
+            # What exists before the first statement: a rollback drops what the restore adds.
+            before = await self._adapter.schema_objects()
+            if plan.safety_backup:  # a rollback is promised, even after a crash: keep them
+                await self._update_log(log.id, objects_before=[item.to_json() for item in before])
             script = restore_script(
                 self._folder,
                 self._adapter,
@@ -194,12 +224,11 @@ class RestoreJobs:
                 plan.everything,
                 plan.keyring,
             )
-            total = sum(
-                s.sql_bytes
-                for s in plan.manifest.sections
-                if s.kind != "table" or s.table in plan.tables
+            tracker.phase(
+                "restoring",
+                f"Restoring {len(plan.tables)} table(s)",
+                bytes_total=restore_bytes(plan),
             )
-            tracker.phase("restoring", f"Restoring {len(plan.tables)} table(s)", bytes_total=total)
             try:
                 # Live triggers must not rewrite the backup's rows on their way in.
                 saved = (
@@ -210,7 +239,7 @@ class RestoreJobs:
                 finally:
                     await self._adapter.resume_triggers(saved)
             except BaseException as failure:
-                message = await self._roll_back(plan, safety, live_before, tracker, failure)
+                message = await self._roll_back(plan, safety, before, tracker, failure)
                 raise
             status, message = (
                 JobStatus.COMPLETED,
@@ -229,8 +258,7 @@ class RestoreJobs:
         self, plan: RestorePlan, actor: int, tracker: ProgressTracker, cancel: threading.Event
     ) -> Backup | None:
         """A backup of the live tables the restore overwrites (None when there are none)."""
-        live = set(await self._adapter.table_names())
-        existing = [t for t in plan.tables if t in live]
+        existing = await self._overwritten_tables(plan)
         if not existing and not plan.everything:
             return None
         row, handle = await self._backups.open_file(
@@ -253,13 +281,14 @@ class RestoreJobs:
             include_schema=True,
             include_data=True,
         )
-        return await self._backups.write_file(row, dump, handle, tracker, cancel)
+        estimate = await self._adapter.estimate_bytes(existing)
+        return await self._backups.write_file(row, dump, handle, tracker, cancel, estimate=estimate)
 
     async def _roll_back(
         self,
         plan: RestorePlan,
         safety: Backup | None,
-        live_before: set[str],
+        before: list[SchemaObject],
         tracker: ProgressTracker,
         failure: BaseException,
     ) -> str:
@@ -273,16 +302,15 @@ class RestoreJobs:
                     f"Restore failed: {reason} No safety backup was taken (safetyBackup: false): "
                     f"tables {', '.join(plan.tables)} may be partly restored."
                 )
-            created = [t for t in plan.tables if t not in live_before]
-            await self._adapter.drop_tables(created)
+            await self._drop_created(plan, before)
             return (
                 f"Restore failed: {reason} None of these tables existed before; "
                 "the ones it created were dropped."
             )
         tracker.phase("rolling-back", f"Putting the tables back from safety backup #{safety.id}")
         try:
-            # Tables the failed restore created did not exist before: they go.
-            await self._adapter.drop_tables([t for t in plan.tables if t not in live_before])
+            # What the failed restore created did not exist before: it goes.
+            await self._drop_created(plan, before)
             manifest = await asyncio.to_thread(
                 read_manifest, self._folder.manifest_path(safety.filename)
             )
@@ -307,6 +335,11 @@ class RestoreJobs:
             f"Restore failed: {reason} The live data was rolled back from safety backup "
             f"#{safety.id}."
         )
+
+    async def _drop_created(self, plan: RestorePlan, before: list[SchemaObject]) -> None:
+        now = await self._adapter.schema_objects()
+        created = created_by_restore(before, now, plan.tables, plan.everything)
+        await self._adapter.drop_objects(created)
 
     # --- outcome -------------------------------------------------------------------------------
     async def _finish(

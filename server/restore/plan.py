@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from server.backup.adapters.base import DatabaseAdapter, RestoreScript
+from server.backup.adapters.base import DatabaseAdapter, RestoreScript, SchemaObject
 from server.backup.files import BackupFolder
 from server.backup.manifest import Manifest, Section
 from server.backup.plan import CATALOG_TABLES, shown_names
@@ -56,6 +56,13 @@ def plan_restore(
         tables=wanted,
         everything=not tables and manifest.backup_type == BackupType.FULL.value,
         safety_backup=safety_backup,
+    )
+
+
+def restore_bytes(plan: RestorePlan) -> int:
+    """The SQL bytes a restore feeds to the database (its progress total)."""
+    return sum(
+        s.sql_bytes for s in plan.manifest.sections if s.kind != "table" or s.table in plan.tables
     )
 
 
@@ -137,3 +144,23 @@ def restore_script(
     return RestoreScript(
         chunks=chunks, tables=tables, full=everything, data_only=not manifest.include_schema
     )
+
+
+def created_by_restore(
+    before: list[SchemaObject], now: list[SchemaObject], tables: list[str], everything: bool
+) -> list[SchemaObject]:
+    """What exists now but did not when the restore began, and that the restore could have
+    created: its tables and their triggers, and when it restored everything, views, routines
+    and events. A rollback drops these (the safety backup puts back the rest); anything else
+    that appeared meanwhile is not the restore's and stays."""
+    existed = set(before)
+    restored = set(tables) - set(CATALOG_TABLES)
+
+    def could_have_created(item: SchemaObject) -> bool:
+        if item.kind == "TABLE":
+            return item.name in restored
+        if item.kind == "TRIGGER":
+            return item.table in restored
+        return everything  # views, procedures, functions, events
+
+    return [item for item in now if item not in existed and could_have_created(item)]

@@ -22,9 +22,11 @@ from websockets.exceptions import ConnectionClosed
 
 from server.auth.revocation import KEY_PREFIX, UNREACHABLE_MESSAGE
 from server.auth.tokens import UNAUTHENTICATED_MESSAGE
-from tests.conftest import JWT_SECRET, Api, make_settings, open_api
-from tests.servers import RedisServer
-from tests.ws import graphql_socket, serving
+from tests.support.app import Api, make_settings, open_api
+from tests.support.asgi import serving
+from tests.support.redis import RedisServer
+from tests.support.tokens import JWT_SECRET
+from tests.support.websocket import graphql_socket
 
 QUERY = "{ backups { total } }"
 SUBSCRIPTION = "subscription { systemInfo(intervalSeconds: 1) { database { totalUsers } } }"

@@ -26,9 +26,11 @@ from sqlalchemy import event
 from websockets.exceptions import ConnectionClosed
 
 from server.auth.tokens import FORBIDDEN_MESSAGE, UNAUTHENTICATED_MESSAGE
-from tests.conftest import JWT_SECRET, Api, make_settings, open_api
-from tests.servers import RedisServer
-from tests.ws import graphql_socket, serving
+from tests.support.app import Api, make_settings, open_api
+from tests.support.asgi import serving
+from tests.support.redis import RedisServer
+from tests.support.tokens import JWT_SECRET
+from tests.support.websocket import graphql_socket
 
 QUERY = "{ backups { total } }"
 # Reads the database at once: a subscription that started would show in the SQL count.
@@ -89,7 +91,7 @@ Maker = Callable[[], str | None]
 UNAUTHENTICATED: dict[str, Maker] = {
     "missing": lambda: None,
     "garbage": lambda: "not-a-token",
-    "alg none": lambda: jwt.encode(claims(), None, algorithm="none"),
+    "alg none": lambda: jwt.encode(claims(), "", algorithm="none"),
     "HS token when RS is configured": lambda: hs256_with_the_public_key(claims()),
     "signed by another key": lambda: rs256(claims(), OTHER_KEY),
     "no exp": lambda: rs256(claims(exp=None)),
@@ -170,8 +172,13 @@ async def test_a_bad_token_gets_the_same_refusal_over_http(
         "data": None,
         "errors": [{"message": message, "extensions": {"code": code}}],
     }
-    if status == 401:
-        assert response.headers["www-authenticate"] == "Bearer"
+    if make is UNAUTHENTICATED["expired beyond the leeway"]:
+        # RFC 6750: a client learns to refresh its token rather than to sign in again.
+        assert response.headers["www-authenticate"] == (
+            'Bearer error="invalid_token", error_description="The access token expired"'
+        )
+    elif status == 401:
+        assert response.headers["www-authenticate"] == "Bearer"  # nothing else is told
     assert statements == []  # no resolver ran: not one SQL statement
     [line] = our_log_lines(caplog)
     assert (line.name, line.event) == ("lumbung.auth", "auth.denied")  # type: ignore[attr-defined]

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import Api, make_settings, open_api
-from tests.servers import MariaDBServer
+from tests.support.app import Api, make_settings, open_api
+from tests.support.mariadb import MariaDBServer
 
 BIG_ROW_BYTES = 17 * 2**20  # over 16 MiB: past the default max_allowed_packet of old clients
 
@@ -62,7 +62,8 @@ async def checksums(engine: AsyncEngine) -> dict[str, int | None]:
                     "SELECT TABLE_NAME FROM information_schema.TABLES "
                     "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' "
                     "AND TABLE_NAME NOT IN "
-                    "('Backup', 'RestoreLog', 'CacheLog', 'BackupCopy', 'lumbung_alembic_version')"
+                    "('Backup', 'RestoreLog', 'CacheLog', 'BackupCopy', 'LumbungSchedule', "
+                    "'LumbungScheduleRun', 'lumbung_alembic_version')"
                 )
             )
         ]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +12,8 @@ import zstandard
 from sqlalchemy import update
 
 from server.db import models
-from tests.backup.helpers import wait_until
-from tests.conftest import Api
+from tests.support.app import Api
+from tests.support.waiting import wait_until
 
 
 def child(name: str) -> psutil.Process | None:
@@ -36,16 +34,34 @@ async def wait_for_phase(api: Api, job_id: str, phase: str, min_bytes: int = 1) 
         ok = event is not None and event.phase == phase and event.bytes_done >= min_bytes
         return True if ok else None
 
-    await wait_until(reached, timeout=60)
+    await wait_until(reached, timeout=60, what=f"{job_id} to reach {phase}")
 
 
 async def wait_for_child(name: str, timeout: float = 30) -> psutil.Process:
-    deadline = time.monotonic() + timeout
-    while (process := child(name)) is None:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {name} process appeared")
-        await asyncio.sleep(0.01)
-    return process
+    async def found() -> psutil.Process | None:
+        return child(name)
+
+    return await wait_until(found, timeout, interval=0.01, what=f"a {name} process")
+
+
+async def wait_for_no_child(name: str, timeout: float = 30) -> None:
+    """Until no child process of ours is called `name` (e.g. a tool has died of its lost
+    connection)."""
+
+    async def gone() -> bool | None:
+        return True if child(name) is None else None
+
+    await wait_until(gone, timeout, interval=0.01, what=f"every {name} process to exit")
+
+
+async def wait_for_bytes_read(process: psutil.Process, count: int, timeout: float = 60) -> None:
+    """Until `process` has read `count` bytes (its rchar: a client fed on stdin has taken in
+    that much of its input)."""
+
+    async def read() -> bool | None:
+        return True if process.io_counters().read_chars >= count else None
+
+    await wait_until(read, timeout, interval=0.01, what=f"{process.name()} to read {count} bytes")
 
 
 def flip_bit(path: Path, offset: int) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
-from tests.conftest import Api
+from tests.support.app import Api
+from tests.support.waiting import wait_until
 
 CREATE = """
 mutation ($input: CreateBackupInput!) {
@@ -34,17 +33,6 @@ query ($id: Int!) {
 """
 
 
-async def wait_until(check: Any, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the job")
-        await asyncio.sleep(0.05)
-
-
 async def backup_and_wait(api: Api, **input_: Any) -> dict[str, Any]:
     data = await api.query(CREATE, {"input": input_})
     started = data["createBackup"]["backup"]
@@ -57,8 +45,7 @@ async def wait_for_backup(api: Api, backup_id: int) -> dict[str, Any]:
         backup: dict[str, Any] = (await api.query(BACKUP, {"id": backup_id}))["backup"]
         return None if backup["status"] == "IN_PROGRESS" else backup
 
-    result: dict[str, Any] = await wait_until(done)
-    return result
+    return await wait_until(done, what=f"backup #{backup_id} to end")
 
 
 async def restore_and_wait(
@@ -75,5 +62,4 @@ async def restore_and_wait(
         log: dict[str, Any] = next(item for item in items if item["id"] == log_id)
         return None if log["status"] == "IN_PROGRESS" else log
 
-    result: dict[str, Any] = await wait_until(done)
-    return result
+    return await wait_until(done, what=f"restore #{log_id} to end")

@@ -12,7 +12,7 @@ from server.db.models import Backup, RestoreLog
 from server.recovery import ROLLBACK_DESCRIPTION
 from tests.backup.faults import flip_bit
 from tests.backup.helpers import CREATE, RESTORE, RESTORE_LOGS, backup_and_wait, restore_and_wait
-from tests.conftest import Api, make_settings, open_api
+from tests.support.app import Api, make_settings, open_api
 
 VERIFY = "mutation ($id: Int!) { verifyBackup(id: $id) { status problems sectionsChecked } }"
 DELETE = """mutation ($id: Int!, $confirm: String!) {

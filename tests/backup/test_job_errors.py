@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.backup.helpers import backup_and_wait, restore_and_wait
-from tests.conftest import Api
+from tests.support.app import Api
 
 # What a driver says when it fails: a user, a host and SQL, none of it for clients to read.
 DRIVER_TEXT = (

@@ -10,8 +10,8 @@ import pytest
 
 from server.jobs import lock as jobs
 from tests.backup.helpers import CREATE, backup_and_wait, wait_for_backup
-from tests.conftest import Api
-from tests.factories import add_backups
+from tests.support.app import Api
+from tests.support.factories import add_backups
 
 
 async def test_the_next_job_waits_for_a_lock_being_let_go(api: Api) -> None:

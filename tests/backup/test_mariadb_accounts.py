@@ -22,8 +22,8 @@ from server.backup.manifest import Manifest, Section
 from server.restore.plan import require_definers_allowed
 from tests.backup.conftest import build_rich_database, checksums
 from tests.backup.helpers import RESTORE, backup_and_wait, restore_and_wait
-from tests.conftest import Api, make_settings, open_api
-from tests.servers import MariaDBServer
+from tests.support.app import Api, make_settings, open_api
+from tests.support.mariadb import MariaDBServer
 
 
 @dataclass

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
+import os
+import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.backup.conftest import checksums, fill_bulk
-from tests.backup.faults import flip_bit, rewrite_section, wait_for_child, wait_for_phase
+from tests.backup.faults import (
+    flip_bit,
+    rewrite_section,
+    wait_for_bytes_read,
+    wait_for_child,
+    wait_for_no_child,
+    wait_for_phase,
+)
 from tests.backup.helpers import (
     BACKUP,
     CREATE,
@@ -23,11 +31,12 @@ from tests.backup.helpers import (
     backup_and_wait,
     restore_and_wait,
     wait_for_backup,
-    wait_until,
 )
-from tests.conftest import JWT_SECRET, Api, make_settings, open_api
-from tests.processes import ServerProcess, post, start_server
-from tests.servers import MariaDBServer
+from tests.support.app import Api, make_settings, open_api
+from tests.support.lumbung import LumbungServer, post, start_server
+from tests.support.mariadb import MariaDBServer
+from tests.support.tokens import JWT_SECRET
+from tests.support.waiting import wait_until
 
 
 def _files(api: Api) -> list[str]:
@@ -68,7 +77,7 @@ async def test_a_server_killed_mid_backup_fails_it_and_backups_work_after_restar
             backup_id = await _start(api, backupType="FULL")
             await wait_for_phase(api, f"backup:{backup_id}", "dumping")
             server.kill()
-            await asyncio.sleep(0.5)
+            await wait_for_no_child("mariadb-dump")  # it died of the lost connection
             server.start()
             backup = await wait_for_backup(api, backup_id)
             assert backup["status"] == "FAILED"
@@ -84,7 +93,7 @@ async def test_a_server_killed_mid_backup_fails_it_and_backups_work_after_restar
 
 
 @pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+def tiny_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
     mount = tmp_path / "tiny"
     mount.mkdir()
 
@@ -94,16 +103,16 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         )
         return mount
 
-    yield mounted  # type: ignore[misc]
+    yield mounted
     subprocess.run(["umount", str(mount)], check=False)
 
 
 async def test_a_backup_that_fills_the_disk_fails_cleanly(
-    database: str, tmp_path: Path, tiny_disk: object
+    database: str, tmp_path: Path, tiny_disk: Callable[[str], Path]
 ) -> None:
     # The estimate (row data) passes the free-space check; the hex dump of random bytes is
     # twice as large and fills the disk midway.
-    folder = tiny_disk("72m")  # type: ignore[operator]
+    folder = tiny_disk("72m")
     async with open_api(make_settings(database, tmp_path, backup_dir=folder)) as api:
         await fill_bulk(api.resources.engine, 40_000, random=True)
         backup = await backup_and_wait(
@@ -115,9 +124,9 @@ async def test_a_backup_that_fills_the_disk_fails_cleanly(
 
 
 async def test_a_backup_larger_than_the_free_space_is_refused_up_front(
-    database: str, tmp_path: Path, tiny_disk: object
+    database: str, tmp_path: Path, tiny_disk: Callable[[str], Path]
 ) -> None:
-    folder = tiny_disk("8m")  # type: ignore[operator]
+    folder = tiny_disk("8m")
     async with open_api(make_settings(database, tmp_path, backup_dir=folder)) as api:
         await fill_bulk(api.resources.engine, 20_000, random=True)
         error = await api.error(CREATE, {"input": {"backupType": "FULL", "compression": "NONE"}})
@@ -192,7 +201,7 @@ async def test_a_server_killed_mid_restore_has_it_rolled_back_at_its_next_start(
         "LUMBUNG_LOG_FORMAT": "text",
     }
 
-    async def logs(server: ServerProcess, backup_id: int) -> list[dict[str, Any]]:
+    async def logs(server: LumbungServer, backup_id: int) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = (await post(server, RESTORE_LOGS, {"id": backup_id}))[
             "restoreLogs"
         ]["items"]
@@ -217,7 +226,7 @@ async def test_a_server_killed_mid_restore_has_it_rolled_back_at_its_next_start(
 
         await post(first, RESTORE, {"id": backup_id, "confirm": backup["filename"]})
         client = await wait_for_child("mariadb", timeout=60)
-        await asyncio.sleep(0.5)  # it is writing the tables now
+        await wait_for_bytes_read(client, 1 << 20)  # it is writing the tables now
         assert (await logs(first, backup_id))[0]["status"] == "IN_PROGRESS"
         first.process.kill()
         first.process.wait()
@@ -248,3 +257,66 @@ async def test_a_server_killed_mid_restore_has_it_rolled_back_at_its_next_start(
     finally:
         first.stop()
         await engine.dispose()
+
+
+async def test_a_killed_restore_client_is_named_as_killed_and_rolled_back(
+    database: str, tmp_path: Path
+) -> None:
+    async with open_api(make_settings(database, tmp_path)) as api:
+        await fill_bulk(api.resources.engine, 80_000)
+        backup = await backup_and_wait(api, backupType="FULL")
+        async with api.resources.engine.begin() as connection:
+            await connection.execute(text("UPDATE `Bulk` SET payload = 'live' WHERE id <= 99"))
+        before = await checksums(api.resources.engine)
+        data = await api.query(RESTORE, {"id": backup["id"], "confirm": backup["filename"]})
+        log_id = data["restoreBackup"]["restoreLog"]["id"]
+        await wait_for_phase(api, f"restore:{log_id}", "restoring")
+        (await wait_for_child("mariadb")).kill()
+
+        async def done() -> dict[str, Any] | None:
+            items = (await api.query(RESTORE_LOGS, {"id": backup["id"]}))["restoreLogs"]["items"]
+            log: dict[str, Any] = next(item for item in items if item["id"] == log_id)
+            return None if log["status"] == "IN_PROGRESS" else log
+
+        log = await wait_until(done)
+        assert log["status"] == "FAILED"
+        assert log["errorMessage"].startswith("Restore failed: mariadb failed (killed by signal 9)")
+        assert "rolled back from safety backup" in log["errorMessage"]
+        assert await checksums(api.resources.engine) == before
+
+
+def _leave_free(folder: Path, free: int) -> None:
+    """Fill the disk of `folder` with a ballast file until `free` bytes are left."""
+    with (folder / "ballast").open("ab") as ballast:
+        ballast.truncate(0)
+        missing = shutil.disk_usage(folder).free - free
+        block = b"\0" * (1 << 20)
+        while missing > 0:
+            ballast.write(block[: min(len(block), missing)])
+            missing -= len(block)
+        ballast.flush()
+        os.fsync(ballast.fileno())
+
+
+async def test_the_space_a_backup_needs_comes_from_what_its_tables_took_last_time(
+    database: str, tmp_path: Path, tiny_disk: object
+) -> None:
+    # 100,000 rows of 1 KiB that compress well: the database's figures say ~100 MB, the
+    # compressed file takes a few.
+    folder = tiny_disk("256m")  # type: ignore[operator]
+    async with open_api(make_settings(database, tmp_path, backup_dir=folder)) as api:
+        await fill_bulk(api.resources.engine, 100_000)
+        first = await backup_and_wait(api, backupType="SELECTIVE", tables=["Bulk"])
+        assert first["status"] == "COMPLETED", first["errorMessage"]
+        assert first["fileSize"] < 8 * 2**20
+
+        # 40 MB free: the database's figures alone would ask for more.
+        _leave_free(folder, 40 * 2**20)
+        second = await backup_and_wait(api, backupType="SELECTIVE", tables=["Bulk"])
+        assert second["status"] == "COMPLETED", second["errorMessage"]
+
+        # What truly does not fit is still refused, and the refusal says on what grounds.
+        _leave_free(folder, 4 * 2**20)
+        error = await api.error(CREATE, {"input": {"backupType": "SELECTIVE", "tables": ["Bulk"]}})
+        assert error["extensions"]["code"] == "INSUFFICIENT_STORAGE"
+        assert "what the same tables took last time" in error["message"]

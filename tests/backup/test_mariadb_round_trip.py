@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from tests.backup.conftest import checksums
 from tests.backup.helpers import backup_and_wait, restore_and_wait
-from tests.conftest import Api
+from tests.support.app import Api
 
 
 async def _sql(api: Api, *statements: str) -> list[Any]:

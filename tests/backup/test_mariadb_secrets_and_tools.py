@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from server.backup.adapters.mysql_tools import block_buffered, dies_with_us
 from tests.backup.conftest import checksums
 from tests.backup.helpers import backup_and_wait, restore_and_wait
-from tests.conftest import Api, make_settings, open_api
-from tests.servers import MariaDBServer
+from tests.support.app import Api, make_settings, open_api
+from tests.support.mariadb import MariaDBServer
 
 
 class ProcWatcher(threading.Thread):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from tests.backup.helpers import backup_and_wait, restore_and_wait
-from tests.conftest import Api
+from tests.support.app import Api
 
 
 async def test_a_full_backup_completes_and_restores(api: Api) -> None:

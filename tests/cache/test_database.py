@@ -12,8 +12,9 @@ from server.cache.results import ItemStatus
 from server.db.enums import CacheType
 from server.errors import ErrorCode
 from tests.cache.conftest import opened
-from tests.conftest import make_settings
-from tests.servers import MariaDBServer, ensure_binaries
+from tests.support.app import make_settings
+from tests.support.binaries import ensure_binaries
+from tests.support.mariadb import MariaDBServer
 
 
 class QueryCacheMariaDB(MariaDBServer):

@@ -37,7 +37,9 @@ async def test_the_in_memory_matcher_agrees_with_redis_on_every_pattern(
             cursor, keys = await redis.scan(
                 cursor, match=escape_glob(namespace) + pattern, count=1000
             )
-            found |= {key.decode()[len(namespace) :] for key in keys}
+            found |= {
+                (key if isinstance(key, str) else key.decode())[len(namespace) :] for key in keys
+            }
             if cursor == 0:
                 break
         ours = {name for name in NAMES if glob_to_regex(pattern).fullmatch(name)}

@@ -17,8 +17,8 @@ from server.db.enums import CacheType
 from server.errors import ErrorCode
 from server.system.users import UserDirectory
 from tests.cache.conftest import cache_settings, opened
-from tests.conftest import make_settings, open_api
-from tests.servers import RedisServer
+from tests.support.app import make_settings, open_api
+from tests.support.redis import RedisServer
 
 
 async def test_memory_empties_the_graphql_caches_and_the_user_table_shape(tmp_path: Path) -> None:
@@ -122,7 +122,7 @@ async def test_a_process_that_never_answers_is_reported_not_hidden(
                 build_request(cache_type=CacheType.MEMORY), actor_id=1
             )
     finally:
-        await deaf.aclose()
+        await deaf.aclose()  # type: ignore[no-untyped-call]  # redis-py 8.1: PubSub.aclose is unannotated
 
     [failure] = outcome.failures
     assert failure.code is ErrorCode.BACKEND_UNAVAILABLE
@@ -179,5 +179,5 @@ async def order_from_outside(url: str, channel: str, namespace: str) -> dict[str
             await asyncio.sleep(0.1)
         raise AssertionError("no listener answered within 10 s")
     finally:
-        await replies.aclose()
+        await replies.aclose()  # type: ignore[no-untyped-call]  # as above
         await client.aclose()

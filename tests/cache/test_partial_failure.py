@@ -12,7 +12,8 @@ from server.cache.results import ItemStatus
 from server.db.enums import CacheType
 from server.errors import ErrorCode
 from tests.cache.conftest import cache_settings, opened, put_keys
-from tests.servers import RedisServer
+from tests.support.redis import RedisServer
+from tests.support.waiting import wait_until
 
 KEYS = 200_000
 
@@ -41,8 +42,11 @@ async def test_redis_stopped_mid_clear_leaves_the_rest_cleared_and_logged(
                     build_request(cache_type=CacheType.ALL, description="mid-clear"), actor_id=2
                 )
             )
-            while await watcher.dbsize() > KEYS - 5000:  # noqa: ASYNC110 - polls Redis itself
-                await asyncio.sleep(0.002)
+
+            async def under_way() -> bool | None:
+                return True if await watcher.dbsize() <= KEYS - 5000 else None
+
+            await wait_until(under_way, 60, interval=0.002, what="5000 keys to be cleared")
             server.stop()
             await watcher.aclose()
             outcome = await asyncio.wait_for(clearing, 60)

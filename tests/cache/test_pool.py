@@ -8,7 +8,7 @@ from sqlalchemy import event, text
 
 from server.cache.database import clear_pool
 from server.cache.results import ItemStatus
-from tests.conftest import Api
+from tests.support.app import Api
 
 
 async def test_a_connection_in_use_keeps_working_and_is_closed_when_it_comes_back(

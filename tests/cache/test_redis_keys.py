@@ -11,8 +11,8 @@ from server.cache.redis_keys import RedisKeyClearer
 from server.cache.request import build_request
 from server.cache.results import ItemStatus
 from server.db.enums import CacheType
-from tests.cache.conftest import cache_settings, keys_under, opened, put_keys
-from tests.servers import RedisServer
+from tests.cache.conftest import cache_settings, keys_under, opened, put_keys, table_at_rest
+from tests.support.redis import RedisServer
 
 
 async def command_calls(redis: Redis, *commands: str) -> dict[str, int]:
@@ -107,6 +107,7 @@ async def test_a_prefix_with_metacharacters_is_taken_literally(
 async def test_a_dry_run_counts_without_removing(redis: Redis, namespace: str) -> None:
     prefix = f"{namespace}cache:"
     await put_keys(redis, (f"{prefix}user:{n}" for n in range(2500)))
+    await table_at_rest(redis)
     clearer = RedisKeyClearer(redis, batch=100)
 
     everything = await clearer.clear(prefix, KeySelection(), dry_run=True)

@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from server.encryption.keys import Identity
 from tests.backup.conftest import build_rich_database, checksums
 from tests.backup.faults import flip_bit
-from tests.backup.helpers import RESTORE_LOGS, backup_and_wait, restore_and_wait, wait_until
-from tests.conftest import Api, make_settings, open_api
+from tests.backup.helpers import RESTORE_LOGS, backup_and_wait, restore_and_wait
 from tests.encryption.age_cli import age_binary, keygen
-from tests.servers import MariaDBServer
+from tests.support.app import Api, make_settings, open_api
+from tests.support.mariadb import MariaDBServer
+from tests.support.waiting import wait_until
 
 VERIFY = """mutation ($id: Int!, $identity: String) {
   verifyBackup(id: $id, identity: $identity) { status problems sectionsChecked } }"""

@@ -11,6 +11,7 @@ import pytest
 from strawberry.types.execution import ExecutionResult
 
 from schema.fanout import WAKE_BATCH, SharedStreams, shared_key
+from tests.support.waiting import wait_until
 
 PROGRESS = "subscription ($id: Int!) { backupProgress(id: $id) { sequence } }"
 KEY = (PROGRESS, '{"id":1}', None)
@@ -133,9 +134,13 @@ async def test_every_follower_sends_the_final_result_before_any_completes() -> N
     costs several sends: done first, for everyone."""
     followers = 3 * WAKE_BATCH
 
+    async def everyone_sent_writing() -> bool | None:
+        return True if order.count("writing") == followers else None
+
     async def results() -> AsyncIterator[ExecutionResult]:
         yield progress("writing")
-        await asyncio.sleep(0.05)
+        # Every follower has it and waits for the next result: then the final one comes.
+        await wait_until(everyone_sent_writing, 10, interval=0.001, what="every follower")
         yield progress("done")
 
     async def source() -> AsyncIterator[ExecutionResult]:

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.conftest import JWT_SECRET
-from tests.processes import ServerProcess, auth, post, start_server, token
-from tests.servers import RedisServer
-from tests.ws import graphql_socket
+from tests.support.lumbung import LumbungServer, post, start_server
+from tests.support.redis import RedisServer
+from tests.support.tokens import JWT_SECRET, auth, token
+from tests.support.websocket import graphql_socket
 
 BACKUP_PROGRESS = """subscription ($id: Int!) { backupProgress(id: $id) {
   jobId sequence status phase percent bytesDone bytesTotal tablesDone tablesTotal currentTable
@@ -47,7 +47,7 @@ def redis() -> Iterator[RedisServer]:
 @pytest.fixture(scope="module")
 def cluster(
     tmp_path_factory: pytest.TempPathFactory, redis: RedisServer
-) -> Iterator[list[ServerProcess]]:
+) -> Iterator[list[LumbungServer]]:
     """Two server processes on one SQLite database and one Redis (shared by this module)."""
     tmp_path = tmp_path_factory.mktemp("cluster")
     env = {
@@ -73,15 +73,23 @@ def cluster(
             server.stop()
 
 
-async def _follow(server: ServerProcess, query: str, job_id: int) -> list[dict[str, Any]]:
+async def _follow(
+    server: LumbungServer, query: str, job_id: int, following: asyncio.Event | None = None
+) -> list[dict[str, Any]]:
+    """The job's events until its end; `following` is set once the first one has come."""
     async with graphql_socket(server.ws) as socket:
         assert (await socket.init(auth()))["type"] == "connection_ack"
         operation = await socket.subscribe(query, {"id": job_id})
-        return [next(iter(payload["data"].values())) async for payload in socket.stream(operation)]
+        events = []
+        async for payload in socket.stream(operation):
+            events.append(next(iter(payload["data"].values())))
+            if following is not None:
+                following.set()
+        return events
 
 
 async def test_a_subscriber_on_one_process_follows_a_backup_running_on_another(
-    cluster: list[ServerProcess],
+    cluster: list[LumbungServer],
 ) -> None:
     watcher, worker = cluster
     backup = (await post(worker, CREATE))["createBackup"]["backup"]
@@ -103,7 +111,7 @@ async def test_a_subscriber_on_one_process_follows_a_backup_running_on_another(
 
 
 async def test_a_late_subscriber_gets_the_final_state_and_the_end(
-    cluster: list[ServerProcess],
+    cluster: list[LumbungServer],
 ) -> None:
     watcher, worker = cluster
     backup = (await post(worker, CREATE))["createBackup"]["backup"]
@@ -113,7 +121,7 @@ async def test_a_late_subscriber_gets_the_final_state_and_the_end(
     assert (events[0]["status"], events[0]["phase"]) == ("COMPLETED", "done")
 
 
-async def test_a_restores_progress_is_followed_to_its_end(cluster: list[ServerProcess]) -> None:
+async def test_a_restores_progress_is_followed_to_its_end(cluster: list[LumbungServer]) -> None:
     watcher, worker = cluster
     backup = (await post(worker, CREATE))["createBackup"]["backup"]
     await asyncio.wait_for(_follow(worker, BACKUP_PROGRESS, backup["id"]), timeout=120)
@@ -132,12 +140,13 @@ async def test_a_restores_progress_is_followed_to_its_end(cluster: list[ServerPr
 
 
 async def test_redis_restarting_during_a_job_loses_no_final_event(
-    cluster: list[ServerProcess], redis: RedisServer
+    cluster: list[LumbungServer], redis: RedisServer
 ) -> None:
     watcher, worker = cluster
     backup = (await post(worker, CREATE))["createBackup"]["backup"]
-    follower = asyncio.create_task(_follow(watcher, BACKUP_PROGRESS, backup["id"]))
-    await asyncio.sleep(1.0)
+    following = asyncio.Event()
+    follower = asyncio.create_task(_follow(watcher, BACKUP_PROGRESS, backup["id"], following))
+    await asyncio.wait_for(following.wait(), timeout=60)
     redis.restart()
     events = await asyncio.wait_for(follower, timeout=120)
     assert events[-1]["status"] == "COMPLETED"
@@ -153,7 +162,7 @@ async def test_redis_restarting_during_a_job_loses_no_final_event(
     ],
 )
 async def test_a_bad_token_closes_the_socket(
-    cluster: list[ServerProcess], payload: dict[str, str], code: int
+    cluster: list[LumbungServer], payload: dict[str, str], code: int
 ) -> None:
     async with graphql_socket(cluster[0].ws) as socket:
         with pytest.raises(ConnectionClosed) as closed:
@@ -162,7 +171,7 @@ async def test_a_bad_token_closes_the_socket(
     assert closed.value.rcvd is not None and closed.value.rcvd.code == code
 
 
-async def test_the_socket_closes_when_the_token_expires(cluster: list[ServerProcess]) -> None:
+async def test_the_socket_closes_when_the_token_expires(cluster: list[LumbungServer]) -> None:
     short = token(ttl=timedelta(seconds=2))
     async with graphql_socket(cluster[0].ws) as socket:
         assert (await socket.init(auth(short)))["type"] == "connection_ack"
@@ -177,7 +186,7 @@ async def test_the_socket_closes_when_the_token_expires(cluster: list[ServerProc
     assert 0.5 < time.monotonic() - started < 10
 
 
-async def test_subscriptions_per_connection_are_capped(cluster: list[ServerProcess]) -> None:
+async def test_subscriptions_per_connection_are_capped(cluster: list[LumbungServer]) -> None:
     query = "subscription { systemInfo(intervalSeconds: 60) { system { uptime } } }"
     async with graphql_socket(cluster[0].ws) as socket:
         await socket.init(auth())
@@ -193,7 +202,7 @@ async def test_subscriptions_per_connection_are_capped(cluster: list[ServerProce
 
 
 async def test_system_info_is_pushed_at_the_interval_with_a_floor(
-    cluster: list[ServerProcess],
+    cluster: list[LumbungServer],
 ) -> None:
     async with graphql_socket(cluster[0].ws) as socket:
         await socket.init(auth())
@@ -216,15 +225,15 @@ async def test_system_info_is_pushed_at_the_interval_with_a_floor(
         assert received[0]["database"]["totalUsers"] == 6
 
 
-async def test_a_browser_on_another_origin_is_refused(cluster: list[ServerProcess]) -> None:
+async def test_a_browser_on_another_origin_is_refused(cluster: list[LumbungServer]) -> None:
     with pytest.raises(InvalidStatus):
-        async with graphql_socket(cluster[0].ws, origin="https://evil.example"):  # type: ignore[arg-type]
+        async with graphql_socket(cluster[0].ws, origin="https://evil.example"):
             pass
-    async with graphql_socket(cluster[0].ws, origin="https://admin.example") as socket:  # type: ignore[arg-type]
+    async with graphql_socket(cluster[0].ws, origin="https://admin.example") as socket:
         assert (await socket.init(auth()))["type"] == "connection_ack"
 
 
-async def test_an_unknown_job_is_not_found(cluster: list[ServerProcess]) -> None:
+async def test_an_unknown_job_is_not_found(cluster: list[LumbungServer]) -> None:
     async with graphql_socket(cluster[0].ws) as socket:
         await socket.init(auth())
         operation = await socket.subscribe(BACKUP_PROGRESS, {"id": 999})
@@ -240,7 +249,7 @@ async def _follow_on(socket: Any, query: str, job_id: int) -> list[dict[str, Any
 
 
 async def test_many_subscribers_of_one_job_each_get_their_own_fields_and_the_end(
-    cluster: list[ServerProcess],
+    cluster: list[LumbungServer],
 ) -> None:
     # One process executes a progress subscription once for all its followers
     # (schema/fanout.py): each must still see its own operation, fields and ending.
@@ -273,13 +282,15 @@ async def test_many_subscribers_of_one_job_each_get_their_own_fields_and_the_end
                 break
 
     followers = [_follow(watcher, BACKUP_PROGRESS, backup["id"]) for _ in range(3)]
-    results = await asyncio.wait_for(
+    full, narrowed, (first, second), _ = await asyncio.wait_for(
         asyncio.gather(
-            *followers, _follow(watcher, narrow, backup["id"]), two_on_one_socket(), leaves_early()
+            asyncio.gather(*followers),
+            _follow(watcher, narrow, backup["id"]),
+            two_on_one_socket(),
+            leaves_early(),
         ),
         timeout=120,
     )
-    *full, narrowed, (first, second), _ = results
     for events in [*full, first, second]:
         sequences = [event["sequence"] for event in events]
         assert sequences == sorted(set(sequences))
@@ -293,7 +304,7 @@ async def test_many_subscribers_of_one_job_each_get_their_own_fields_and_the_end
 
 
 async def test_an_unknown_job_is_not_found_for_every_follower(
-    cluster: list[ServerProcess],
+    cluster: list[LumbungServer],
 ) -> None:
     async def refused() -> str:
         async with graphql_socket(cluster[0].ws) as socket:

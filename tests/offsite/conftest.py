@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from tests.backup.helpers import wait_until
-from tests.conftest import Api, make_settings, open_api
-from tests.servers import SeaweedFSServer, SSHServer
+from tests.support.app import Api, make_settings, open_api
+from tests.support.seaweedfs import SeaweedFSServer
+from tests.support.sshd import SSHServer
+from tests.support.waiting import wait_until
 
 COPIES = """query ($id: Int!) { backup(id: $id) { id filename status fileSize checksum
   copies { id target status bytes attempts verifiedAt error nextAttemptAt } } }"""

@@ -16,11 +16,15 @@ from sqlalchemy import text, update
 
 from server.db.enums import CopyStatus
 from server.db.models import BackupCopy
-from tests.backup.helpers import backup_and_wait, restore_and_wait, wait_until
-from tests.conftest import Api, open_api
+from server.events.event import ProgressEvent
+from tests.backup.helpers import backup_and_wait, restore_and_wait
 from tests.offsite.conftest import Remote, copies_of, offsite_settings, wait_for_copies
-from tests.servers import SeaweedFSServer, SSHServer
-from tests.ws import graphql_socket, serving
+from tests.support.app import Api, open_api
+from tests.support.asgi import serving
+from tests.support.seaweedfs import SeaweedFSServer
+from tests.support.sshd import SSHServer
+from tests.support.waiting import wait_until
+from tests.support.websocket import graphql_socket
 
 TARGETS = "{ offsiteTargets { name kind enabled location } }"
 VERIFY_COPY = """mutation ($id: Int!, $target: String) {
@@ -85,6 +89,23 @@ async def test_a_copy_reports_its_progress_to_the_end(copying: tuple[Api, Remote
     assert "read it back intact" in events[-1]["message"]
     last = await api.resources.progress.latest(f"offsite:{copy_id}")
     assert last is not None and last.final and last.bytes_total == done["fileSize"]
+
+
+async def test_a_copys_overall_figure_goes_through_upload_and_read_back_and_never_back(
+    copying: tuple[Api, Remote],
+) -> None:
+    api, _ = copying
+    events: list[ProgressEvent] = []
+    api.resources.progress.add_listener(events.append)
+    backup = await backup_and_wait(api, backupType="FULL")
+    done = await wait_for_copies(api, backup["id"])
+    mine = [e for e in events if e.job_id == f"offsite:{done['copies'][0]['id']}"]
+    figures = [e.overall_percent for e in mine]
+    assert figures == sorted(figures), figures
+    assert figures[-1] == 100.0
+    assert any(0 < figure < 100 for figure in figures), "the bar jumps from 0 to the end"
+    phases = [e.phase for e in mine]
+    assert phases.index("uploading") < phases.index("verifying") < phases.index("done")
 
 
 async def test_a_bit_flipped_in_the_remote_copy_is_found_and_the_copy_replaced(

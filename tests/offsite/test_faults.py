@@ -19,10 +19,10 @@ from sqlalchemy import text
 
 from tests.backup.faults import wait_for_phase
 from tests.backup.helpers import backup_and_wait, restore_and_wait
-from tests.conftest import Api, open_api
 from tests.encryption.age_cli import keygen
 from tests.offsite.conftest import Remote, copies_of, offsite_settings, wait_for_copies
-from tests.servers import SeaweedFSServer
+from tests.support.app import Api, open_api
+from tests.support.seaweedfs import SeaweedFSServer
 
 COPY = """mutation ($id: Int!) { copyBackup(id: $id) { message copies { target status } } }"""
 DELETE = """mutation ($id: Int!, $confirm: String!) {

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import delete, event
 
 from server.db import demo
-from tests.conftest import Api
-from tests.factories import EPOCH, add_backups, add_restore_logs
+from tests.support.app import Api
+from tests.support.factories import EPOCH, add_backups, add_restore_logs
 
 LIST = """
 query ($page: Int!, $limit: Int!, $type: BackupType, $status: JobStatus) {

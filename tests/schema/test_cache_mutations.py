@@ -3,11 +3,7 @@ and two real server processes answering one request."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +15,12 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from tests.cache.conftest import keys_under, put_keys
-from tests.conftest import JWT_SECRET, Api, make_settings, open_api
-from tests.servers import RedisServer
-from tests.test_cli import free_port, post
+from tests.support.app import Api, make_settings, open_api
+from tests.support.graphql import post_blocking
+from tests.support.lumbung import LumbungServer
+from tests.support.redis import RedisServer
+from tests.support.tokens import JWT_SECRET
+from tests.support.waiting import wait_until_sync
 
 CLEAR = """
 mutation ($input: ClearCacheInput!) {
@@ -50,7 +49,8 @@ async def test_clear_cache_answers_the_seeds_shape_and_logs_who_and_how_long(api
     assert result["clearedItems"][0].startswith("Database connection pool in worker ")
     engine = api.resources.engine.dialect.name
     expected = "SQLite has no query cache" if engine == "sqlite" else "the query cache is off"
-    assert any(expected in label for label in result["clearedItems"])
+    [query_cache] = [item for item in result["items"] if item["name"] == "Database query cache"]
+    assert (query_cache["status"], expected in query_cache["detail"]) == ("SKIPPED", True)
     log = result["cacheLog"]
     assert (log["cacheType"], log["description"], log["clearedBy"]) == (
         "DATABASE",
@@ -63,6 +63,40 @@ async def test_clear_cache_answers_the_seeds_shape_and_logs_who_and_how_long(api
 
     listed = await api.query("{ cacheLogs(cacheType: DATABASE) { total items { id dryRun } } }")
     assert listed["cacheLogs"] == {"total": 1, "items": [{"id": log["id"], "dryRun": False}]}
+
+
+def label(item: dict[str, Any]) -> str:
+    """An item as clearedItems words it: its name, its count, its detail."""
+    count = "" if item["count"] is None else f" ({item['count']})"
+    return str(item["name"]) + count + (f": {item['detail']}" if item["detail"] else "")
+
+
+async def test_cleared_items_lists_what_was_cleared_and_nothing_skipped(api: Api) -> None:
+    result = await clear(api, clearAll=True)
+
+    skipped = [item for item in result["items"] if item["status"] == "SKIPPED"]
+    assert {item["cacheType"] for item in skipped} >= {"SESSION", "FILE", "REDIS"}
+    cleared = [item for item in result["items"] if item["status"] == "CLEARED"]
+    assert result["clearedItems"] == [label(item) for item in cleared]
+    assert not any("not configured" in text for text in result["clearedItems"])
+    assert result["cacheLog"]["clearedItems"] == result["clearedItems"]
+
+
+async def test_a_dry_run_says_what_would_happen_not_what_was_cleared(api: Api) -> None:
+    result = await clear(api, clearAll=True, dryRun=True)
+
+    would = [item for item in result["items"] if item["status"] == "WOULD_CLEAR"]
+    assert would and result["clearedItems"] == [label(item) for item in would]
+    assert result["message"] == (
+        f"Dry run: {result['totalCleared']} items would be cleared; nothing was touched."
+    )
+    [others] = [item for item in result["items"] if item["name"] == "Other server processes"]
+    assert others["detail"] == (
+        "Redis is not configured (LUMBUNG_REDIS_URL is unset), so only this process would be "
+        "cleared; with several workers, configure Redis so that each clears its own"
+    )
+    told = [result["message"], *(item["detail"] or "" for item in result["items"])]
+    assert not [text for text in told if " was cleared" in text or " were cleared" in text]
 
 
 async def test_clear_all_is_every_kind_and_says_what_is_not_configured(api: Api) -> None:
@@ -166,66 +200,31 @@ async def test_redis_alone_and_down_is_backend_unavailable_yet_logged(tmp_path: 
 def two_servers(redis_server: RedisServer, tmp_path: Path) -> Iterator[list[str]]:
     channel = f"two-{uuid.uuid4().hex[:8]}"
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("LUMBUNG_", "DATABASE_"))},
         "LUMBUNG_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}",
         "LUMBUNG_REDIS_URL": redis_server.url,
         "LUMBUNG_JWT_SECRET": JWT_SECRET,
         "LUMBUNG_CACHE_BROADCAST_CHANNEL": channel,
         "LUMBUNG_LOG_LEVEL": "WARNING",
     }
+    servers = [LumbungServer(tmp_path, env, ready_path="/readyz") for _ in range(2)]
     # The first one creates the catalog alone: two migrations at once would race.
-    subprocess.run(
-        [sys.executable, "-m", "server", "migrate"],
-        cwd=tmp_path,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    processes, bases = [], []
-    log = (tmp_path / "servers.log").open("w")
+    servers[0].run_cli("migrate")
     try:
-        for _ in range(2):
-            port = free_port()
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "server", "serve", "--port", str(port)],
-                    cwd=tmp_path,
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-            bases.append(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 30
-        for base in bases:
-            while not answers(base):
-                if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
-                    raise AssertionError((tmp_path / "servers.log").read_text())
-                time.sleep(0.1)
+        for server in servers:
+            server.start()
         client = SyncRedis.from_url(redis_server.url)
         try:
-            while client.pubsub_numsub(channel)[0][1] < 2:  # both listeners subscribed
-                if time.monotonic() > deadline:
-                    raise AssertionError("the servers' cache listeners never subscribed")
-                time.sleep(0.05)
+            wait_until_sync(
+                lambda: True if client.pubsub_numsub(channel)[0][1] >= 2 else None,
+                30,
+                what="both servers' cache listeners to subscribe",
+            )
         finally:
             client.close()
-        yield bases
+        yield [server.base for server in servers]
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=15)
-        log.close()
-
-
-def answers(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base}/readyz", timeout=1):  # noqa: S310 - our own URL
-            return True
-    except OSError:
-        return False
+        for server in servers:
+            server.stop()
 
 
 def test_two_server_processes_both_clear_their_memory_on_one_request(
@@ -233,15 +232,15 @@ def test_two_server_processes_both_clear_their_memory_on_one_request(
 ) -> None:
     token = token_for("1")
     first, second = two_servers
-    post(second, token, "{ me { subject } backups { total } }")  # something for its caches
+    post_blocking(second, token, "{ me { subject } backups { total } }")  # something for its caches
 
-    body = post(
+    body = post_blocking(
         first,
         token,
         "mutation { clearCache(input: {cacheType: MEMORY}) { workersAnswered failedItems "
         "items { name status count } } }",
     )
-    pool_body = post(
+    pool_body = post_blocking(
         first,
         token,
         "mutation { clearCache(input: {cacheType: DATABASE}) { workersAnswered "

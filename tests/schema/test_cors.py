@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import Api, make_settings, open_api
-from tests.ws import graphql_socket, serving
+from tests.support.app import Api, make_settings, open_api
+from tests.support.asgi import serving
+from tests.support.websocket import graphql_socket
 
 SPA = "https://admin.example"
 OTHER = "https://evil.example"

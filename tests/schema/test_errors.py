@@ -9,7 +9,7 @@ import pytest
 
 from schema.errors import MASKED_MESSAGE
 from server.system import tables
-from tests.conftest import make_settings, open_api
+from tests.support.app import make_settings, open_api
 
 SECRET_DETAIL = "connection to 10.0.0.7 as root failed"
 

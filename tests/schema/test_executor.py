@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import strawberry
+from graphql import GraphQLObjectType
 from strawberry.extensions import SchemaExtension
 from strawberry.permission import BasePermission
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -154,5 +155,6 @@ async def test_an_extension_resolving_fields_sees_every_field() -> None:
 def test_only_plain_leaf_fields_get_a_plan() -> None:
     ours, _ = schemas()
     item = ours._schema.type_map["Item"]
+    assert isinstance(item, GraphQLObjectType)
     planned = {name for name in item.fields if leaf_plan(item, name) is not None}
     assert planned == {"id", "name", "nickname", "colour", "at"}

@@ -31,8 +31,9 @@ from hypothesis_graphql import Mode, from_schema
 from schema import SDL_PATH
 from schema.errors import MASKED_MESSAGE
 from server.errors import ErrorCode
-from tests.conftest import JWT_SECRET, make_settings, open_api
-from tests.servers import RedisServer
+from tests.support.app import make_settings, open_api
+from tests.support.redis import RedisServer
+from tests.support.tokens import JWT_SECRET
 
 # About 20 s on a 2-core machine; every run draws new examples.
 EXAMPLES = 800

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,9 +13,10 @@ from websockets.exceptions import ConnectionClosed
 
 from server.auth.keys import resolve_token_keys
 from server.auth.tokens import issue_token
-from tests.conftest import JWT_SECRET, Api, make_settings, open_api
-from tests.processes import start_server
-from tests.ws import graphql_socket
+from tests.support.app import Api, make_settings, open_api
+from tests.support.lumbung import start_server
+from tests.support.tokens import JWT_SECRET
+from tests.support.websocket import graphql_socket
 
 
 async def test_an_oversized_body_is_refused_with_one_short_log_line(
@@ -33,7 +35,7 @@ async def test_an_oversized_body_is_refused_with_one_short_log_line(
         assert len(caplog.text) < 2000  # 15 KB in, not a flood of log out
 
         # Without a Content-Length (chunked), the cap holds as the bytes arrive.
-        async def chunks():  # type: ignore[no-untyped-def]
+        async def chunks() -> AsyncIterator[bytes]:
             for _ in range(10):
                 yield b"x" * 1000
 
@@ -86,9 +88,9 @@ async def test_every_mutation_leaves_one_audit_record(
     assert len(records) == 2
     accepted, rejected = records
     assert (accepted.outcome, accepted.sub, accepted.fields) == ("ok", "1", ["createBackup"])  # type: ignore[attr-defined]
-    assert accepted.variables == {
+    assert accepted.variables == {  # type: ignore[attr-defined]
         "i": {"backupType": "PARTIAL", "description": "line one\nline two"}
-    }  # type: ignore[attr-defined]
+    }
     assert (rejected.outcome, rejected.codes) == ("rejected", ["BAD_USER_INPUT"])  # type: ignore[attr-defined]
     # The JSON log escapes CR/LF: a value cannot forge a second line.
     from server.logs import JsonFormatter

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 import pytest
 
-from tests.conftest import Api
+from tests.support.app import Api
 
 CREATE = "mutation { createBackup(input: {backupType: FULL}) { backup { id } } }"
 
 
 async def _refused(
-    api: Api, response: object, status: int, caplog: pytest.LogCaptureFixture
+    api: Api, response: httpx.Response, status: int, caplog: pytest.LogCaptureFixture
 ) -> str:
-    assert response.status_code == status, response.text  # type: ignore[attr-defined]
-    body = response.json()  # type: ignore[attr-defined]
+    assert response.status_code == status, response.text
+    body = response.json()
     assert body["data"] is None
     [error] = body["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
@@ -54,3 +55,24 @@ async def test_a_request_without_a_query_is_refused(
         "/graphql", json={"variables": {}}, headers={"Authorization": f"Bearer {api.token()}"}
     )
     await _refused(api, response, 400, caplog)
+
+
+SUBSCRIPTION = "subscription { backupProgress(id: 1) { status } }"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_subscription_over_http_is_told_to_use_the_websocket(
+    api: Api, caplog: pytest.LogCaptureFixture, method: str
+) -> None:
+    caplog.set_level(logging.INFO)
+    headers = {"Authorization": f"Bearer {api.token()}"}
+    if method == "GET":
+        response = await api.client.get("/graphql", params={"query": SUBSCRIPTION}, headers=headers)
+    else:
+        response = await api.client.post("/graphql", json={"query": SUBSCRIPTION}, headers=headers)
+    message = await _refused(api, response, 400, caplog)
+    assert message == (
+        "Subscriptions run over the websocket: open ws(s)://<host>/graphql with the "
+        "graphql-transport-ws protocol and send this operation there."
+    )
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no traceback logged

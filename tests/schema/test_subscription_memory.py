@@ -47,7 +47,7 @@ async def test_memory_stays_flat_over_thousands_of_events() -> None:
     tracemalloc.start()
     try:
         received = 0
-        async for result in stream:  # type: ignore[union-attr]
+        async for result in stream:
             assert not result.errors
             received += 1
             if received == 500:

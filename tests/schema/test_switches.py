@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from server.settings import Settings
-from tests.conftest import make_settings, open_api
+from tests.support.app import make_settings, open_api
 
 ENVIRONMENTS = [
     # (environment, the switch's value, whether the feature is on)

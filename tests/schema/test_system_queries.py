@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import psutil
 
-from tests.conftest import Api, make_settings, open_api
-from tests.factories import add_backups, add_cache_logs
-from tests.servers import RedisServer
+from tests.support.app import Api, make_settings, open_api
+from tests.support.factories import add_backups, add_cache_logs
+from tests.support.redis import RedisServer
 
 SYSTEM_INFO = """{ systemInfo {
   application { name version environment }
@@ -46,7 +47,7 @@ async def test_system_info_has_the_seeds_whole_shape(api: Api) -> None:
 
     system = info["system"]
     assert re.fullmatch(r"up \d+ (day|hour|minute)s?(, \d+ (hour|minute)s?)?", system["uptime"])
-    assert abs(system["uptimeSeconds"] - (psutil.time.time() - psutil.boot_time())) < 5
+    assert abs(system["uptimeSeconds"] - (time.time() - psutil.boot_time())) < 5
     assert system["totalCacheLogs"] == 3
     storage = system["storage"]
     disk = psutil.disk_usage(str(api.settings.backup_dir))
@@ -94,7 +95,15 @@ async def test_tables_lists_the_application_tables_with_core_flags(api: Api) -> 
 async def test_tables_can_include_the_catalog(api: Api) -> None:
     tables = (await api.query("{ tables(includeCatalog: true) { name isCatalog } }"))["tables"]
     catalog = {table["name"] for table in tables if table["isCatalog"]}
-    assert catalog == {"Backup", "RestoreLog", "CacheLog", "BackupCopy", "lumbung_alembic_version"}
+    assert catalog == {
+        "Backup",
+        "RestoreLog",
+        "CacheLog",
+        "BackupCopy",
+        "LumbungSchedule",
+        "LumbungScheduleRun",
+        "lumbung_alembic_version",
+    }
 
 
 async def test_cache_logs_newest_first_and_filtered(api: Api) -> None:

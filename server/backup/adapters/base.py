@@ -34,6 +34,24 @@ class Progress(Protocol):
     def __call__(self, *, sql_bytes: int, table: str | None) -> None: ...
 
 
+@dataclass(frozen=True, order=True)
+class SchemaObject:
+    """One named object of the database: a TABLE, VIEW, TRIGGER (on `table`), PROCEDURE,
+    FUNCTION or EVENT."""
+
+    kind: str
+    name: str
+    table: str | None = None
+
+    def to_json(self) -> list[str | None]:
+        return [self.kind, self.name, self.table]
+
+    @classmethod
+    def from_json(cls, value: list[str | None]) -> SchemaObject:
+        kind, name, *rest = value
+        return cls(str(kind), str(name), rest[0] if rest else None)
+
+
 @dataclass(frozen=True)
 class RestoreScript:
     """What a restore feeds to the database: SQL in chunks, with the table each chunk is for."""
@@ -74,6 +92,14 @@ class DatabaseAdapter(Protocol):
         ...
 
     async def drop_tables(self, tables: list[str]) -> None: ...
+
+    async def schema_objects(self) -> list[SchemaObject]:
+        """Every table, view, trigger, routine and event of the database, as they are now."""
+        ...
+
+    async def drop_objects(self, objects: list[SchemaObject]) -> None:
+        """Drop these objects (those that still exist)."""
+        ...
 
     async def suspend_triggers(self, tables: list[str]) -> list[tuple[str, str]]:
         """Drop the triggers of `tables` and return what recreates them: a data-only restore

@@ -8,6 +8,7 @@ import hashlib
 import io
 import re
 import subprocess
+import tempfile
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,13 +19,15 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.backup.adapters.base import DumpPlan, Progress, RestoreScript, Tool
-from server.backup.adapters.credentials import ServerAddress, child_environment, option_file
+from server.backup.adapters.base import DumpPlan, Progress, RestoreScript, SchemaObject, Tool
+from server.backup.adapters.credentials import ServerAddress, child_environment, client_options
 from server.backup.adapters.mysql_tools import (
     block_buffered,
     chunks,
+    client_arguments,
     dies_with_us,
-    find_tool,
+    dump_arguments,
+    exit_reason,
     kill_on_cancel,
     stderr_tail,
     version_of,
@@ -182,6 +185,31 @@ class MySQLAdapter:
     def empty_table_statement(self, table: str) -> bytes:
         return f"DELETE FROM {_quote(table)};\n".encode()  # noqa: S608 - a quoted identifier
 
+    async def schema_objects(self) -> list[SchemaObject]:
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(
+                text(
+                    "SELECT IF(TABLE_TYPE = 'VIEW', 'VIEW', 'TABLE'), TABLE_NAME, NULL "
+                    "FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                    "UNION ALL SELECT 'TRIGGER', TRIGGER_NAME, EVENT_OBJECT_TABLE "
+                    "FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() "
+                    "UNION ALL SELECT ROUTINE_TYPE, ROUTINE_NAME, NULL "
+                    "FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() "
+                    "UNION ALL SELECT 'EVENT', EVENT_NAME, NULL "
+                    "FROM information_schema.EVENTS WHERE EVENT_SCHEMA = DATABASE()"
+                )
+            )
+            return sorted(SchemaObject(str(kind), str(name), table) for kind, name, table in rows)
+
+    async def drop_objects(self, objects: list[SchemaObject]) -> None:
+        if not objects:
+            return
+        async with self._engine.begin() as connection:
+            await connection.execute(text("SET FOREIGN_KEY_CHECKS = 0"))
+            # Views before the tables they may read; the rest in any order.
+            for item in sorted(objects, key=lambda o: o.kind != "VIEW"):
+                await connection.execute(text(f"DROP {item.kind} IF EXISTS {_quote(item.name)}"))
+
     async def drop_tables(self, tables: list[str]) -> None:
         async with self._engine.begin() as connection:
             await connection.execute(text("SET FOREIGN_KEY_CHECKS = 0"))
@@ -206,47 +234,23 @@ class MySQLAdapter:
                 await connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
 
     # --- dump --------------------------------------------------------------------------------
-    def _dump_arguments(self, plan: DumpPlan, options: Path) -> list[str]:
-        binary = find_tool(self._settings.dump_command, "mariadb-dump", "mysqldump")
-        arguments = [
-            binary,
-            f"--defaults-file={options}",  # first: no other option file may redirect us
-            "--single-transaction",
-            "--quick",
-            "--hex-blob",
-            "--default-character-set=utf8mb4",
-            "--max-allowed-packet=1G",
-            # Tablespaces are NDB Cluster's; asking for them needs PROCESS on MySQL 5.7.31+/8.0.21+.
-            "--no-tablespaces",
-            "--triggers",
-        ]
-        if plan.full:
-            arguments += ["--routines", "--events"]
-        if not plan.include_data:
-            arguments.append("--no-data")
-        if not plan.include_schema:
-            arguments += ["--no-create-info", "--skip-triggers"]
-        arguments += [f"--ignore-table={self.database}.{name}" for name in plan.exclude]
-        # `--` first: a table named `--result-file=/tmp/x` stays a table name.
-        arguments += ["--", self.database]
-        if not plan.full:
-            arguments += plan.tables
-        return arguments
+    def _dump_arguments(self, plan: DumpPlan, options: str) -> list[str]:
+        return dump_arguments(self._settings.dump_command, self.database, plan, options)
 
     def dump(
         self, plan: DumpPlan, sections: SectionSink, progress: Progress, cancel: threading.Event
     ) -> tuple[Tool, dict[str, int]]:
-        with option_file(self._address) as options:
-            arguments = self._dump_arguments(plan, options)
-            stderr_path = options.with_name("stderr")
-            with stderr_path.open("wb") as stderr:
-                process = subprocess.Popen(  # noqa: S603 - no shell; names after `--`
-                    dies_with_us(block_buffered(arguments)),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=stderr,
-                    env=child_environment(),
-                )
+        # The tool's stderr goes to a file without a name (O_TMPFILE): nothing to leave behind.
+        with client_options(self._address) as options, tempfile.TemporaryFile() as stderr:
+            arguments = self._dump_arguments(plan, options.path)
+            process = subprocess.Popen(  # noqa: S603 - no shell; names after `--`
+                dies_with_us(block_buffered(arguments)),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=child_environment(),
+                pass_fds=options.pass_fds,
+            )
             current: list[str | None] = [None]
 
             def on_section(kind: str, table: str | None) -> None:
@@ -270,7 +274,7 @@ class MySQLAdapter:
                 if process.stdout is not None:
                     process.stdout.close()
             completed = splitter.finish()
-            errors = stderr_tail(stderr_path)
+            errors = stderr_tail(stderr)
         tool_name = Path(arguments[0]).name
         # A routine the account may not read: MariaDB 10.11's tool stops with an error; others
         # write a comment instead of it and exit 0, and the backup would silently lack it.
@@ -279,10 +283,9 @@ class MySQLAdapter:
         if cancel.is_set():
             raise ToolFailed(f"{tool_name} was stopped: the job was cancelled.")
         if returncode != 0:
-            reason = (
-                f"exit status {returncode}" if returncode > 0 else f"killed by signal {-returncode}"
+            raise ToolFailed(
+                f"{tool_name} failed ({exit_reason(returncode)}): {errors or 'no message'}{advice}"
             )
-            raise ToolFailed(f"{tool_name} failed ({reason}): {errors or 'no message'}{advice}")
         if not completed:
             raise ToolFailed(
                 f"{tool_name} ended without its completion line: the dump is truncated."
@@ -299,25 +302,16 @@ class MySQLAdapter:
 
     # --- restore -----------------------------------------------------------------------------
     def restore(self, script: RestoreScript, progress: Progress, cancel: threading.Event) -> None:
-        binary = find_tool(self._settings.client_command, "mariadb", "mysql")
-        with option_file(self._address) as options:
-            stderr_path = options.with_name("stderr")
-            with stderr_path.open("wb") as stderr:
-                process = subprocess.Popen(  # noqa: S603 - no shell, no user input in argv
-                    dies_with_us(
-                        [
-                            binary,
-                            f"--defaults-file={options}",
-                            "--default-character-set=utf8mb4",
-                            "--binary-mode",
-                            "--max-allowed-packet=1G",
-                        ]
-                    ),
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL,
-                    stderr=stderr,
-                    env=child_environment(),
-                )
+        with client_options(self._address) as options, tempfile.TemporaryFile() as stderr:
+            arguments = client_arguments(self._settings.client_command, options.path)
+            process = subprocess.Popen(  # noqa: S603 - no shell, no user input in argv
+                dies_with_us(arguments),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env=child_environment(),
+                pass_fds=options.pass_fds,
+            )
             watcher = kill_on_cancel(process, cancel)
             assert process.stdin is not None
             stdin: IO[bytes] = process.stdin
@@ -343,8 +337,11 @@ class MySQLAdapter:
                     stdin.close()
                 returncode = process.wait()
                 watcher.set()
-            errors = stderr_tail(stderr_path)
+            errors = stderr_tail(stderr)
         if cancel.is_set():
             raise ToolFailed("The restore was stopped: the job was cancelled.")
         if returncode != 0:
-            raise ToolFailed(f"{Path(binary).name} failed (exit status {returncode}): {errors}")
+            raise ToolFailed(
+                f"{Path(arguments[0]).name} failed ({exit_reason(returncode)}): "
+                f"{errors or 'no message'}"
+            )

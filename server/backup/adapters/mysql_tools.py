@@ -11,13 +11,55 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
+from typing import BinaryIO
 
+from server.backup.adapters.base import DumpPlan
 from server.errors import BackendUnavailable
 
 READ_SIZE = 1 << 20
 PIPE_BYTES = 1 << 20
 STDERR_LIMIT = 4000
+
+
+def dump_arguments(
+    configured: str | None, database: str, plan: DumpPlan, options: str
+) -> list[str]:
+    """The dump tool's argv for `plan` (the benchmark runs the very same command)."""
+    arguments = [
+        find_tool(configured, "mariadb-dump", "mysqldump"),
+        f"--defaults-file={options}",  # first: no other option file may redirect us
+        "--single-transaction",
+        "--quick",
+        "--hex-blob",
+        "--default-character-set=utf8mb4",
+        "--max-allowed-packet=1G",
+        # Tablespaces are NDB Cluster's; asking for them needs PROCESS on MySQL 5.7.31+/8.0.21+.
+        "--no-tablespaces",
+        "--triggers",
+    ]
+    if plan.full:
+        arguments += ["--routines", "--events"]
+    if not plan.include_data:
+        arguments.append("--no-data")
+    if not plan.include_schema:
+        arguments += ["--no-create-info", "--skip-triggers"]
+    arguments += [f"--ignore-table={database}.{name}" for name in plan.exclude]
+    # `--` first: a table named `--result-file=/tmp/x` stays a table name.
+    arguments += ["--", database]
+    if not plan.full:
+        arguments += plan.tables
+    return arguments
+
+
+def client_arguments(configured: str | None, options: str) -> list[str]:
+    """The client's argv for a restore; the database is named on its stdin, never here."""
+    return [
+        find_tool(configured, "mariadb", "mysql"),
+        f"--defaults-file={options}",  # first: no other option file may redirect us
+        "--default-character-set=utf8mb4",
+        "--binary-mode",
+        "--max-allowed-packet=1G",
+    ]
 
 
 @cache
@@ -85,10 +127,18 @@ def chunks(stream: io.BufferedReader) -> Iterator[bytes]:
         yield piece
 
 
-def stderr_tail(path: Path) -> str:
-    data = path.read_bytes()
+def stderr_tail(stderr: BinaryIO) -> str:
+    """The end of what a tool wrote to its stderr file, on one line."""
+    stderr.seek(0, io.SEEK_END)
+    stderr.seek(max(stderr.tell() - STDERR_LIMIT, 0))
+    data = stderr.read()
     message = data[-STDERR_LIMIT:].decode("utf-8", "replace").strip()
     return " ".join(line for line in message.splitlines() if line.strip("- "))
+
+
+def exit_reason(returncode: int) -> str:
+    """`exit status 2`, or `killed by signal 9` for a negative return code."""
+    return f"exit status {returncode}" if returncode >= 0 else f"killed by signal {-returncode}"
 
 
 def kill_on_cancel(process: subprocess.Popen[bytes], cancel: threading.Event) -> threading.Event:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from server.backup.adapters.base import DumpPlan, Progress, RestoreScript, Tool
+from server.backup.adapters.base import DumpPlan, Progress, RestoreScript, SchemaObject, Tool
 from server.backup.stages import SectionSink
 from server.errors import ConfigurationError, Conflict, JobCancelled, StatementRefused
 from server.settings import Settings
@@ -71,6 +71,28 @@ class SQLiteAdapter:
         finally:
             connection.close()
 
+    async def schema_objects(self) -> list[SchemaObject]:
+        connection = self._connect()
+        try:
+            rows = connection.execute(
+                "SELECT upper(type), name, tbl_name FROM sqlite_master "
+                "WHERE type IN ('table', 'view', 'trigger') AND name NOT LIKE 'sqlite_%'"
+            ).fetchall()
+        finally:
+            connection.close()
+        return sorted(
+            SchemaObject(kind, name, table if kind == "TRIGGER" else None)
+            for kind, name, table in rows
+        )
+
+    async def drop_objects(self, objects: list[SchemaObject]) -> None:
+        connection = self._connect()
+        try:
+            for item in sorted(objects, key=lambda o: o.kind != "VIEW"):
+                connection.execute(f"DROP {item.kind} IF EXISTS {quote(item.name)}")
+        finally:
+            connection.close()
+
     async def suspend_triggers(self, tables: list[str]) -> list[tuple[str, str]]:
         return []  # done inside the restore's own transaction instead (see restore)
 
@@ -111,11 +133,15 @@ class SQLiteAdapter:
         rows: dict[str, int] = {}
         done = 0
 
+        current: str | None = None
+
         def emit(data: str) -> None:
+            # Rows come in batches of BATCH_BYTES: progress moves inside a large table too.
             nonlocal done
             encoded = data.encode("utf-8", "surrogatepass")
             sections.write(encoded)
             done += len(encoded)
+            progress(sql_bytes=done, table=current)
 
         try:
             connection.execute("BEGIN")
@@ -131,7 +157,7 @@ class SQLiteAdapter:
                 if cancel.is_set():
                     raise JobCancelled("The backup was stopped: the job was cancelled.")
                 sections.begin("table", table)
-                progress(sql_bytes=done, table=table)
+                current = table
                 create = next(
                     sql for kind, name, _, sql in master if kind == "table" and name == table
                 )
@@ -149,6 +175,7 @@ class SQLiteAdapter:
                     for kind, _, owner, sql in master:
                         if kind in ("index", "trigger") and owner == table:
                             emit(f"{sql};\n")
+            current = None
             if plan.full and plan.include_schema:
                 for kind, name, _, sql in master:
                     if kind == "view" and name not in names:
@@ -156,7 +183,6 @@ class SQLiteAdapter:
                         emit(f"DROP VIEW IF EXISTS {quote(name)};\n{sql};\n")
             sections.begin("footer", None)
             emit("COMMIT;\n")
-            progress(sql_bytes=done, table=None)
         finally:
             connection.close()
         sections.end()

@@ -1,8 +1,8 @@
 """Encryption and offsite copies: the Backup row says whether it is encrypted and to whom;
 BackupCopy holds each backup's copy on each offsite target.
 
-Revision ID: 0004
-Revises: 0001
+Revision ID: 0005
+Revises: 0003 (0004, the restore drills, is merged in parallel; the lead rechains this after it)
 Create Date: 2026-12-04
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-revision = "0004"
-down_revision = "0001"
+revision = "0005"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
