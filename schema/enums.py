@@ -123,7 +123,7 @@ _describe(
     "Where a schedule's run stands.",
     WAITING="Claimed; waiting for another job to let go of the job lock.",
     RUNNING="Running: a backup's progress is on backupProgress(backupId).",
-    COMPLETED="Done; for a backup, rotation ran after it (see `rotated`).",
+    COMPLETED="Done; for a backup, rotation ran after it (`rotated`, `rotatedCopies`).",
     FAILED="Did not do its work; `errorMessage` says why.",
     MISSED="Slots that no server ran in time (`missedSlots` of them): nothing was run.",
 )
@@ -136,11 +136,18 @@ _describe(
     MONTHLY="Kept: the newest of one of the keepMonthly most recent months with a backup.",
     YEARLY="Kept: the newest of one of the keepYearly most recent years with a backup.",
     NEWEST_VERIFIED="Kept: the newest completed backup whose file verifies.",
+    NEWEST_COPY=(
+        "Kept: its copy is the newest good (COMPLETED) one on an enabled offsite target; "
+        "in a target's list: the newest good copy there."
+    ),
     PINNED="Kept: an admin pinned it.",
     IN_USE="Kept: a running restore uses it.",
     RECENT_SAFETY="Kept: a safety backup younger than LUMBUNG_SAFETY_BACKUP_MIN_AGE_DAYS.",
     UNSELECTED="Goes: no rule keeps it.",
-    OVER_SIZE_CAP="Goes: the oldest kept while the schedule's backups exceed maxTotalSize.",
+    OVER_SIZE_CAP=(
+        "Goes: the oldest kept while the schedule's backups (in a target's list: their "
+        "copies there) exceed maxTotalSize."
+    ),
     OLD_SAFETY="Goes: a safety backup older than LUMBUNG_SAFETY_BACKUP_MIN_AGE_DAYS.",
 )
 

@@ -316,6 +316,10 @@ class ScheduleRun(Base):
     error_message: Mapped[str | None] = mapped_column("errorMessage", Text)
     # What the rotation after this run deleted: one "#id filename" per backup.
     rotated: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=EMPTY_JSON_LIST)
+    # What it deleted on the offsite targets: one "#id filename on target" per copy.
+    rotated_copies: Mapped[list[str]] = mapped_column(
+        "rotatedCopies", JSON, default=list, server_default=EMPTY_JSON_LIST
+    )
     created_at: Mapped[datetime] = mapped_column("createdAt", UTCDateTime, default=utcnow)
     # Touched by the process running it while it lives: a run left WAITING or RUNNING whose
     # updatedAt stops moving belonged to a process that died.

@@ -5,7 +5,8 @@
     _backup()   BackupJobs.start(origin=SCHEDULED), waiting up to
                 LUMBUNG_SCHEDULE_LOCK_WAIT_MINUTES for a running job; then RUNNING with the
                 backup's id, following the backup's own task (its progress is the backup's,
-                on backupProgress); after a COMPLETED backup, rotation (server/rotation/)
+                on backupProgress); after a COMPLETED backup, rotation (server/rotation/):
+                of the backups here, then of the copies on each offsite target
     _clear()    the clearCache service itself, recorded as a CacheLog
     _finish     the outcome in the run's row, retried while the database is away
 
@@ -135,14 +136,22 @@ class ScheduledRuns:
         values: dict[str, Any] = {"backup_id": backup.id}
         if schedule.rotation_enabled:
             try:
-                deleted = await self._rotation.rotate(schedule, lock_wait=self.lock_wait)
+                rotated = await self._rotation.rotate(schedule, lock_wait=self.lock_wait)
             except Exception as exc:
                 return RunStatus.FAILED, {
                     **values,
                     "error_message": f"Backup #{backup.id} completed, but rotation failed: "
                     + public_error(exc).message,
                 }
-            values["rotated"] = [f"#{gone.id} {gone.filename}" for gone in deleted]
+            values["rotated"] = [f"#{gone.id} {gone.filename}" for gone in rotated.backups]
+            values["rotated_copies"] = [str(copy) for copy in rotated.copies]
+            if rotated.problems:
+                # The run did its work; what rotation left (a target down, a copy being
+                # uploaded elsewhere) is said here, and the next rotation tries again.
+                values["error_message"] = (
+                    "Rotation left what it could not delete, for the next rotation: "
+                    + "; ".join(rotated.problems)
+                )
         return RunStatus.COMPLETED, values
 
     async def _clear(

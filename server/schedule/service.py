@@ -18,7 +18,7 @@ from server.db.enums import RunStatus, RunTrigger
 from server.db.models import Schedule, ScheduleRun
 from server.errors import BadUserInput
 from server.rotation.policy import Retention
-from server.rotation.service import Judged, Rotation
+from server.rotation.service import Preview, Rotation
 from server.schedule.actions import ScheduledAction
 from server.schedule.run import ScheduledRuns
 from server.schedule.timing import Timing
@@ -177,9 +177,10 @@ class ScheduleService:
             await session.commit()
         return StartedJob(run, self._runs.start(schedule, run))
 
-    async def preview(self, schedule_id: int) -> tuple[Schedule, list[Judged]]:
+    async def preview(self, schedule_id: int) -> tuple[Schedule, Preview]:
         """What rotation would delete now, and why each backup is kept (also while rotation is
-        off: the admin may be about to turn it on)."""
+        off: the admin may be about to turn it on); then the same for the copies on each
+        enabled offsite target."""
         async with self._sessions() as session:
             schedule = await get_schedule(session, schedule_id)
         return schedule, await self._rotation.preview(schedule)

@@ -1,5 +1,6 @@
 """Encryption and offsite copies: the Backup row says whether it is encrypted and to whom;
-BackupCopy holds each backup's copy on each offsite target.
+BackupCopy holds each backup's copy on each offsite target; a schedule run records the copies
+its rotation deleted on the targets (`rotatedCopies`).
 
 Revision ID: 0005
 Revises: 0003 (0004, the restore drills, is merged in parallel; the lead rechains this after it)
@@ -64,9 +65,15 @@ def upgrade() -> None:
     op.create_index(
         "BackupCopy_status_nextAttemptAt_idx", "BackupCopy", ["status", "nextAttemptAt"]
     )
+    with op.batch_alter_table("LumbungScheduleRun") as batch:
+        batch.add_column(
+            sa.Column("rotatedCopies", sa.JSON, nullable=False, server_default=sa.text("('[]')"))
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("LumbungScheduleRun") as batch:
+        batch.drop_column("rotatedCopies")
     op.drop_table("BackupCopy")
     with op.batch_alter_table("Backup") as batch:
         batch.drop_column("recipients")
