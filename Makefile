@@ -69,7 +69,7 @@ schema: $(VENV)/.installed
 graphiql:
 	./scripts/fetch-graphiql
 
-## Every benchmark, each beside its reference tool (needs wrk: apt-get install wrk). ~35 min.
+## Every benchmark, each beside its reference tool (needs wrk: apt-get install wrk). ~45 min.
 ## Each writes bench/results/<name>.json and renders bench/RESULTS.md (see bench/README.md).
 bench: $(VENV)/.installed servers
 	$(BIN)/python -m bench.graphql_vs_bare
@@ -77,6 +77,7 @@ bench: $(VENV)/.installed servers
 	$(BIN)/python -m bench.backup_restore
 	$(BIN)/python -m bench.subscribers
 	$(BIN)/python -m bench.drill_evidence
+	$(BIN)/python -m bench.offsite_encryption
 
 ## Each benchmark once in a tiny configuration: does it still run? Records nothing. ~3 min.
 bench-quick: $(VENV)/.installed servers
@@ -85,6 +86,7 @@ bench-quick: $(VENV)/.installed servers
 	$(BIN)/python -m bench.backup_restore --quick
 	$(BIN)/python -m bench.subscribers --quick
 	$(BIN)/python -m bench.drill_evidence --quick
+	$(BIN)/python -m bench.offsite_encryption --quick
 
 clean:
 	rm -rf $(VENV) .venv-tools .mypy_cache .ruff_cache .pytest_cache

@@ -33,6 +33,7 @@ from schema.enums import ErrorCode
 from schema.errors import error_code
 from schema.executor import LumbungExecutionContext
 from schema.notifications import NotificationMutation
+from schema.offsite import OffsiteMutation
 from schema.queries import Query
 from schema.scalars import SCALAR_MAP
 from schema.schedules import ScheduleMutation
@@ -43,6 +44,7 @@ SDL_PATH = Path(__file__).with_name("schema.graphql")
 # Each domain declares its mutations in its own module; they are merged into one Mutation type.
 MUTATIONS: tuple[type, ...] = (
     BackupMutation,
+    OffsiteMutation,
     DrillMutation,
     NotificationMutation,
     CacheMutation,

@@ -25,8 +25,17 @@ CLIENT_CODES = {
     ErrorCode.UNAUTHENTICATED,
     ErrorCode.FORBIDDEN,
 }
-# A webhook's `url` may carry its token in the path (Slack's do).
-SECRET_WORDS = ("password", "secret", "token", "authorization", "key", "url")
+# A webhook's `url` may carry its token in the path (Slack's do); an age identity is a key.
+SECRET_WORDS = (
+    "password",
+    "secret",
+    "token",
+    "authorization",
+    "key",
+    "url",
+    "identity",
+    "passphrase",
+)
 MAX_VALUE_CHARS = 200
 
 

@@ -16,6 +16,8 @@ from server.backup.delete import delete_backup
 from server.backup.pin import set_pinned
 from server.backup.plan import BackupRequest
 from server.backup.verify import verify_backup
+from server.encryption.keyring import request_keyring
+from server.offsite.check import verify_copy
 
 ADMIN: list[type[BasePermission]] = [IsAdmin]
 
@@ -83,7 +85,13 @@ class BackupVerification:
     problems: list[str] = strawberry.field(
         description="What is wrong, one line each (empty when OK)."
     )
-    sections_checked: int = strawberry.field(description="Sections of the file that were checked.")
+    sections_checked: int = strawberry.field(
+        description="Sections of the file that were checked (0 for an offsite copy, whose "
+        "bytes are compared with the backup's SHA-256 instead)."
+    )
+    target: str | None = strawberry.field(
+        description="The offsite target whose copy was checked; null for the local file."
+    )
     backup: Backup = strawberry.field(description="The backup that was checked.")
 
 
@@ -93,12 +101,33 @@ class DeleteBackupPayload:
     id: int = strawberry.field(description="Id of the deleted backup.")
     filename: str = strawberry.field(description="File name of the deleted backup.")
     removed_files: list[str] = strawberry.field(description="Files removed from the backup folder.")
+    removed_copies: list[str] = strawberry.field(
+        description="Offsite targets whose copy was deleted too."
+    )
+    forgotten_copies: list[str] = strawberry.field(
+        description="Targets no longer configured, whose copy (if any) was left where it is."
+    )
 
 
 Confirm = Annotated[
     str, strawberry.argument(description="The backup's filename, repeated: the confirmation.")
 ]
 BackupId = Annotated[int, strawberry.argument(description="Backup id.")]
+IdentityArg = Annotated[
+    str | None,
+    strawberry.argument(
+        description="For an encrypted backup, when LUMBUNG_AGE_IDENTITY_FILE is not set: the "
+        "age identity (the key file's AGE-SECRET-KEY-1... line), used for this request only: "
+        "never stored, never logged."
+    ),
+]
+PassphraseArg = Annotated[
+    str | None,
+    strawberry.argument(
+        description="For a backup encrypted with a passphrase: the passphrase, for this "
+        "request only (never stored, never logged)."
+    ),
+]
 
 
 @strawberry.type(description="Change things: backups and restores.")
@@ -145,6 +174,8 @@ class BackupMutation:
         description: Annotated[
             str | None, strawberry.argument(description="Free text, at most 191 characters.")
         ] = None,
+        identity: IdentityArg = None,
+        passphrase: PassphraseArg = None,
     ) -> RestoreBackupPayload:
         principal = info.context.principal
         assert principal is not None
@@ -155,6 +186,7 @@ class BackupMutation:
             safety_backup=safety_backup,
             description=description,
             actor=principal.actor_id,
+            keyring=request_keyring(identity, passphrase),
         )
         return RestoreBackupPayload(
             # `confirm` is the backup's filename: the service refuses anything else.
@@ -164,32 +196,70 @@ class BackupMutation:
 
     @strawberry.mutation(
         permission_classes=ADMIN,
-        description="Re-read a backup file and check it and every section against its manifest.",
+        description=(
+            "Re-read a backup file and check it and every section against its manifest (an "
+            "encrypted one is decrypted on the way; a file gone from the folder is fetched "
+            "from an offsite copy first). With `target`, read that target's copy back and "
+            "compare it with the backup instead: a damaged copy is uploaded again."
+        ),
     )
-    async def verify_backup(self, info: Info, id: BackupId) -> BackupVerification:
+    async def verify_backup(
+        self,
+        info: Info,
+        id: BackupId,
+        target: Annotated[
+            str | None, strawberry.argument(description="Check this offsite target's copy.")
+        ] = None,
+        identity: IdentityArg = None,
+        passphrase: PassphraseArg = None,
+    ) -> BackupVerification:
         resources = info.context.resources
-        backup, result = await verify_backup(resources.sessions, resources.folder, id)
+        if target is not None:
+            backup, check = await verify_copy(resources.sessions, resources.offsite, id, target)
+            return BackupVerification(
+                status=VerifyStatus(check.status),
+                problems=check.problems,
+                sections_checked=0,
+                target=target,
+                backup=Backup.of(backup),
+            )
+        backup, result = await verify_backup(
+            resources.sessions,
+            resources.folder,
+            id,
+            encryption=resources.encryption,
+            remote=resources.remote,
+            keyring=request_keyring(identity, passphrase),
+        )
         return BackupVerification(
             status=VerifyStatus(result.status),
             problems=result.problems,
             sections_checked=result.sections_checked,
+            target=None,
             backup=Backup.of(backup),
         )
 
     @strawberry.mutation(
         permission_classes=ADMIN,
-        description="Delete a backup: its file, its manifest and its catalog row.",
+        description=(
+            "Delete a backup: its offsite copies, its file, its manifest and its catalog row. "
+            "When a target cannot be reached, nothing local is deleted."
+        ),
     )
     async def delete_backup(
         self, info: Info, id: BackupId, confirm: Confirm
     ) -> DeleteBackupPayload:
         resources = info.context.resources
-        deleted = await delete_backup(resources.sessions, resources.folder, id, confirm)
+        deleted = await delete_backup(
+            resources.sessions, resources.folder, resources.offsite, id, confirm
+        )
         return DeleteBackupPayload(
             message=f"Backup {deleted.filename} deleted.",
             id=deleted.id,
             filename=deleted.filename,
             removed_files=deleted.removed_files,
+            removed_copies=deleted.removed_copies,
+            forgotten_copies=deleted.forgotten_copies,
         )
 
     @strawberry.mutation(

@@ -14,6 +14,7 @@ from server.db.enums import BackupType as BackupType
 from server.db.enums import CacheType as CacheType
 from server.db.enums import ChannelKind as ChannelKind
 from server.db.enums import Compression as Compression
+from server.db.enums import CopyStatus as CopyStatus
 from server.db.enums import DeliveryStatus as DeliveryStatus
 from server.db.enums import DrillMode as DrillMode
 from server.db.enums import DrillStatus as DrillStatus
@@ -72,6 +73,15 @@ _describe(
     SCHEDULED="Made by a backup schedule.",
 )
 _describe(
+    CopyStatus,
+    "Where a backup's copy on one offsite target stands.",
+    PENDING="Waiting for its turn, or for its next attempt after a failure (`nextAttemptAt`).",
+    IN_PROGRESS="Being uploaded or read back now.",
+    COMPLETED="Uploaded, read back, and equal to the backup (SHA-256): see `verifiedAt`.",
+    FAILED="The last attempt failed (`error`); it is tried again at `nextAttemptAt`, if set.",
+    DELETED="Deleted from the target (by rotation or by hand); the backup may still be here.",
+)
+_describe(
     CacheType,
     "A kind of cache that can be cleared.",
     ALL="Every kind below.",
@@ -119,7 +129,7 @@ _describe(
     "Where a schedule's run stands.",
     WAITING="Claimed; waiting for another job to let go of the job lock.",
     RUNNING="Running: a backup's progress is on backupProgress(backupId).",
-    COMPLETED="Done; for a backup, rotation ran after it (see `rotated`).",
+    COMPLETED="Done; for a backup, rotation ran after it (`rotated`, `rotatedCopies`).",
     FAILED="Did not do its work; `errorMessage` says why.",
     MISSED="Slots that no server ran in time (`missedSlots` of them): nothing was run.",
 )
@@ -132,11 +142,18 @@ _describe(
     MONTHLY="Kept: the newest of one of the keepMonthly most recent months with a backup.",
     YEARLY="Kept: the newest of one of the keepYearly most recent years with a backup.",
     NEWEST_VERIFIED="Kept: the newest completed backup whose file verifies.",
+    NEWEST_COPY=(
+        "Kept: its copy is the newest good (COMPLETED) one on an enabled offsite target; "
+        "in a target's list: the newest good copy there."
+    ),
     PINNED="Kept: an admin pinned it.",
     IN_USE="Kept: a running restore or restore drill uses it.",
     RECENT_SAFETY="Kept: a safety backup younger than LUMBUNG_SAFETY_BACKUP_MIN_AGE_DAYS.",
     UNSELECTED="Goes: no rule keeps it.",
-    OVER_SIZE_CAP="Goes: the oldest kept while the schedule's backups exceed maxTotalSize.",
+    OVER_SIZE_CAP=(
+        "Goes: the oldest kept while the schedule's backups (in a target's list: their "
+        "copies there) exceed maxTotalSize."
+    ),
     OLD_SAFETY="Goes: a safety backup older than LUMBUNG_SAFETY_BACKUP_MIN_AGE_DAYS.",
 )
 
@@ -213,6 +230,12 @@ _describe(
     DELIVERED="The relay or the webhook accepted it.",
     FAILED="Every attempt failed: `error` says why.",
 )
+
+
+@strawberry.enum(description="The kind of an offsite target.")
+class TargetKind(enum.Enum):
+    S3 = strawberry.enum_value("s3", description="An S3-compatible bucket.")
+    SFTP = strawberry.enum_value("sftp", description="A folder on an SSH server, over SFTP.")
 
 
 @strawberry.enum(description="Whether a table is a base table or a view.")

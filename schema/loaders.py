@@ -9,7 +9,7 @@ from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
 from server.backup.history import restore_logs_by_backup
-from server.db.models import Backup, RestoreDrill, RestoreLog, Schedule, ScheduleRun
+from server.db.models import Backup, BackupCopy, RestoreDrill, RestoreLog, Schedule, ScheduleRun
 from server.drill.history import latest_drills_by_backup
 from server.errors import NotFound
 from server.resources import Resources
@@ -27,6 +27,7 @@ class Loaders:
         self.restore_logs = DataLoader[int, list[RestoreLog]](load_fn=self._restore_logs)
         self.backups = DataLoader[int, Backup](load_fn=self._backups)
         self.last_drills = DataLoader[int, RestoreDrill | None](load_fn=self._last_drills)
+        self.copies = DataLoader[int, list[BackupCopy]](load_fn=self._copies)
         # A run's backup may have been deleted by rotation since: None, not an error.
         self.maybe_backups = DataLoader[int, Backup | None](load_fn=self._maybe_backups)
         self.schedules = DataLoader[int, ScheduleFacts | None](load_fn=self._schedules)
@@ -49,6 +50,20 @@ class Loaders:
             rows = (await session.scalars(select(Backup).where(Backup.id.in_(set(ids))))).all()
         found = {row.id: row for row in rows}
         return [found.get(i) or NotFound(f"No backup has id {i}.") for i in ids]
+
+    async def _copies(self, backup_ids: Sequence[int]) -> list[list[BackupCopy]]:
+        async with self._resources.sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(BackupCopy)
+                    .where(BackupCopy.backup_id.in_(set(backup_ids)))
+                    .order_by(BackupCopy.target)
+                )
+            ).all()
+        grouped: dict[int, list[BackupCopy]] = {}
+        for row in rows:
+            grouped.setdefault(row.backup_id, []).append(row)
+        return [grouped.get(backup_id, []) for backup_id in backup_ids]
 
     async def _maybe_backups(self, ids: Sequence[int]) -> list[Backup | None]:
         async with self._resources.sessions() as session:

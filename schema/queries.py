@@ -16,6 +16,7 @@ from schema.notifications import (
     NotificationDeliveryPage,
     shown,
 )
+from schema.offsite import OffsiteTarget, RemoteBackup
 from schema.permissions import IsAdmin
 from schema.prefetch import backups_page
 from schema.schedules import ScheduleQuery
@@ -227,6 +228,27 @@ class Query(ScheduleQuery):
             limit=result.limit,
             page_count=result.page_count,
         )
+
+    @strawberry.field(
+        permission_classes=ADMIN, description="The offsite targets backups are copied to."
+    )
+    def offsite_targets(self, info: Info) -> list[OffsiteTarget]:
+        return [OffsiteTarget.of(config) for config in info.context.resources.offsite.targets.all]
+
+    @strawberry.field(
+        permission_classes=ADMIN,
+        description=(
+            "The backups an offsite target holds (each with its manifest), newest first: what "
+            "`importBackup` can bring into this catalog."
+        ),
+    )
+    async def remote_backups(
+        self,
+        info: Info,
+        target: Annotated[str, strawberry.argument(description="The target's name.")],
+    ) -> list[RemoteBackup]:
+        found = await info.context.resources.remote.list_remote(target)
+        return [RemoteBackup.of(record) for record in found]
 
     @strawberry.field(permission_classes=ADMIN, description="Tables available for backup.")
     async def tables(

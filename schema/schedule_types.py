@@ -26,7 +26,7 @@ from schema.types import Backup, CacheLog, RestoreDrill
 from server.db import models
 from server.db.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from server.rotation.policy import Reason as RetentionReason
-from server.rotation.service import Judged
+from server.rotation.service import Judged, Preview
 from server.schedule import views
 
 
@@ -121,9 +121,17 @@ class ScheduleRun:
         description="The restore drill it started after its backup (follow it with "
         "drillProgress); null when none was due or it could not start (`errorMessage` says why)."
     )
-    error_message: str | None = strawberry.field(description="Why it failed or was missed.")
+    error_message: str | None = strawberry.field(
+        description="Why it failed or was missed; on a COMPLETED run, what its rotation could "
+        "not delete (a target down, say), which the next rotation tries again."
+    )
     rotated: list[str] = strawberry.field(
-        description="Backups the rotation after it deleted, as `#id filename`."
+        description="Backups the rotation after it deleted (with their offsite copies), as "
+        "`#id filename`."
+    )
+    rotated_copies: list[str] = strawberry.field(
+        description="Copies the rotation deleted on offsite targets, their backups kept here, "
+        "as `#id filename on target`."
     )
     claimed_by: str = strawberry.field(description="The server process that claimed it.")
     created_at: datetime = strawberry.field(description="When it was claimed.")
@@ -144,6 +152,7 @@ class ScheduleRun:
             drill_id=row.drill_id,
             error_message=row.error_message,
             rotated=list(row.rotated or []),
+            rotated_copies=list(row.rotated_copies or []),
             claimed_by=row.claimed_by,
             created_at=row.created_at,
             completed_at=row.completed_at,
@@ -303,11 +312,45 @@ class RetentionItem:
         )
 
 
+@strawberry.type(
+    description="What the next rotation of a schedule would delete on one offsite target."
+)
+class TargetRetentionPreview:
+    target: str = strawberry.field(description="The offsite target (an enabled one).")
+    items: list[RetentionItem] = strawberry.field(
+        description="The schedule's backups that stay here and have a copy there, newest "
+        "first: `keep` false means the next rotation deletes that copy (the backup stays)."
+    )
+    delete_count: int = strawberry.field(description="How many copies would be deleted.")
+
+
 @strawberry.type(description="What the next rotation of a schedule would delete, and why.")
 class RetentionPreview:
     schedule_id: int = strawberry.field(description="The schedule.")
     items: list[RetentionItem] = strawberry.field(
-        description="Every backup in its scope (its own, and safety backups), newest first."
+        description="Every backup in its scope (its own, and safety backups), newest first. "
+        "A backup that goes takes its offsite copies with it."
     )
     delete_count: int = strawberry.field(description="How many would be deleted.")
     bytes_freed: BigInt = strawberry.field(description="Bytes their files take.")
+    targets: list[TargetRetentionPreview] = strawberry.field(
+        description="The same policy on each enabled offsite target, over its copies."
+    )
+
+    @classmethod
+    def of(cls, schedule_id: int, preview: Preview) -> RetentionPreview:
+        going = [item for item in preview.local if not item.verdict.keep]
+        return cls(
+            schedule_id=schedule_id,
+            items=[RetentionItem.of(item) for item in preview.local],
+            delete_count=len(going),
+            bytes_freed=BigInt(sum(item.backup.file_size for item in going)),
+            targets=[
+                TargetRetentionPreview(
+                    target=target,
+                    items=[RetentionItem.of(item) for item in items],
+                    delete_count=sum(1 for item in items if not item.verdict.keep),
+                )
+                for target, items in preview.targets.items()
+            ],
+        )

@@ -15,7 +15,7 @@ from schema.context import Info
 from schema.enums import DrillMode, ScheduleFrequency, Weekday
 from schema.permissions import IsAdmin
 from schema.scalars import BigInt
-from schema.schedule_types import RetentionItem, RetentionPreview, Schedule, ScheduleRun
+from schema.schedule_types import RetentionPreview, Schedule, ScheduleRun
 from server.rotation.policy import DEFAULT_RETENTION, Retention
 from server.schedule import views
 from server.schedule.actions import ScheduledAction
@@ -211,8 +211,9 @@ class ScheduleQuery:
     @strawberry.field(
         permission_classes=ADMIN,
         description=(
-            "What the next rotation of a schedule would delete, and why each backup is kept. "
-            "Files are verified to find the newest good backup."
+            "What the next rotation of a schedule would delete, and why each backup is kept; "
+            "then the same for the copies on each enabled offsite target. Files are verified "
+            "to find the newest good backup."
         ),
     )
     async def retention_preview(
@@ -220,14 +221,8 @@ class ScheduleQuery:
         info: Info,
         schedule_id: Annotated[int, strawberry.argument(description="Schedule id.")],
     ) -> RetentionPreview:
-        _schedule, judged = await info.context.resources.schedules.preview(schedule_id)
-        going = [item for item in judged if not item.verdict.keep]
-        return RetentionPreview(
-            schedule_id=schedule_id,
-            items=[RetentionItem.of(item) for item in judged],
-            delete_count=len(going),
-            bytes_freed=BigInt(sum(item.backup.file_size for item in going)),
-        )
+        _schedule, preview = await info.context.resources.schedules.preview(schedule_id)
+        return RetentionPreview.of(schedule_id, preview)
 
 
 @strawberry.type(description="Manage schedules.")

@@ -21,7 +21,7 @@ from server.errors import BadUserInput
 from server.events.event import ProgressEvent
 from server.events.follow import follow_job
 from server.jobs.ids import JobKind, job_id
-from server.jobs.states import backup_state, drill_state, restore_state
+from server.jobs.states import backup_state, copy_state, drill_state, restore_state
 
 ADMIN: list[type[BasePermission]] = [IsAdmin]
 MIN_INTERVAL_SECONDS = 1
@@ -30,19 +30,24 @@ MAX_INTERVAL_SECONDS = 3600
 
 @strawberry.type(description="Where a backup or restore stands: one event of its progress.")
 class JobProgress:
-    job_id: str = strawberry.field(description="`backup:<id>`, `restore:<id>` or `drill:<id>`.")
+    job_id: str = strawberry.field(
+        description="`backup:<id>`, `restore:<id>`, `drill:<id>` or `offsite:<copy id>`."
+    )
     sequence: int = strawberry.field(description="Grows with every event of the job.")
     status: JobStatus = strawberry.field(description="IN_PROGRESS, then COMPLETED or FAILED.")
     phase: str = strawberry.field(
         description="queued, safety-backup, verifying, dumping, restoring, writing, "
-        "rolling-back, comparing, cleaning-up, running (state read from the catalog), or done."
+        "rolling-back, comparing, cleaning-up, uploading (an offsite copy), running (state "
+        "read from the catalog), or done."
     )
     percent: float = strawberry.field(description="Of the current phase, against its estimate.")
     overall_percent: float = strawberry.field(
         description="Of the whole job, for a single progress bar: it never goes back, across "
         "phases and when an estimate proves low (`percent` is of the current phase)."
     )
-    bytes_done: BigInt = strawberry.field(description="SQL bytes through the pipeline so far.")
+    bytes_done: BigInt = strawberry.field(
+        description="SQL bytes through the pipeline so far (an offsite copy: file bytes)."
+    )
     bytes_total: BigInt | None = strawberry.field(
         description="The phase's estimated SQL bytes, never below `bytesDone`; exact in the "
         "final event of a completed job."
@@ -116,6 +121,25 @@ class Subscription:
         state = functools.partial(drill_state, resources.sessions, id)
         await state()
         async for event in follow_job(resources.progress, job_id(JobKind.DRILL, id), state):
+            yield JobProgress.of(event)
+
+    @strawberry.subscription(
+        permission_classes=ADMIN,
+        description=(
+            "An offsite copy's progress (uploading, then verifying: reading it back), like "
+            "`backupProgress`; `id` is the copy's id (`copies { id }` on a backup). A failed "
+            "attempt ends the stream; its retry is followed by subscribing again."
+        ),
+    )
+    async def offsite_copy_progress(
+        self,
+        info: Info,
+        id: Annotated[int, strawberry.argument(description="The copy's id.")],
+    ) -> AsyncGenerator[JobProgress, None]:
+        resources = info.context.resources
+        state = functools.partial(copy_state, resources.sessions, id)
+        await state()
+        async for event in follow_job(resources.progress, job_id(JobKind.OFFSITE, id), state):
             yield JobProgress.of(event)
 
     @strawberry.subscription(

@@ -27,6 +27,7 @@ from server.system.users import AppUser
 from server.units import format_bytes, format_duration
 
 if TYPE_CHECKING:
+    from schema.offsite import OffsiteCopy
     from schema.schedule_types import Schedule
 
 
@@ -209,6 +210,13 @@ class Backup:
         description="When it finished (null while IN_PROGRESS)."
     )
     created_by: int = strawberry.field(description="Id of the user who made the backup.")
+    encrypted: bool = strawberry.field(
+        description="Whether the file is encrypted with age (docs/encryption.md)."
+    )
+    recipients: list[str] = strawberry.field(
+        description="The age public keys it is encrypted to (`passphrase` for a passphrase); "
+        "empty when it is not encrypted."
+    )
     schedule_id: int | None = strawberry.field(
         description="For origin SCHEDULED: the schedule that made it (it may be deleted since)."
     )
@@ -238,9 +246,19 @@ class Backup:
             updated_at=row.updated_at,
             completed_at=row.completed_at,
             created_by=row.created_by,
+            encrypted=row.encrypted,
+            recipients=list(row.recipients or []),
             schedule_id=row.schedule_id,
             pinned=row.pinned,
         )
+
+    @strawberry.field(description="Its copies on the offsite targets, one per target.")
+    async def copies(
+        self, info: Info
+    ) -> list[Annotated[OffsiteCopy, strawberry.lazy("schema.offsite")]]:
+        from schema.offsite import OffsiteCopy
+
+        return [OffsiteCopy.of(row) for row in await info.context.loaders.copies.load(self.id)]
 
     # Filled when the page that holds this backup loaded its relations up front (Prefetch).
     prefetched_creator: strawberry.Private[object] = NOT_LOADED

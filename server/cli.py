@@ -1,4 +1,4 @@
-"""The `lumbung` command: serve, token, revoke, migrate, backup, restore, verify, and
+"""The `lumbung` command: serve, token, revoke, migrate, backup, restore, verify, import, and
 `schedules ...` (server/schedule_cli.py)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import jwt
@@ -23,9 +24,11 @@ from server.auth.tokens import issue_token
 from server.backup import history
 from server.backup.plan import BackupRequest
 from server.backup.verify import verify_backup
-from server.db.enums import BackupType, Compression, JobStatus
+from server.db.enums import BackupType, Compression, CopyStatus, JobStatus
 from server.db.models import RestoreLog
 from server.db.pagination import MAX_LIMIT, PageRequest
+from server.encryption.keyring import Keyring, request_keyring
+from server.encryption.keys import read_private_file
 from server.errors import ConfigurationError, ErrorCode, LumbungError
 from server.logs import configure_logging
 from server.progress_bar import ProgressBar
@@ -329,9 +332,14 @@ def backup(
     compression: Annotated[str | None, typer.Option(help="zstd, gzip or none.")] = None,
     description: Annotated[str | None, typer.Option(help="Free text.")] = None,
     include_catalog: Annotated[bool, typer.Option(help="FULL: also Lumbung's catalog.")] = False,
+    copies: Annotated[
+        bool, typer.Option(help="Wait for the offsite copies (when targets are configured).")
+    ] = True,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
-    """Back up the database now, with a progress bar; prints the file name."""
+    """Back up the database now, with a progress bar; prints the file name. With offsite
+    targets, waits for the copies too: exit 3 when the backup completed but a copy failed
+    (a running server retries it)."""
     try:
         request = BackupRequest(
             backup_type=BackupType(kind.lower()),
@@ -363,9 +371,51 @@ def backup(
             markup=False,
             soft_wrap=True,
         )
-        return 0
+        if not copies or not resources.offsite.targets.enabled:
+            return 0
+        failed = 0
+        for copy in await resources.offsite.settled(done.id):
+            if copy.status is CopyStatus.COMPLETED:
+                err.print(f"copied to {copy.target}, read back intact", markup=False)
+            else:
+                failed += 1
+                err.print(
+                    f"lumbung: the copy to {copy.target} failed: {copy.error_message}",
+                    style="red",
+                    markup=False,
+                    soft_wrap=True,
+                )
+        return 3 if failed else 0
 
     _run(_settings(), body)
+
+
+IdentityFile = Annotated[
+    Path | None,
+    typer.Option(
+        help="An age identity file (mode 0600) that opens an encrypted backup, for this run "
+        "only (default: LUMBUNG_AGE_IDENTITY_FILE)."
+    ),
+]
+PassphraseFile = Annotated[
+    Path | None,
+    typer.Option(help="A file (mode 0600) holding the passphrase of an encrypted backup."),
+]
+
+
+def _keyring(identity_file: Path | None, passphrase_file: Path | None) -> Keyring | None:
+    """The keys given on the command line, read from files: a key in argv would be seen by
+    every user of the machine."""
+    try:
+        identity = read_private_file(identity_file, "--identity-file") if identity_file else None
+        passphrase = (
+            read_private_file(passphrase_file, "--passphrase-file").rstrip("\r\n")
+            if passphrase_file
+            else None
+        )
+        return request_keyring(identity, passphrase)
+    except LumbungError as exc:
+        fail(exc.message)
 
 
 @cli.command()
@@ -374,9 +424,13 @@ def restore(
     confirm: Annotated[str, typer.Option(help="The backup's filename, repeated.")],
     table: Annotated[list[str] | None, typer.Option(help="Only this table (repeat).")] = None,
     safety_backup: Annotated[bool, typer.Option(help="Back up the live tables first.")] = True,
+    identity_file: IdentityFile = None,
+    passphrase_file: PassphraseFile = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
-    """Restore a backup (verified first; a safety backup first by default)."""
+    """Restore a backup (verified first; a safety backup first by default). A file gone from
+    the backup folder is fetched from an offsite copy first."""
+    keyring = _keyring(identity_file, passphrase_file)
 
     async def body(resources: Resources) -> int:
         started = await resources.restores.start(
@@ -386,6 +440,7 @@ def restore(
             safety_backup=safety_backup,
             description="lumbung restore (CLI)",
             actor=CLI_ACTOR,
+            keyring=keyring,
         )
         await _follow(resources, started.task, quiet)
         async with resources.sessions() as session:
@@ -405,15 +460,65 @@ def restore(
 
 
 @cli.command()
-def verify(backup_id: Annotated[int, typer.Argument(help="The backup's id.")]) -> None:
+def verify(
+    backup_id: Annotated[int, typer.Argument(help="The backup's id.")],
+    target: Annotated[
+        str | None, typer.Option(help="Check this offsite target's copy instead.")
+    ] = None,
+    identity_file: IdentityFile = None,
+    passphrase_file: PassphraseFile = None,
+) -> None:
     """Re-read a backup file and check it against its manifest; exit 1 unless OK."""
+    keyring = _keyring(identity_file, passphrase_file)
 
     async def body(resources: Resources) -> int:
-        chosen, result = await verify_backup(resources.sessions, resources.folder, backup_id)
-        sys.stdout.write(f"{result.status.upper()} {chosen.filename}\n")
-        for problem in result.problems:
+        if target is not None:
+            from server.offsite.check import verify_copy
+
+            chosen, check = await verify_copy(
+                resources.sessions, resources.offsite, backup_id, target
+            )
+            status, problems = check.status, check.problems
+        else:
+            chosen, result = await verify_backup(
+                resources.sessions,
+                resources.folder,
+                backup_id,
+                encryption=resources.encryption,
+                remote=resources.remote,
+                keyring=keyring,
+            )
+            status, problems = result.status, result.problems
+        where = f" on {target}" if target else ""
+        sys.stdout.write(f"{status.upper()} {chosen.filename}{where}\n")
+        for problem in problems:
             sys.stdout.write(f"  {problem}\n")
-        return 0 if result.status == "ok" else 1
+        return 0 if status == "ok" else 1
+
+    _run(_settings(), body)
+
+
+@cli.command(name="import")
+def import_(
+    target: Annotated[str, typer.Argument(help="The offsite target, by name.")],
+    filename: Annotated[
+        list[str] | None, typer.Argument(help="Backups to import (none: list what it holds).")
+    ] = None,
+) -> None:
+    """Bring backups an offsite target holds into this catalog (the day the server is lost:
+    a fresh installation restores from the bucket). Without file names, list them."""
+
+    async def body(resources: Resources) -> int:
+        if not filename:
+            for item in await resources.remote.list_remote(target):
+                known = f"backup #{item.catalog_id}" if item.catalog_id else "not imported"
+                lock = ", encrypted" if item.encrypted else ""
+                sys.stdout.write(f"{item.filename}\t{format_bytes(item.size)}{lock}\t{known}\n")
+            return 0
+        for name in filename:
+            row = await resources.remote.import_backup(target, name, CLI_ACTOR)
+            sys.stdout.write(f"{row.id}\t{row.filename}\n")
+        return 0
 
     _run(_settings(), body)
 

@@ -29,6 +29,7 @@ from server.db.demo import seed_demo_database
 from server.db.engine import create_engine, create_session_factory
 from server.db.migrate import migrate, pending_revisions
 from server.drill.job import DrillJobs
+from server.encryption.keyring import Encryption
 from server.errors import BackendUnavailable
 from server.events.bus import ProgressBus
 from server.health.service import ScheduleHealthSource
@@ -37,6 +38,9 @@ from server.jobs.runner import JobRunner
 from server.notify.checker import AlarmChecker
 from server.notify.secrets import SecretBox
 from server.notify.service import Notifier
+from server.offsite.fetch import RemoteBackups
+from server.offsite.job import OffsiteCopies
+from server.offsite.targets import Targets
 from server.recovery import Recovery
 from server.restore.job import RestoreJobs
 from server.rotation.policy import DEFAULT_RETENTION
@@ -77,6 +81,9 @@ class Resources:
     notifier: Notifier
     alarms: AlarmChecker
     caches: CacheService
+    encryption: Encryption
+    offsite: OffsiteCopies
+    remote: RemoteBackups
     schedules: ScheduleService
     scheduler: Scheduler
     # Each schedule's row for backupHealth, from the schedules domain.
@@ -89,6 +96,7 @@ class Resources:
         await self.scheduler.stop()
         await self.alarms.stop()
         await self.caches.close()
+        await self.offsite.close()
         if self.revocation is not None:
             await self.revocation.close()
         await self.jobs.shutdown()
@@ -128,6 +136,7 @@ async def open_resources(
     CLI's one-off commands never do."""
     clock = clock or system_clock
     settings.backup_dir.mkdir(parents=True, exist_ok=True)
+    encryption = Encryption(settings)  # a bad key or recipients file refuses to start
     engine = create_engine(settings)
     redis = Redis.from_url(settings.redis_url.get_secret_value()) if settings.redis_url else None
     sessions = create_session_factory(engine)
@@ -139,9 +148,26 @@ async def open_resources(
     lock = JobLock(sessions, adapter.job_lock)
     secrets = SecretBox.from_settings(settings)
     notifier = Notifier(settings, sessions, secrets)
-    backups = BackupJobs(settings, sessions, adapter, folder, progress, jobs, lock, notifier, clock)
+    backups = BackupJobs(
+        settings, sessions, adapter, folder, progress, jobs, lock, notifier, encryption, clock
+    )
+    targets = Targets(settings.offsite_targets, settings.offsite_timeout_seconds)
+    offsite = OffsiteCopies(settings, sessions, folder, progress, jobs, targets)
+    backups.completion_rows.append(offsite.copy_rows)
+    backups.completed_hooks.append(offsite.backup_completed)
+    remote = RemoteBackups(sessions, folder, targets)
     restores = RestoreJobs(
-        settings, sessions, adapter, folder, progress, jobs, lock, backups, notifier
+        settings,
+        sessions,
+        adapter,
+        folder,
+        progress,
+        jobs,
+        lock,
+        backups,
+        notifier,
+        encryption,
+        remote,
     )
     drills = DrillJobs(settings, sessions, adapter, folder, progress, jobs, lock, notifier)
     caches = CacheService(settings, engine=engine, sessions=sessions, users=users, redis=redis)
@@ -149,6 +175,7 @@ async def open_resources(
         sessions,
         folder,
         lock,
+        offsite,
         safety_min_age=timedelta(days=settings.safety_backup_min_age_days),
         clock=clock,
     )
@@ -193,6 +220,9 @@ async def open_resources(
         scheduler=Scheduler(settings, sessions, runs, notifier, clock, caches.worker),
         schedule_health=ScheduleHealthReader(settings, sessions),
         clock=clock,
+        encryption=encryption,
+        offsite=offsite,
+        remote=remote,
         revocation=revocation,
     )
     try:
@@ -220,6 +250,7 @@ async def open_resources(
         # Before serving: the rollback holds the job lock before any request can start a job.
         await recovery.roll_back(interrupted)
         await resources.caches.start()
+        offsite.start()
     except BaseException:
         await resources.close()
         raise

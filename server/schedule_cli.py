@@ -321,6 +321,7 @@ def run_command(schedule_id: Annotated[int, typer.Argument(help="The schedule's 
             + (f", cache log #{run.cache_log_id}" if run.cache_log_id else "")
             + (f", rotated {len(run.rotated)}" if run.rotated else "")
             + (f", restore drill #{run.drill_id}" if run.drill_id else "")
+            + (f", rotated {len(run.rotated_copies)} offsite copies" if run.rotated_copies else "")
         )
         if run.error_message:
             _print(f"  {run.error_message}")
@@ -331,16 +332,25 @@ def run_command(schedule_id: Annotated[int, typer.Argument(help="The schedule's 
 
 @schedules_cli.command()
 def preview(schedule_id: Annotated[int, typer.Argument(help="The schedule's id.")]) -> None:
-    """What the next rotation would delete, and why each backup is kept."""
+    """What the next rotation would delete, and why each backup is kept; then the copies on
+    each enabled offsite target."""
 
     async def body(resources: Resources) -> int:
-        _schedule, judged = await resources.schedules.preview(schedule_id)
-        for item in judged:
+        _schedule, preview = await resources.schedules.preview(schedule_id)
+        for item in preview.local:
             verb = "keep" if item.verdict.keep else "DELETE"
             _print(
                 f"{verb}\t#{item.backup.id}\t{item.backup.filename}\t"
                 + "; ".join(item.verdict.details)
             )
+        for target, items in preview.targets.items():
+            _print(f"on {target}:")
+            for item in items:
+                verb = "keep" if item.verdict.keep else "DELETE"
+                _print(
+                    f"{verb}\t#{item.backup.id}\t{item.backup.filename}\t"
+                    + "; ".join(item.verdict.details)
+                )
         return 0
 
     _run(body)

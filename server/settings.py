@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from server import __version__
 from server.errors import ConfigurationError
+from server.offsite.config import TargetConfig
 
 Environment = Literal["development", "production"]
 
@@ -167,6 +168,39 @@ class Settings(BaseSettings):
     # /metrics answers only requests bearing this token; unset, /metrics is off (404).
     metrics_token: SecretStr | None = Field(None, validation_alias=_alias("METRICS_TOKEN"))
 
+    # --- encryption (age; docs/encryption.md) ------------------------------------------------
+    # Public keys only: what new backups are encrypted to.
+    age_recipients: CommaList = Field([], validation_alias=_alias("AGE_RECIPIENTS"))
+    age_recipients_file: Path | None = Field(None, validation_alias=_alias("AGE_RECIPIENTS_FILE"))
+    # Encrypts with a passphrase instead (age's scrypt recipient), and opens what it encrypted.
+    age_passphrase_file: Path | None = Field(None, validation_alias=_alias("AGE_PASSPHRASE_FILE"))
+    # What restores, verifications and drills open encrypted backups with (read when needed).
+    age_identity_file: Path | None = Field(None, validation_alias=_alias("AGE_IDENTITY_FILE"))
+    # log2 of scrypt's cost for a passphrase: 18 is age's own default.
+    age_work_factor: int = Field(18, ge=10, le=20, validation_alias=_alias("AGE_WORK_FACTOR"))
+
+    # --- offsite copies (docs/offsite.md) ----------------------------------------------------
+    offsite_targets: list[TargetConfig] = Field([], validation_alias=_alias("OFFSITE_TARGETS"))
+    # A failed copy is retried after this many seconds, doubling each time up to the maximum.
+    offsite_retry_seconds: float = Field(
+        30.0, gt=0, le=86400, validation_alias=_alias("OFFSITE_RETRY_SECONDS")
+    )
+    offsite_retry_max_seconds: float = Field(
+        3600.0, gt=0, le=7 * 86400, validation_alias=_alias("OFFSITE_RETRY_MAX_SECONDS")
+    )
+    # Seconds before a target that does not answer is given up on (connect and each read).
+    offsite_timeout_seconds: float = Field(
+        30.0, gt=0, le=600, validation_alias=_alias("OFFSITE_TIMEOUT_SECONDS")
+    )
+
+    @field_validator("offsite_targets")
+    @classmethod
+    def _target_names_unique(cls, value: list[TargetConfig]) -> list[TargetConfig]:
+        names = [target.name for target in value]
+        if len(set(names)) != len(names):
+            raise ValueError("two offsite targets have the same name")
+        return value
+
     # --- schedules and rotation ----------------------------------------------------------------
     # Every server process runs the scheduler unless this is off; a slot runs once whatever
     # the number of processes (the claim is a row in the catalog).
@@ -281,6 +315,7 @@ class Settings(BaseSettings):
         "cache_redis_prefix",
         "session_redis_prefix",
         "file_cache_dirs",
+        "age_recipients",
         mode="before",
     )(_split_commas)
 

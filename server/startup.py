@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.db.engine import create_engine
 from server.db.migrate import pending_revisions
+from server.encryption.keyring import Encryption
 from server.errors import BackendUnavailable, ConfigurationError
 from server.settings import Settings
 
@@ -136,7 +137,9 @@ async def check_catalog(engine: AsyncEngine) -> None:
 
 
 async def check_backends(settings: Settings) -> None:
-    """What `lumbung serve` checks before it starts: the database, Redis, the catalog."""
+    """What `lumbung serve` checks before it starts: the encryption keys, the database,
+    Redis, the catalog."""
+    Encryption(settings)  # a recipients or passphrase file that cannot be used refuses here
     try:
         engine = create_engine(settings)
     except OSError as exc:  # SQLite's folder cannot be made

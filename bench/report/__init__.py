@@ -18,6 +18,7 @@ from bench.report import (
     cache_clear,
     drill_evidence,
     graphql_vs_bare,
+    offsite_encryption,
     subscribers,
 )
 
@@ -39,6 +40,7 @@ ORDER = (
     "subscribers",
     "subscribers-2-workers",
     "drill_evidence",
+    "offsite_encryption",
 )
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "graphql_vs_bare": graphql_vs_bare.render,
@@ -46,6 +48,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "backup_restore": backup_restore.render,
     "subscribers": subscribers.render,
     "drill_evidence": drill_evidence.render,
+    "offsite_encryption": offsite_encryption.render,
 }
 
 

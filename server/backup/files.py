@@ -23,6 +23,9 @@ NAME_PATTERN = re.compile(
 )
 PARTIAL = ".partial"
 MANIFEST = ".manifest.json"
+# A file being fetched from an offsite copy (server/offsite/fetch.py); recovery leaves these
+# alone, since a fetch runs outside the job lock.
+DOWNLOAD = ".download"
 
 
 def fsync_directory(path: Path) -> None:
@@ -51,6 +54,13 @@ class BackupFolder:
 
     def manifest_path(self, name: str) -> Path:
         return self.root / (self.check_name(name) + MANIFEST)
+
+    def download_path(self, name: str) -> Path:
+        return self.root / (self.check_name(name) + DOWNLOAD)
+
+    def has_files(self, name: str) -> bool:
+        """Whether the backup's file and its manifest are both in the folder."""
+        return self.path(name).is_file() and self.manifest_path(name).is_file()
 
     def reserve(self, kind: str, compression: str, when: datetime) -> tuple[str, BinaryIO]:
         """A new unique name (the seed's `backup_full_2024-01-15T10-30-00.sql.zst`), and its

@@ -2,13 +2,19 @@
 
     start()       check the request (plan.py) and the free space, take the job lock, reserve
                   the file and create its IN_PROGRESS row, then run the job in the background
-    write_file()  the data path (pipeline.py: dump -> split -> compress and hash -> write),
-                  the file renamed into place, the manifest written last: only then COMPLETED
+    write_file()  the data path (pipeline.py: dump -> split -> compress and hash -> [encrypt]
+                  -> write), the file renamed into place, the manifest written last: only
+                  then COMPLETED
     _finish()     the outcome: the catalog row and the final progress event, recorded together,
                   and a notification when it failed
 
 A restore's safety backup is a backup too: it runs write_file() under the restore's lock and
-reports through the restore's progress (server/restore/job.py).
+reports through the restore's progress (server/restore/job.py). It is never encrypted: the
+automatic rollback it serves must work with no secret at hand (docs/encryption.md).
+
+A COMPLETED backup's row is written together with the rows its `completion_rows` give (its
+offsite copies, PENDING: server/offsite/job.py), in one transaction, so no one ever sees a
+completed backup without them; then the `completed_hooks` run (the copies are started).
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO, Generic, TypeVar
@@ -29,12 +36,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server import __version__
 from server.backup.adapters.base import DatabaseAdapter, DumpPlan
 from server.backup.files import BackupFolder
-from server.backup.manifest import Manifest, write_manifest
-from server.backup.pipeline import BackupPipeline
+from server.backup.manifest import EncryptionInfo, Manifest, write_manifest
+from server.backup.pipeline import BackupPipeline, ByteStage
 from server.backup.plan import BackupRequest, checked_description, plan_dump
 from server.backup.space import estimate_file_bytes, require_space
+from server.backup.stages import ByteSink
 from server.db.enums import BackupOrigin, BackupType, Compression, JobStatus, NotificationEvent
 from server.db.models import Backup
+from server.encryption.age import AgeEncryptor
+from server.encryption.keyring import Encryption
 from server.errors import public_error
 from server.events.bus import ProgressBus
 from server.events.tracker import ProgressTracker, Stage
@@ -46,6 +56,11 @@ from server.settings import Settings
 from server.units import format_bytes
 
 RowT = TypeVar("RowT")
+# Called with each backup that has just COMPLETED (its row final, its final event sent).
+CompletedHook = Callable[[Backup], Awaitable[None]]
+# Rows to write in the same transaction as a backup's COMPLETED row.
+CompletionRows = Callable[[Backup], Sequence[object]]
+log = logging.getLogger("lumbung.jobs")
 
 
 @dataclass(frozen=True)
@@ -100,9 +115,13 @@ class BackupJobs:
         runner: JobRunner,
         lock: JobLock,
         notifier: Notifier,
+        encryption: Encryption,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._settings = settings
+        self._encryption = encryption
+        self.completed_hooks: list[CompletedHook] = []
+        self.completion_rows: list[CompletionRows] = []
         # When a backup is made, for its name and its row: a test's clock walks the schedules
         # through months, and rotation sorts by it.
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -190,6 +209,11 @@ class BackupJobs:
                 created_by=new.actor,
                 compression=new.compression,
                 origin=new.origin,
+                # Safety backups stay plaintext: an automatic rollback needs no secret.
+                encrypted=self._encryption.enabled and new.origin is not BackupOrigin.SAFETY,
+                recipients=self._encryption.recipient_names()
+                if self._encryption.enabled and new.origin is not BackupOrigin.SAFETY
+                else [],
                 schedule_id=new.schedule_id,
                 created_at=now,
                 updated_at=now,
@@ -268,6 +292,15 @@ class BackupJobs:
             evidence=written.evidence,
             duration_ms=int((time.monotonic() - started) * 1000),
         )
+        for hook in self.completed_hooks:
+            try:
+                await hook(row)
+            except Exception:
+                # The backup is done and recorded: what follows it never undoes that.
+                log.exception(
+                    "a hook after a completed backup failed",
+                    extra={"event": "backup.hook_failed", "backup": row.id},
+                )
         return row
 
     async def _dump(
@@ -286,11 +319,23 @@ class BackupJobs:
             f"Dumping {len(plan.tables)} table(s)",
             bytes_total=-1 if estimate is None else estimate or None,
         )
-        pipeline = BackupPipeline(
-            handle,
-            row.compression.value,
-            level=self._settings.zstd_level,
-            threads=self._settings.zstd_threads,
+        encryptor: list[AgeEncryptor] = []
+
+        def encrypt(sink: ByteSink) -> ByteSink:
+            encryptor.append(self._encryption.stage(sink))
+            return encryptor[0]
+
+        stages: list[ByteStage] = [encrypt] if row.encrypted else []
+        # Built in a thread: a passphrase's scrypt, in the encryption stage, takes a second.
+        pipeline = await asyncio.to_thread(
+            functools.partial(
+                BackupPipeline,
+                handle,
+                row.compression.value,
+                level=self._settings.zstd_level,
+                threads=self._settings.zstd_threads,
+                byte_stages=stages,
+            )
         )
         dumped = await asyncio.to_thread(
             functools.partial(
@@ -328,6 +373,9 @@ class BackupJobs:
             completed_at=completed.isoformat(),
             sections=pipeline.sections,
             evidence=dumped.evidence,
+            encryption=EncryptionInfo(list(row.recipients), encryptor[0].plaintext_size)
+            if encryptor
+            else None,
         )
         await asyncio.to_thread(write_manifest, self._folder.manifest_path(row.filename), manifest)
         return Written(
@@ -350,8 +398,9 @@ class BackupJobs:
         """Record the outcome in the catalog (retrying while the database is away), then send
         the final event: a follower that sees the end finds the row already final."""
         job = job_id(JobKind.BACKUP, row.id)
+        rows = self.completion_rows if status is JobStatus.COMPLETED else []
         await record_outcome(
-            functools.partial(self._update_row, row.id, status=status, **values), job
+            functools.partial(self._update_row, row, rows, status=status, **values), job
         )
         row.status = status
         for key, value in values.items():
@@ -367,11 +416,15 @@ class BackupJobs:
                 {"backupId": row.id, "filename": row.filename, "error": message},
             )
 
-    async def _update_row(self, backup_id: int, **values: object) -> None:
+    async def _update_row(
+        self, row: Backup, extra: Sequence[CompletionRows], **values: object
+    ) -> None:
         async with self._sessions() as session:
             await session.execute(
                 update(Backup)
-                .where(Backup.id == backup_id)
+                .where(Backup.id == row.id)
                 .values(updated_at=datetime.now(UTC), **values)
             )
+            for make in extra:
+                session.add_all(make(row))
             await session.commit()

@@ -54,6 +54,33 @@ class Section:
         )
 
 
+@dataclass(frozen=True)
+class EncryptionInfo:
+    """How the file is encrypted: age, to these recipients (public keys, or "passphrase").
+    Sections' offsets and checksums are those of the plaintext; the file's size and SHA-256
+    are those of the encrypted bytes on disk."""
+
+    recipients: list[str]
+    plaintext_size: int
+    format: str = "age-encryption.org/v1"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "format": self.format,
+            "recipients": self.recipients,
+            "plaintextSize": self.plaintext_size,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> EncryptionInfo:
+        if value.get("format") != "age-encryption.org/v1":
+            raise ValueError(f"unknown encryption {value.get('format')!r}")
+        return cls(
+            recipients=[str(r) for r in value["recipients"]],
+            plaintext_size=int(value["plaintextSize"]),
+        )
+
+
 @dataclass
 class Manifest:
     file: str
@@ -73,6 +100,12 @@ class Manifest:
     description: str | None = None
     # Measured by the database in the dump's snapshot (evidence.py); None before Lumbung did.
     evidence: Evidence | None = None
+    encryption: EncryptionInfo | None = None
+
+    @property
+    def plaintext_size(self) -> int:
+        """The size of the framed sections: the file's, or its plaintext's when encrypted."""
+        return self.size if self.encryption is None else self.encryption.plaintext_size
 
     def table_sections(self) -> dict[str, Section]:
         return {s.table: s for s in self.sections if s.kind == "table" and s.table is not None}
@@ -98,6 +131,7 @@ class Manifest:
             "completedAt": self.completed_at,
             "sections": [section.to_json() for section in self.sections],
             "evidence": None if self.evidence is None else self.evidence.to_json(),
+            "encryption": None if self.encryption is None else self.encryption.to_json(),
         }
 
     @classmethod
@@ -122,6 +156,9 @@ class Manifest:
             completed_at=value["completedAt"],
             sections=[Section.from_json(s) for s in value["sections"]],
             evidence=Evidence.from_json(value["evidence"]) if value.get("evidence") else None,
+            encryption=None
+            if value.get("encryption") is None
+            else EncryptionInfo.from_json(value["encryption"]),
         )
 
 
@@ -135,6 +172,11 @@ def write_manifest(path: Path, manifest: Manifest) -> None:
         os.fsync(handle.fileno())
     os.replace(partial, path)
     fsync_directory(path.parent)
+
+
+def parse_manifest(data: bytes) -> Manifest:
+    """A manifest from its bytes (one fetched from an offsite target)."""
+    return Manifest.from_json(json.loads(data))
 
 
 def read_manifest(path: Path) -> Manifest:

@@ -38,6 +38,16 @@ class BackupOrigin(enum.Enum):
     SCHEDULED = "scheduled"
 
 
+class CopyStatus(enum.Enum):
+    """Where a backup's copy on one offsite target stands."""
+
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    DELETED = "deleted"
+
+
 class CacheType(enum.Enum):
     ALL = "all"
     DATABASE = "database"

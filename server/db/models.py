@@ -1,5 +1,5 @@
 """Lumbung's catalog: the seed's Prisma models `Backup`, `RestoreLog` and `CacheLog`, and
-Lumbung's own `LumbungSchedule` and `LumbungScheduleRun`.
+Lumbung's own `BackupCopy` (offsite copies), `LumbungSchedule` and `LumbungScheduleRun`.
 
 Table and column names are the seed's, with Prisma's MySQL types (String = VARCHAR(191),
 DateTime = DATETIME(3), Json = JSON), so the application that owns the database can read them
@@ -39,6 +39,7 @@ from server.db.enums import (
     CacheType,
     ChannelKind,
     Compression,
+    CopyStatus,
     DeliveryStatus,
     DrillMode,
     DrillStatus,
@@ -56,6 +57,7 @@ CATALOG_TABLES = (
     "Backup",
     "RestoreLog",
     "CacheLog",
+    "BackupCopy",
     "LumbungSchedule",
     "LumbungScheduleRun",
     "RestoreDrill",
@@ -161,6 +163,42 @@ class Backup(Base):
     schedule_id: Mapped[int | None] = mapped_column("scheduleId", Integer)
     # Kept by rotation whatever its rules say, and refused by deleteBackup until unpinned.
     pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("0"))
+    # age encryption: the recipients' public keys (or "passphrase"); empty when plaintext.
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("0"))
+    recipients: Mapped[list[str]] = mapped_column(
+        JSON, default=list, server_default=EMPTY_JSON_LIST
+    )
+
+
+class BackupCopy(Base):
+    """A backup's copy on one offsite target (docs/offsite.md): one row per backup and target."""
+
+    __tablename__ = "BackupCopy"
+    __table_args__ = (
+        Index("BackupCopy_backupId_target_key", "backupId", "target", unique=True),
+        Index("BackupCopy_status_nextAttemptAt_idx", "status", "nextAttemptAt"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    backup_id: Mapped[int] = mapped_column(
+        "backupId", Integer, ForeignKey("Backup.id", ondelete="CASCADE", onupdate="CASCADE")
+    )
+    target: Mapped[str] = mapped_column(String(64))
+    status: Mapped[CopyStatus] = mapped_column(
+        stored_as_value(CopyStatus, 16), default=CopyStatus.PENDING
+    )
+    size: Mapped[int] = mapped_column("bytes", BigInteger, default=0, server_default=text("0"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    error_message: Mapped[str | None] = mapped_column("errorMessage", Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column("nextAttemptAt", UTCDateTime)
+    # While IN_PROGRESS: the copy is the claimant's until then (renewed as it runs), so a copy
+    # whose process died is taken over by another once this has passed.
+    lease_until: Mapped[datetime | None] = mapped_column("leaseUntil", UTCDateTime)
+    verified_at: Mapped[datetime | None] = mapped_column("verifiedAt", UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column("createdAt", UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        "updatedAt", UTCDateTime, default=utcnow, onupdate=utcnow
+    )
 
 
 class RestoreLog(Base):
@@ -302,6 +340,10 @@ class ScheduleRun(Base):
     drill_id: Mapped[int | None] = mapped_column("drillId", Integer)
     # What the rotation after this run deleted: one "#id filename" per backup.
     rotated: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=EMPTY_JSON_LIST)
+    # What it deleted on the offsite targets: one "#id filename on target" per copy.
+    rotated_copies: Mapped[list[str]] = mapped_column(
+        "rotatedCopies", JSON, default=list, server_default=EMPTY_JSON_LIST
+    )
     created_at: Mapped[datetime] = mapped_column("createdAt", UTCDateTime, default=utcnow)
     # Touched by the process running it while it lives: a run left WAITING or RUNNING whose
     # updatedAt stops moving belonged to a process that died.

@@ -49,6 +49,14 @@ class JobRunner:
         self._cancels[job_id] = cancel
         return task
 
+    def cancel(self, job_id: str) -> asyncio.Task[None] | None:
+        """Ask one running job to stop; its task, to wait for, or None when it is not running
+        in this process."""
+        cancel = self._cancels.get(job_id)
+        if cancel is not None:
+            cancel.set()
+        return self._tasks.get(job_id)
+
     async def shutdown(self) -> None:
         """Stop running jobs: they record themselves FAILED (interrupted) and clean up."""
         for cancel in self._cancels.values():

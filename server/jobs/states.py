@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.db.enums import JobStatus
-from server.db.models import Backup, RestoreDrill, RestoreLog
+from server.db.enums import CopyStatus, JobStatus
+from server.db.models import Backup, BackupCopy, RestoreDrill, RestoreLog
 from server.drill.history import outcome_message
 from server.errors import NotFound
 from server.events.event import ProgressEvent
@@ -107,4 +107,36 @@ async def drill_state(sessions: async_sessionmaker[AsyncSession], drill_id: int)
         message,
         len(row.tables or []),
         None,
+    )
+
+
+COPY_STATUS = {
+    CopyStatus.PENDING: JobStatus.IN_PROGRESS,
+    CopyStatus.IN_PROGRESS: JobStatus.IN_PROGRESS,
+    CopyStatus.COMPLETED: JobStatus.COMPLETED,
+    CopyStatus.FAILED: JobStatus.FAILED,
+    CopyStatus.DELETED: JobStatus.FAILED,
+}
+
+
+async def copy_state(sessions: async_sessionmaker[AsyncSession], copy_id: int) -> ProgressEvent:
+    """An offsite copy's state (a PENDING one waits for its turn: in progress)."""
+    async with sessions() as session:
+        row = await session.get(BackupCopy, copy_id)
+    if row is None:
+        raise NotFound(f"No offsite copy has id {copy_id}; see `copies` on a backup.")
+    status = COPY_STATUS[row.status]
+    message = row.error_message or (
+        f"Copied to {row.target}." if row.status is CopyStatus.COMPLETED else None
+    )
+    if row.status is CopyStatus.DELETED:
+        message = f"The copy on {row.target} was deleted."
+    return _event(
+        job_id(JobKind.OFFSITE, row.id),
+        status,
+        row.created_at,
+        row.updated_at if status.final else None,
+        message,
+        0,
+        row.size if status is JobStatus.COMPLETED else None,
     )

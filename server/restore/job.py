@@ -14,6 +14,7 @@ _finish()   the outcome: the restore log and the final progress event, recorded 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import threading
 import time
@@ -28,9 +29,10 @@ from server.backup.history import get_backup
 from server.backup.job import BackupJobs, NewBackup, StartedJob, backup_stages
 from server.backup.manifest import read_manifest
 from server.backup.plan import CATALOG_TABLES, checked_description
-from server.backup.verify import require_intact, verify_file
+from server.backup.verify import OpenKeys, require_intact, verify_file
 from server.db.enums import BackupOrigin, BackupType, JobStatus, NotificationEvent
 from server.db.models import Backup, RestoreLog
+from server.encryption.keyring import Encryption, Keyring
 from server.errors import BadUserInput, Conflict, public_error
 from server.events.bus import ProgressBus
 from server.events.tracker import ProgressTracker, Stage
@@ -38,6 +40,7 @@ from server.jobs.ids import JobKind, job_id
 from server.jobs.lock import JobLock
 from server.jobs.runner import JobRunner, record_outcome
 from server.notify.service import Notifier
+from server.offsite.fetch import RemoteBackups
 from server.restore.plan import (
     RestorePlan,
     created_by_restore,
@@ -65,7 +68,11 @@ class RestoreJobs:
         lock: JobLock,
         backups: BackupJobs,
         notifier: Notifier,
+        encryption: Encryption,
+        remote: RemoteBackups,
     ) -> None:
+        self._encryption = encryption
+        self._remote = remote
         self._settings = settings
         self._sessions = sessions
         self._adapter = adapter
@@ -86,9 +93,12 @@ class RestoreJobs:
         safety_backup: bool | None = None,
         description: str | None = None,
         actor: int,
+        keyring: Keyring | None = None,
     ) -> StartedJob[RestoreLog]:
         """Check the confirmation, verify the whole file, lock, and start the restore; returns
-        once the file is verified, with the restore IN_PROGRESS."""
+        once the file is verified, with the restore IN_PROGRESS. A file gone from the folder is
+        fetched from an offsite copy first; an encrypted one is opened with `keyring` (the
+        request's) or the settings' identity, and refused, untouched, without one."""
         description = checked_description(description)
         async with self._sessions() as session:
             backup = await get_backup(session, backup_id)
@@ -102,11 +112,19 @@ class RestoreJobs:
                 f"Backup #{backup.id} is {backup.status.value}; only a completed backup can be "
                 "restored."
             )
+        if backup.encrypted:
+            keyring = await asyncio.to_thread(
+                self._encryption.keyring,
+                keyring,
+                f"backup {backup.filename}",
+                backup.recipients,
+            )
+        await self._remote.ensure_local(backup)
         lock = await self._lock.acquire()
         try:
             # Verified before anything is touched: a damaged file is refused here.
             verification = await asyncio.to_thread(
-                verify_file, self._folder, backup.filename, backup.checksum
+                verify_file, self._folder, backup.filename, backup.checksum, _keys(keyring)
             )
             manifest = require_intact(verification, backup.filename)
             plan = plan_restore(
@@ -117,6 +135,7 @@ class RestoreJobs:
                 if safety_backup is None
                 else safety_backup,
             )
+            plan = dataclasses.replace(plan, keyring=keyring)
             await require_definers_allowed(
                 self._adapter,
                 manifest,
@@ -189,7 +208,11 @@ class RestoreJobs:
                 # The safety backup took time: check the file again right before using it.
                 tracker.phase("verifying", "Verifying the backup file")
                 verification = await asyncio.to_thread(
-                    verify_file, self._folder, plan.backup.filename, plan.backup.checksum
+                    verify_file,
+                    self._folder,
+                    plan.backup.filename,
+                    plan.backup.checksum,
+                    _keys(plan.keyring),
                 )
                 require_intact(verification, plan.backup.filename)
             # What exists before the first statement: a rollback drops what the restore adds.
@@ -203,6 +226,7 @@ class RestoreJobs:
                 plan.manifest,
                 plan.tables,
                 plan.everything,
+                plan.keyring,
             )
             tracker.phase(
                 "restoring",
@@ -360,3 +384,10 @@ class RestoreJobs:
                 update(RestoreLog).where(RestoreLog.id == log_id).values(**values)
             )
             await session.commit()
+
+
+def _keys(keyring: Keyring | None) -> OpenKeys | None:
+    """What verify_file opens an encrypted backup with: the keyring found at the start."""
+    if keyring is None:
+        return None
+    return lambda manifest: keyring

@@ -3,6 +3,7 @@ backup go in, whether the database account may create what they hold, and the SQ
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ from server.backup.plan import CATALOG_TABLES, shown_names
 from server.backup.sections import read_section
 from server.db.enums import BackupType
 from server.db.models import Backup
+from server.encryption.keyring import Keyring
 from server.errors import BadUserInput
 
 
@@ -23,6 +25,7 @@ class RestorePlan:
     tables: list[str]  # the table sections to restore
     everything: bool  # also views, events and routines (a whole FULL backup)
     safety_backup: bool
+    keyring: Keyring | None = None  # what opens an encrypted backup
 
 
 def plan_restore(
@@ -116,14 +119,26 @@ def restore_script(
     manifest: Manifest,
     tables: list[str],
     everything: bool,
+    keyring: Keyring | None = None,
     *,
     events: bool = True,
 ) -> RestoreScript:
-    """The SQL of the chosen sections, read from the file as the restore consumes it."""
+    """The SQL of the chosen sections, read from the file as the restore consumes it. From an
+    encrypted file, only the 64 KiB chunks that hold the chosen sections are decrypted: a
+    one-table restore reads that table's part of the file, not all of it."""
     sections = restore_sections(manifest, tables, everything, events=events)
 
     def chunks() -> Iterator[tuple[str | None, bytes]]:
-        with folder.open_backup(filename) as handle:
+        with folder.open_backup(filename) as raw:
+            handle = raw
+            if manifest.encryption is not None:
+                assert keyring is not None, "an encrypted backup is opened with its keyring"
+                handle = keyring.open(
+                    raw,
+                    size=os.fstat(raw.fileno()).st_size,
+                    what=f"backup {filename}",
+                    recipients=manifest.encryption.recipients,
+                ).reader
             for section in sections:
                 if section.kind == "table" and section.table and not manifest.include_schema:
                     # A data-only backup replaces the rows: empty the table first.

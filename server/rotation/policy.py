@@ -13,9 +13,14 @@ Then, if `maxTotalSize` is set and the series kept is larger, the oldest of it t
 protects goes until it fits.
 
 Protected, whatever the rules say: the newest COMPLETED backup that verifies, a backup that a
-restore is using, a pinned backup, and a safety backup younger than the minimum age. Safety
-backups (taken before restores) take part in no rule: once older than that age, and not
-otherwise protected, they go.
+restore is using, a pinned backup, a safety backup younger than the minimum age, and a backup
+whose copy is the newest good one on an enabled offsite target (deleting the backup would
+delete that copy). Safety backups (taken before restores) take part in no rule: once older
+than that age, and not otherwise protected, they go.
+
+The same decision rotates the copies on each offsite target (server/rotation/copies.py): the
+candidates are then the backups with a copy there, and the protected newest is the newest
+good copy on that target.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class Reason(enum.Enum):
     MONTHLY = "monthly"
     YEARLY = "yearly"
     NEWEST_VERIFIED = "newest_verified"
+    NEWEST_COPY = "newest_copy"
     PINNED = "pinned"
     IN_USE = "in_use"
     RECENT_SAFETY = "recent_safety"
@@ -45,7 +51,13 @@ class Reason(enum.Enum):
 
 
 PROTECTIONS = frozenset(
-    (Reason.NEWEST_VERIFIED, Reason.PINNED, Reason.IN_USE, Reason.RECENT_SAFETY)
+    (
+        Reason.NEWEST_VERIFIED,
+        Reason.NEWEST_COPY,
+        Reason.PINNED,
+        Reason.IN_USE,
+        Reason.RECENT_SAFETY,
+    )
 )
 
 
@@ -75,6 +87,8 @@ class Candidate:
     safety: bool = False
     pinned: bool = False
     in_use_by: str | None = None  # e.g. "restore #5"
+    # The offsite targets on which its copy is the newest good (COMPLETED) one.
+    newest_copy_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,6 +156,13 @@ def decide(
         reasons = why[candidate.id]
         if candidate.id == newest_verified:
             reasons.append((Reason.NEWEST_VERIFIED, "the newest completed backup that verifies"))
+        if candidate.newest_copy_on:
+            reasons.append(
+                (
+                    Reason.NEWEST_COPY,
+                    f"the newest good copy on {', '.join(candidate.newest_copy_on)}",
+                )
+            )
         if candidate.pinned:
             reasons.append((Reason.PINNED, "pinned by an admin"))
         if candidate.in_use_by:

@@ -5,8 +5,9 @@
     _backup()   BackupJobs.start(origin=SCHEDULED), waiting up to
                 LUMBUNG_SCHEDULE_LOCK_WAIT_MINUTES for a running job; then RUNNING with the
                 backup's id, following the backup's own task (its progress is the backup's,
-                on backupProgress); after a COMPLETED backup, rotation (server/rotation/),
-                then the schedule's restore drill when one is due (drills.py)
+                on backupProgress); after a COMPLETED backup, rotation (server/rotation/):
+                of the backups here, then of the copies on each offsite target; then the
+                schedule's restore drill when one is due (drills.py)
     _drill()    DrillJobs.start(schedule_id=), waiting for the job lock within the same
                 bound; the run records the drill's id and follows it to its end
     _clear()    the clearCache service itself, recorded as a CacheLog
@@ -145,14 +146,22 @@ class ScheduledRuns:
         values: dict[str, Any] = {"backup_id": backup.id}
         if schedule.rotation_enabled:
             try:
-                deleted = await self._rotation.rotate(schedule, lock_wait=self.lock_wait)
+                rotated = await self._rotation.rotate(schedule, lock_wait=self.lock_wait)
             except Exception as exc:
                 return RunStatus.FAILED, {
                     **values,
                     "error_message": f"Backup #{backup.id} completed, but rotation failed: "
                     + public_error(exc).message,
                 }
-            values["rotated"] = [f"#{gone.id} {gone.filename}" for gone in deleted]
+            values["rotated"] = [f"#{gone.id} {gone.filename}" for gone in rotated.backups]
+            values["rotated_copies"] = [str(copy) for copy in rotated.copies]
+            if rotated.problems:
+                # The run did its work; what rotation left (a target down, a copy being
+                # uploaded elsewhere) is said here, and the next rotation tries again.
+                values["error_message"] = (
+                    "Rotation left what it could not delete, for the next rotation: "
+                    + "; ".join(rotated.problems)
+                )
         async with self._sessions() as session:
             due = await drill_due(session, schedule, run)
         if not due:

@@ -18,7 +18,7 @@ from server.db.enums import RunStatus, RunTrigger
 from server.db.models import Schedule, ScheduleRun
 from server.errors import BadUserInput
 from server.rotation.policy import Retention
-from server.rotation.service import Judged, Rotation
+from server.rotation.service import Preview, Rotation
 from server.schedule.actions import ScheduledAction, stored_action
 from server.schedule.drills import OFF, DrillPolicy, checked_drill_policy, drill_policy_of
 from server.schedule.run import ScheduledRuns
@@ -188,9 +188,10 @@ class ScheduleService:
             await session.commit()
         return StartedJob(run, self._runs.start(schedule, run))
 
-    async def preview(self, schedule_id: int) -> tuple[Schedule, list[Judged]]:
+    async def preview(self, schedule_id: int) -> tuple[Schedule, Preview]:
         """What rotation would delete now, and why each backup is kept (also while rotation is
-        off: the admin may be about to turn it on)."""
+        off: the admin may be about to turn it on); then the same for the copies on each
+        enabled offsite target."""
         async with self._sessions() as session:
             schedule = await get_schedule(session, schedule_id)
         return schedule, await self._rotation.preview(schedule)

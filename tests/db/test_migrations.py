@@ -33,6 +33,7 @@ async def test_migrating_twice_is_harmless(database_url: str) -> None:
             "Backup",
             "RestoreLog",
             "CacheLog",
+            "BackupCopy",
             "LumbungSchedule",
             "LumbungScheduleRun",
             "RestoreDrill",

@@ -1,7 +1,7 @@
 """Rotation's policy over random histories (hypothesis): what is kept is exactly the
-grandfather-father-son set plus the protected backups, and the newest verified backup always
-survives. The expected set is computed here a second way, period by period, not as the
-policy walks."""
+grandfather-father-son set plus the protected backups, and the newest verified backup (and the
+one holding a target's newest good copy) always survives. The expected set is computed here a
+second way, period by period, not as the policy walks."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ def histories(draw: st.DrawFn) -> tuple[list[Candidate], int | None]:
             safety=bool(draw(st.booleans())) and bool(draw(st.booleans())),
             pinned=draw(st.integers(0, 9)) == 0,
             in_use_by="restore #1" if draw(st.integers(0, 9)) == 0 else None,
+            newest_copy_on=("bucket",) if draw(st.integers(0, 9)) == 0 else (),
         )
         for n, age in enumerate(minutes)
     ]
@@ -85,6 +86,7 @@ def expected_kept(
         if c.id == newest_verified
         or c.pinned
         or c.in_use_by
+        or c.newest_copy_on
         or (c.safety and NOW - c.created_at < SAFETY_AGE)
     }
     return kept | protected
@@ -136,7 +138,13 @@ def test_a_size_cap_drops_the_oldest_unprotected_backups_until_the_rest_fit(
         i
         for i, v in by_id.items()
         if set(v.reasons)
-        & {Reason.NEWEST_VERIFIED, Reason.PINNED, Reason.IN_USE, Reason.RECENT_SAFETY}
+        & {
+            Reason.NEWEST_VERIFIED,
+            Reason.NEWEST_COPY,
+            Reason.PINNED,
+            Reason.IN_USE,
+            Reason.RECENT_SAFETY,
+        }
     }
     assert kept <= uncapped
     assert protected <= kept

@@ -99,6 +99,7 @@ async def test_tables_can_include_the_catalog(api: Api) -> None:
         "Backup",
         "RestoreLog",
         "CacheLog",
+        "BackupCopy",
         "LumbungSchedule",
         "LumbungScheduleRun",
         "RestoreDrill",

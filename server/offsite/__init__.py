@@ -1,0 +1,1 @@
+"""Offsite copies of backups: targets (S3, SFTP), the copy job, fetching and importing."""
