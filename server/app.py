@@ -1,5 +1,5 @@
-"""create_app(settings): routes (/graphql, /healthz, /readyz, /metrics) and lifespan. The only
-module of server/ that imports schema/."""
+"""create_app(settings): routes (/graphql, /healthz, /readyz, /metrics, /admin, the backup
+download) and lifespan. The only module of server/ that imports schema/."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from schema import build_schema, graphiql
 from schema.caches import register_graphql_caches
 from schema.view import LumbungGraphQL
+from server.admin.routes import admin_routes
 from server.auth.keys import TokenKeys, resolve_token_keys
 from server.errors import BackendUnavailable, LumbungError
 from server.health.metrics import metrics
@@ -174,6 +175,7 @@ def create_app(
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        *admin_routes(settings),
     ]
     if settings.graphiql_enabled:
         routes.append(Mount(graphiql.ASSETS_PATH, app=graphiql.assets()))

@@ -289,6 +289,9 @@ class Settings(BaseSettings):
 
     # --- the GraphQL surface ---------------------------------------------------------------
     graphiql: bool | None = Field(None, validation_alias=_alias("GRAPHIQL"))
+    # The System Settings page at /admin (docs/admin.md): static files only, so it is on in
+    # every environment; it holds no data of its own, the API's token gate still applies.
+    admin_page: bool = Field(True, validation_alias=_alias("ADMIN_PAGE"))
     introspection: bool | None = Field(None, validation_alias=_alias("INTROSPECTION"))
     # "Did you mean ...?" in validation errors: a map of the schema for whoever probes it.
     field_suggestions: bool | None = Field(None, validation_alias=_alias("FIELD_SUGGESTIONS"))

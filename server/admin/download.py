@@ -1,0 +1,128 @@
+"""GET /backups/{id}/file: a backup's file, to an admin, as it lies in the backup folder.
+
+GraphQL is no file transfer, so this is the API's one plain HTTP endpoint for data. It is held
+to the GraphQL endpoint's rules: `Authorization: Bearer <admin token>` (revocation included),
+refusals in GraphQL's error shape with the same codes and statuses, and one audit line per
+download. The file is streamed from an O_NOFOLLOW descriptor (BackupFolder.open_backup), so
+memory stays flat and a planted symlink leads nowhere. An encrypted backup leaves encrypted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import BinaryIO
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from server.db.enums import JobStatus
+from server.db.models import Backup
+from server.errors import (
+    BackendUnavailable,
+    Conflict,
+    ErrorCode,
+    LumbungError,
+    NotFound,
+    TokenExpired,
+    public_error,
+)
+from server.resources import Resources
+
+log = logging.getLogger("lumbung.audit")
+
+CHUNK_BYTES = 1024 * 1024
+STATUS_BY_CODE = {
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.BACKEND_UNAVAILABLE: 503,
+}
+EXPIRED_CHALLENGE = 'Bearer error="invalid_token", error_description="The access token expired"'
+
+
+def refusal(error: LumbungError) -> Response:
+    """GraphQL's error shape, so a client reads one kind of error whichever endpoint it calls."""
+    body = {
+        "data": None,
+        "errors": [{"message": error.message, "extensions": {"code": error.code.value}}],
+    }
+    headers = {}
+    if isinstance(error, TokenExpired):
+        headers["WWW-Authenticate"] = EXPIRED_CHALLENGE
+    elif error.code is ErrorCode.UNAUTHENTICATED:
+        headers["WWW-Authenticate"] = "Bearer"
+    return Response(
+        json.dumps(body),
+        status_code=STATUS_BY_CODE.get(error.code, 500),
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+async def _chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
+    try:
+        while chunk := await anyio.to_thread.run_sync(handle.read, CHUNK_BYTES):
+            yield chunk
+    finally:
+        handle.close()
+
+
+async def _completed_backup(resources: Resources, backup_id: int) -> Backup:
+    async with resources.sessions() as session:
+        backup = await session.get(Backup, backup_id)
+    if backup is None:
+        raise NotFound(f"There is no backup {backup_id}.")
+    if backup.status is JobStatus.IN_PROGRESS:
+        raise Conflict(
+            f"Backup {backup.filename} is still being made; download it once it completes."
+        )
+    if backup.status is not JobStatus.COMPLETED:
+        raise NotFound(f"Backup {backup.filename} failed and has no file to download.")
+    return backup
+
+
+async def download_backup(request: Request) -> Response:
+    resources: Resources = request.app.state.resources
+    client = request.client.host if request.client else "-"
+    try:
+        principal = await resources.tokens.authenticate_header(
+            request.headers.get("authorization"), client=client
+        )
+        backup = await _completed_backup(resources, int(request.path_params["backup_id"]))
+        handle = await anyio.to_thread.run_sync(resources.folder.open_backup, backup.filename)
+    except LumbungError as error:
+        return refusal(error)
+    except Exception as exc:  # the catalog unreachable, and such: said as the API says it
+        public = public_error(exc)
+        if not isinstance(public, BackendUnavailable):
+            raise
+        return refusal(public)
+    size = os.fstat(handle.fileno()).st_size
+    log.info(
+        "backup downloaded",
+        extra={
+            "event": "backup.download",
+            "sub": principal.subject,
+            "client": client,
+            "backup_id": backup.id,
+            "bytes": size,
+        },
+    )
+    return StreamingResponse(
+        _chunks(handle),
+        media_type="application/octet-stream",
+        headers={
+            # The name is one the server made (files.NAME_PATTERN): plain ASCII, no quotes.
+            "Content-Disposition": f'attachment; filename="{backup.filename}"',
+            "Content-Length": str(size),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+            # What the file must hash to: a client checks its copy without a second request.
+            "X-Backup-SHA256": backup.checksum or "",
+        },
+    )
