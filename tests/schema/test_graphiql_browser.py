@@ -11,20 +11,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, Page, Request, Response, Route, async_playwright
+from playwright.async_api import Browser, Page, Request, Response, Route
 
+from tests.support.browser import chromium
 from tests.support.lumbung import LumbungServer, start_server
 from tests.support.tokens import JWT_SECRET, token
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Generous: the machine is shared, and GraphiQL is 3.5 MB of JavaScript to parse.
 TIMEOUT_MS = 60_000
 
@@ -38,15 +30,8 @@ def server(tmp_path: Path) -> Iterator[LumbungServer]:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    assert Path(CHROMIUM).exists(), (
-        "Debian's chromium is missing: `make test` installs it (scripts/ensure-servers)"
-    )
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
+    async with chromium() as launched:
         yield launched
-        await launched.close()
 
 
 class Traffic:

@@ -28,6 +28,9 @@ export function describe(error) {
   if (error instanceof ApiError) {
     return [HEADLINES[error.code] || HEADLINES.INTERNAL, error.message];
   }
+  if (error && error.name === "Refusal") {
+    return ["Not done.", error.message];
+  }
   if (error instanceof TypeError) {
     return ["The server cannot be reached.", "Check that Lumbung is running, then try again."];
   }
@@ -46,5 +49,19 @@ export async function whatIsDown() {
     return `Down: ${down.map(([name, state]) => `${name} (${state})`).join("; ")}`;
   } catch {
     return null;
+  }
+}
+
+/** Put an error in `node` in words; for BACKEND_UNAVAILABLE, add what /readyz says is down. */
+export function showError(node, error) {
+  const [headline, details] = describe(error);
+  node.replaceChildren();
+  const strong = document.createElement("strong");
+  strong.textContent = headline;
+  node.append(strong, ` ${details}`);
+  if (error instanceof ApiError && error.code === "BACKEND_UNAVAILABLE") {
+    whatIsDown().then((down) => {
+      if (down) node.append(` ${down}.`);
+    });
   }
 }

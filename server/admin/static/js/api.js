@@ -1,0 +1,187 @@
+// The page's only way to the server: GraphQL over HTTP, subscriptions over one websocket
+// (graphql-transport-ws, the token in connection_init), and the backup download. Whatever
+// says the token no longer works (HTTP 401, socket closed with 4401/4403) calls onSignedOut
+// with the reason, once.
+
+import { ApiError, SignedOut } from "./errors.js";
+
+const EXPIRED = /error="invalid_token".*expired/;
+
+export class Api {
+  constructor(token, onSignedOut) {
+    this.token = token;
+    this.onSignedOut = onSignedOut;
+    this.socket = null;
+    this.acked = false;
+    this.operations = new Map(); // id -> {payload, sink}
+    this.nextId = 1;
+    this.closed = false;
+    this.retry = null;
+  }
+
+  signOut(reason) {
+    if (this.closed) return;
+    this.close();
+    this.onSignedOut(reason);
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.retry);
+    if (this.socket) this.socket.close(1000, "Signed out");
+    this.operations.clear();
+  }
+
+  authorization() {
+    return `Bearer ${this.token}`;
+  }
+
+  refused(response) {
+    const challenge = response.headers.get("WWW-Authenticate") || "";
+    const reason = EXPIRED.test(challenge)
+      ? "Your token has expired. Paste a new one to go on."
+      : "Your token was refused (revoked, or not valid here). Paste another one.";
+    if (response.status === 403) {
+      return "This token does not carry the admin role. Paste an admin's token.";
+    }
+    return reason;
+  }
+
+  /** Run a query or mutation; its data, or an ApiError with the server's code and words. */
+  async query(text, variables = {}) {
+    if (this.closed) throw new SignedOut("signed out");
+    const response = await fetch("/graphql", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: this.authorization() },
+      body: JSON.stringify({ query: text, variables }),
+      cache: "no-store",
+    });
+    if (response.status === 401 || response.status === 403) {
+      const reason = this.refused(response);
+      this.signOut(reason);
+      throw new SignedOut(reason);
+    }
+    let body;
+    try {
+      body = await response.json();
+    } catch {
+      throw new ApiError("INTERNAL", `The server answered HTTP ${response.status}.`);
+    }
+    if (body.errors && body.errors.length) {
+      const first = body.errors[0];
+      throw new ApiError(first.extensions && first.extensions.code, first.message);
+    }
+    return body.data;
+  }
+
+  /** Fetch a backup's file with the token, and hand it to the browser as a download. */
+  async download(backup) {
+    const response = await fetch(`/backups/${backup.id}/file`, {
+      headers: { Authorization: this.authorization() },
+      cache: "no-store",
+    });
+    if (response.status === 401 || response.status === 403) {
+      const reason = this.refused(response);
+      this.signOut(reason);
+      throw new SignedOut(reason);
+    }
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      const first = (body.errors || [])[0] || {};
+      throw new ApiError(first.extensions && first.extensions.code, first.message || "");
+    }
+    const url = URL.createObjectURL(await response.blob());
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = backup.filename;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  }
+
+  /**
+   * Subscribe; sink = {next(data), error(ApiError), complete()}. Returns a function that ends
+   * the subscription. A lost socket is reopened and its subscriptions sent again.
+   */
+  subscribe(text, variables, sink) {
+    const id = String(this.nextId++);
+    const payload = { query: text, variables };
+    this.operations.set(id, { payload, sink });
+    if (this.acked) this.send({ id, type: "subscribe", payload });
+    else this.connect();
+    return () => {
+      if (this.operations.delete(id) && this.acked) this.send({ id, type: "complete" });
+    };
+  }
+
+  send(message) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify(message));
+    }
+  }
+
+  connect() {
+    if (this.socket || this.closed) return;
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/graphql`, "graphql-transport-ws");
+    this.socket = socket;
+    socket.addEventListener("open", () => {
+      socket.send(
+        JSON.stringify({ type: "connection_init", payload: { Authorization: this.authorization() } }),
+      );
+    });
+    socket.addEventListener("message", (event) => this.receive(JSON.parse(event.data)));
+    socket.addEventListener("close", (event) => this.lost(socket, event));
+  }
+
+  receive(message) {
+    if (message.type === "connection_ack") {
+      this.acked = true;
+      for (const [id, { payload }] of this.operations) this.send({ id, type: "subscribe", payload });
+      return;
+    }
+    if (message.type === "ping") {
+      this.send({ type: "pong" });
+      return;
+    }
+    const operation = this.operations.get(message.id);
+    if (!operation) return;
+    if (message.type === "next") {
+      const errors = message.payload.errors;
+      if (errors && errors.length) {
+        const first = errors[0];
+        operation.sink.error(new ApiError(first.extensions && first.extensions.code, first.message));
+      } else {
+        operation.sink.next(message.payload.data);
+      }
+    } else if (message.type === "error") {
+      this.operations.delete(message.id);
+      const first = message.payload[0] || {};
+      operation.sink.error(new ApiError(first.extensions && first.extensions.code, first.message));
+    } else if (message.type === "complete") {
+      this.operations.delete(message.id);
+      if (operation.sink.complete) operation.sink.complete();
+    }
+  }
+
+  lost(socket, event) {
+    if (this.socket !== socket) return;
+    this.socket = null;
+    this.acked = false;
+    if (this.closed) return;
+    if (event.code === 4401) {
+      const reason = /expired/i.test(event.reason)
+        ? "Your token has expired. Paste a new one to go on."
+        : "Your token was refused (revoked, or not valid here). Paste another one.";
+      this.signOut(reason);
+      return;
+    }
+    if (event.code === 4403) {
+      this.signOut("This token does not carry the admin role. Paste an admin's token.");
+      return;
+    }
+    // The server restarted, or the network blinked: reconnect while anything is followed.
+    if (this.operations.size) this.retry = setTimeout(() => this.connect(), 2000);
+  }
+}

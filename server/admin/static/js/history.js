@@ -1,0 +1,166 @@
+// The Backup History: newest first, paged, filtered by status, type and last drill; per
+// backup: restore, verify, download, test restore, delete.
+
+import { el, field, fill, select, when } from "./dom.js";
+import { showError } from "./errors.js";
+import { openDelete, openRestore } from "./restore.js";
+
+const BACKUPS = `query ($page: Int!, $limit: Int!, $status: JobStatus, $type: BackupType, $drill: LastDrill) {
+  backups(page: $page, limit: $limit, status: $status, backupType: $type, lastDrill: $drill) {
+    total page pageCount
+    items {
+      id filename backupType status fileSize fileSizeHuman createdAt createdBy origin
+      description errorMessage tables encrypted pinned durationSeconds
+      creator { name email }
+      lastDrill { status restoresIn }
+    }
+  }
+}`;
+const VERIFY = `mutation ($id: Int!) { verifyBackup(id: $id) { status problems sectionsChecked } }`;
+const DRILL = `mutation ($id: Int!) { testRestore(backupId: $id) { message drill { id } } }`;
+
+const ORIGIN = { MANUAL: "", SAFETY: " (safety)", SCHEDULED: " (scheduled)" };
+
+export class History {
+  constructor(api, progress, notice) {
+    this.api = api;
+    this.progress = progress;
+    this.notice = notice;
+    this.page = 1;
+    this.verified = new Map(); // backup id -> words, for this session
+    this.status = select([["", "Any status"], ["IN_PROGRESS", "In progress"], ["COMPLETED", "Completed"], ["FAILED", "Failed"]]);
+    this.type = select([["", "Any type"], ["FULL", "Full"], ["PARTIAL", "Partial"], ["SELECTIVE", "Selective"]]);
+    this.drill = select([["", "Any drill"], ["PASSED", "Drill passed"], ["FAILED", "Drill failed"], ["NEVER", "Never drilled"]]);
+    this.limit = select([["10", "10"], ["25", "25"], ["50", "50"]]);
+    for (const control of [this.status, this.type, this.drill, this.limit]) {
+      control.addEventListener("change", () => {
+        this.page = 1;
+        this.load();
+      });
+    }
+    this.rows = el("tbody");
+    this.pager = el("span", { class: "pager-text" });
+    this.previous = el("button", { type: "button", onclick: () => this.go(-1) }, "Previous page");
+    this.next = el("button", { type: "button", onclick: () => this.go(1) }, "Next page");
+    this.error = el("div", { class: "error", role: "alert" });
+    this.node = el(
+      "section",
+      { class: "panel", "aria-labelledby": "history-title" },
+      el("h3", { id: "history-title" }, "Backup History"),
+      el("div", { class: "filters" }, field("Status", this.status), field("Type", this.type), field("Last drill", this.drill), field("Per page", this.limit)),
+      this.error,
+      el(
+        "div",
+        { class: "table-wrap" },
+        el(
+          "table",
+          { class: "history" },
+          el("thead", {}, el("tr", {}, ["File", "Type", "Status", "Size", "Created by", "Date", "Verified", "Drilled", "Actions"].map((name) => el("th", { scope: "col" }, name)))),
+          this.rows,
+        ),
+      ),
+      el("div", { class: "pager" }, this.previous, this.pager, this.next),
+    );
+  }
+
+  go(step) {
+    this.page += step;
+    this.load();
+  }
+
+  async load() {
+    let data;
+    try {
+      data = await this.api.query(BACKUPS, {
+        page: this.page,
+        limit: Number(this.limit.value),
+        status: this.status.value || null,
+        type: this.type.value || null,
+        drill: this.drill.value || null,
+      });
+    } catch (error) {
+      showError(this.error, error);
+      return;
+    }
+    fill(this.error);
+    const { items, total, page, pageCount } = data.backups;
+    fill(this.rows, items.length ? items.map((backup) => this.row(backup)) : el("tr", {}, el("td", { colspan: "9" }, "No backup matches.")));
+    fill(this.pager, `Page ${page} of ${Math.max(pageCount, 1)} · ${total} backup${total === 1 ? "" : "s"}`);
+    this.previous.disabled = page <= 1;
+    this.next.disabled = page >= pageCount;
+  }
+
+  row(backup) {
+    const message = el("div", { class: "row-message", role: "status" });
+    const creator = backup.creator ? backup.creator.name || backup.creator.email || `#${backup.createdBy}` : `#${backup.createdBy}`;
+    const drill = backup.lastDrill ? `${backup.lastDrill.status}${backup.lastDrill.restoresIn ? ` (${backup.lastDrill.restoresIn})` : ""}` : "never";
+    const completed = backup.status === "COMPLETED";
+    const action = (label, handler, enabled = completed) =>
+      el("button", { type: "button", class: "small", disabled: !enabled, "aria-label": `${label} ${backup.filename}`, onclick: handler }, label);
+    return el(
+      "tr",
+      { dataset: { backup: String(backup.id) } },
+      el("td", { class: "file" }, el("span", { class: "filename" }, backup.filename), backup.description ? el("small", { class: "muted" }, backup.description) : null, message),
+      el("td", {}, `${backup.backupType.toLowerCase()}${ORIGIN[backup.origin] || ""}`),
+      el("td", { class: `status ${backup.status.toLowerCase()}`, title: backup.errorMessage || "" }, backup.status.replace("_", " ").toLowerCase()),
+      el("td", {}, completed ? backup.fileSizeHuman : "–"),
+      el("td", {}, creator),
+      el("td", {}, when(backup.createdAt)),
+      el("td", {}, this.verified.get(backup.id) || "–"),
+      el("td", {}, drill),
+      el(
+        "td",
+        { class: "actions" },
+        action("Restore", () => openRestore(this.api, backup, (log, words) => {
+          this.progress.follow("restore", log.id, backup.filename);
+          this.notice(words);
+        })),
+        action("Verify", () => this.verify(backup, message)),
+        action("Download", () => this.download(backup, message)),
+        action("Test restore", () => this.testRestore(backup, message)),
+        action("Delete", () => openDelete(this.api, backup, (words) => {
+          this.notice(words);
+          this.load();
+        }), backup.status !== "IN_PROGRESS"),
+      ),
+    );
+  }
+
+  async verify(backup, message) {
+    fill(message, "Verifying…");
+    try {
+      const { verifyBackup } = await this.api.query(VERIFY, { id: backup.id });
+      const words =
+        verifyBackup.status === "OK"
+          ? `OK (${verifyBackup.sectionsChecked} sections checked)`
+          : `${verifyBackup.status}: ${verifyBackup.problems.join("; ")}`;
+      this.verified.set(backup.id, verifyBackup.status === "OK" ? "OK" : verifyBackup.status.toLowerCase());
+      fill(message, verifyBackup.status === "OK" ? `Verified: ${words}` : `The file is damaged or gone: ${words}`);
+      this.load();
+    } catch (error) {
+      showError(message, error);
+    }
+  }
+
+  async download(backup, message) {
+    fill(message, "Downloading…");
+    try {
+      await this.api.download(backup);
+      fill(message, "Downloaded.");
+    } catch (error) {
+      showError(message, error);
+    }
+  }
+
+  async testRestore(backup, message) {
+    try {
+      const { testRestore } = await this.api.query(DRILL, { id: backup.id });
+      this.progress.follow("drill", testRestore.drill.id, backup.filename);
+      fill(message, testRestore.message);
+    } catch (error) {
+      showError(message, error);
+    }
+  }
+}
+
+
