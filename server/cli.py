@@ -141,6 +141,12 @@ def serve(
         if settings.graphiql_enabled:
             err.print("GraphiQL: open the URL, then put this in the Headers tab:")
         err.print(f'  {{"Authorization": "Bearer {token}"}}\n', soft_wrap=True, highlight=False)
+        if settings.admin_page:
+            err.print(
+                f"Admin page: {url.removesuffix('/graphql')}/admin/ (paste the token alone)\n",
+                soft_wrap=True,
+                highlight=False,
+            )
         if keys.generated_secret_file is not None:
             err.print(
                 f"(development token secret kept in {keys.generated_secret_file}; valid 24 h)\n"

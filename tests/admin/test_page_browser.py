@@ -7,147 +7,23 @@ Each section's screenshot is saved in docs/screenshots/ by this run (README show
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
-import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from playwright.async_api import Browser, expect
 from redis.asyncio import Redis
 
-from tests.support.browser import chromium
-from tests.support.lumbung import LumbungServer, post, start_server
-from tests.support.mariadb import MariaDBServer
+from tests.admin.page import (
+    Console,
+    HeldDump,
+    completed_backup,
+    open_page,
+    screenshot,
+    sign_in,
+)
+from tests.support.lumbung import LumbungServer
 from tests.support.redis import RedisServer
-from tests.support.tokens import JWT_SECRET, token
-from tests.support.waiting import wait_until
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-# Generous: two helpers share two cores, and a backup or restore runs real tools.
-TIMEOUT_MS = 60_000
-BACKUP = """query ($id: Int!) { backup(id: $id) { id filename status tables } }"""
-CREATE = """mutation ($input: CreateBackupInput!) {
-  createBackup(input: $input) { backup { id filename } }
-}"""
-
-
-class HeldDump:
-    """A dump tool that waits at a gate before it starts: while the gate is shut, a backup
-    stays IN_PROGRESS, so another browser can be shown to find it (however fast the dump)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.gate = folder / "dump-gate-open"
-        self.tool = folder / "held-dump"
-        real = shutil.which("mariadb-dump") or shutil.which("mysqldump")
-        assert real, "mariadb-dump is missing"
-        # The option file reaches the tool as /dev/fd/N (pass_fds): exec keeps the descriptor.
-        self.tool.write_text(
-            f'#!/bin/sh\nwhile [ ! -e "{self.gate}" ]; do sleep 0.05; done\nexec "{real}" "$@"\n'
-        )
-        self.tool.chmod(0o755)
-        self.open()
-
-    def open(self) -> None:
-        self.gate.touch()
-
-    def shut(self) -> None:
-        self.gate.unlink(missing_ok=True)
-
-
-@pytest.fixture(scope="module")
-def held_dump(tmp_path_factory: pytest.TempPathFactory) -> HeldDump:
-    return HeldDump(tmp_path_factory.mktemp("tools"))
-
-
-@pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory,
-    mariadb: MariaDBServer,
-    redis_server: RedisServer,
-    held_dump: HeldDump,
-) -> Iterator[LumbungServer]:
-    name = f"admin_page_{os.getpid()}"
-    url = mariadb.create_database(name)
-    workdir = tmp_path_factory.mktemp("admin")
-    process = start_server(
-        workdir,
-        {
-            "LUMBUNG_DATABASE_URL": url,
-            "LUMBUNG_DEMO_DATA": "true",
-            "LUMBUNG_REDIS_URL": redis_server.url,
-            "LUMBUNG_JWT_SECRET": JWT_SECRET,
-            "LUMBUNG_JWT_LEEWAY_SECONDS": "0",
-            "LUMBUNG_BACKUP_DIR": str(workdir / "backups"),
-            "LUMBUNG_DUMP_COMMAND": str(held_dump.tool),
-            "LUMBUNG_SCHEDULER": "false",
-            "LUMBUNG_LOG_FORMAT": "text",
-        },
-    )
-    yield process
-    process.stop()
-    mariadb.drop_database(name)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    expect.set_options(timeout=TIMEOUT_MS)
-    async with chromium() as launched:
-        yield launched
-
-
-class Console:
-    """Errors the page logs (a module that failed, a CSP violation): a test ends with none.
-    Chromium also logs each 401 the API answers; the page handles those (back to sign-in)."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-
-    def watch(self, page: Page) -> None:
-        def on_console(message: ConsoleMessage) -> None:
-            if message.type == "error" and "status of 401" not in message.text:
-                self.errors.append(message.text)
-
-        page.on("console", on_console)
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-
-
-async def open_page(
-    browser: Browser, server: LumbungServer, console: Console, *, width: int = 1280
-) -> tuple[BrowserContext, Page]:
-    context = await browser.new_context(viewport={"width": width, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-    page = await context.new_page()
-    console.watch(page)
-    await page.goto(f"{server.base}/admin/")
-    return context, page
-
-
-async def sign_in(page: Page, value: str | None = None) -> None:
-    await page.get_by_label("Admin token").fill(value or token())
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("heading", name="Backup Management")).to_be_visible()
-
-
-async def screenshot(page: Page, selector: str, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.locator(selector).screenshot(path=SCREENSHOTS / f"{name}.png")
-
-
-async def completed_backup(server: LumbungServer, **input_: Any) -> dict[str, Any]:
-    started = await post(server, CREATE, {"input": {"backupType": "FULL", **input_}})
-    backup_id = started["createBackup"]["backup"]["id"]
-
-    async def done() -> dict[str, Any] | None:
-        backup: dict[str, Any] = (await post(server, BACKUP, {"id": backup_id}))["backup"]
-        return None if backup["status"] == "IN_PROGRESS" else backup
-
-    backup = await wait_until(done, timeout=120, what=f"backup #{backup_id}")
-    assert backup["status"] == "COMPLETED"
-    return backup
+from tests.support.tokens import token
 
 
 async def test_an_admin_signs_in_and_sees_every_section(

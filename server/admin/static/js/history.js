@@ -28,6 +28,9 @@ export class History {
     this.notice = notice;
     this.page = 1;
     this.verified = new Map(); // backup id -> words, for this session
+    // backup id -> what its row says (an action's outcome); kept here so that it survives the
+    // history being drawn again (a job ending elsewhere redraws it at any moment).
+    this.notes = new Map();
     this.status = select([["", "Any status"], ["IN_PROGRESS", "In progress"], ["COMPLETED", "Completed"], ["FAILED", "Failed"]]);
     this.type = select([["", "Any type"], ["FULL", "Full"], ["PARTIAL", "Partial"], ["SELECTIVE", "Selective"]]);
     this.drill = select([["", "Any drill"], ["PASSED", "Drill passed"], ["FAILED", "Drill failed"], ["NEVER", "Never drilled"]]);
@@ -91,7 +94,9 @@ export class History {
   }
 
   row(backup) {
-    const message = el("div", { class: "row-message", role: "status" });
+    const message = el("div", { class: "row-message", role: "status", dataset: { note: String(backup.id) } });
+    const note = this.notes.get(backup.id);
+    if (note) note(message);
     const creator = backup.creator ? backup.creator.name || backup.creator.email || `#${backup.createdBy}` : `#${backup.createdBy}`;
     const drill = backup.lastDrill ? `${backup.lastDrill.status}${backup.lastDrill.restoresIn ? ` (${backup.lastDrill.restoresIn})` : ""}` : "never";
     const completed = backup.status === "COMPLETED";
@@ -115,9 +120,9 @@ export class History {
           this.progress.follow("restore", log.id, backup.filename);
           this.notice(words);
         })),
-        action("Verify", () => this.verify(backup, message)),
-        action("Download", () => this.download(backup, message)),
-        action("Test restore", () => this.testRestore(backup, message)),
+        action("Verify", () => this.verify(backup)),
+        action("Download", () => this.download(backup)),
+        action("Test restore", () => this.testRestore(backup)),
         action("Delete", () => openDelete(this.api, backup, (words) => {
           this.notice(words);
           this.load();
@@ -126,41 +131,49 @@ export class History {
     );
   }
 
-  async verify(backup, message) {
-    fill(message, "Verifying…");
+  /** Say `words` (or the error) in the backup's row, now and whenever it is drawn again. */
+  note(backup, words, error = null) {
+    const show = (node) => (error ? showError(node, error) : fill(node, words));
+    this.notes.set(backup.id, show);
+    const node = this.rows.querySelector(`[data-note="${backup.id}"]`);
+    if (node) show(node);
+  }
+
+  async verify(backup) {
+    this.note(backup, "Verifying…");
     try {
       const { verifyBackup } = await this.api.query(VERIFY, { id: backup.id });
-      const words =
-        verifyBackup.status === "OK"
-          ? `OK (${verifyBackup.sectionsChecked} sections checked)`
-          : `${verifyBackup.status}: ${verifyBackup.problems.join("; ")}`;
-      this.verified.set(backup.id, verifyBackup.status === "OK" ? "OK" : verifyBackup.status.toLowerCase());
-      fill(message, verifyBackup.status === "OK" ? `Verified: ${words}` : `The file is damaged or gone: ${words}`);
+      const ok = verifyBackup.status === "OK";
+      this.verified.set(backup.id, ok ? "OK" : verifyBackup.status.toLowerCase());
+      this.note(
+        backup,
+        ok
+          ? `Verified: OK (${verifyBackup.sectionsChecked} sections checked)`
+          : `The file is damaged or gone: ${verifyBackup.status}: ${verifyBackup.problems.join("; ")}`,
+      );
       this.load();
     } catch (error) {
-      showError(message, error);
+      this.note(backup, "", error);
     }
   }
 
-  async download(backup, message) {
-    fill(message, "Downloading…");
+  async download(backup) {
+    this.note(backup, "Downloading…");
     try {
       await this.api.download(backup);
-      fill(message, "Downloaded.");
+      this.note(backup, "Downloaded.");
     } catch (error) {
-      showError(message, error);
+      this.note(backup, "", error);
     }
   }
 
-  async testRestore(backup, message) {
+  async testRestore(backup) {
     try {
       const { testRestore } = await this.api.query(DRILL, { id: backup.id });
       this.progress.follow("drill", testRestore.drill.id, backup.filename);
-      fill(message, testRestore.message);
+      this.note(backup, testRestore.message);
     } catch (error) {
-      showError(message, error);
+      this.note(backup, "", error);
     }
   }
 }
-
-
