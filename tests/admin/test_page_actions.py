@@ -1,7 +1,7 @@
 """The admin page's other actions and its words for failures, in headless chromium against a
 real `lumbung serve`: a backup refused while another runs (CONFLICT names it), a damaged file
-(verify and restore say so), a backend down (the page says which), the download, the delete
-with its typed name, and a schedule's frequency."""
+(verify and restore say so), a backend down (the page says which), a revoked token, the
+download, the delete with its typed name, a schedule's frequency, the keyboard, and a phone."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import jwt
 import pytest
 from playwright.async_api import Browser, expect
 
@@ -22,7 +23,7 @@ from tests.admin.page import (
 )
 from tests.support.lumbung import LumbungServer, post, start_server
 from tests.support.redis import RedisServer
-from tests.support.tokens import JWT_SECRET
+from tests.support.tokens import JWT_SECRET, token
 from tests.support.waiting import wait_until
 
 BACKUP_STATUS = "query ($id: Int!) { backup(id: $id) { status } }"
@@ -195,3 +196,71 @@ async def test_a_backend_down_is_named(
         await context.close()
     finally:
         server.stop()
+
+
+async def test_a_revoked_token_brings_the_sign_in_back_with_the_reason(
+    browser: Browser, server: LumbungServer
+) -> None:
+    console = Console()
+    context, page = await open_page(browser, server, console)
+    value = token()
+    await sign_in(page, value)
+    jti = jwt.decode(value, options={"verify_signature": False})["jti"]
+    server.run_cli("revoke", jti, "--ttl", "1h")
+    # The page's next request (it asks what runs every few seconds) is refused.
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    await expect(page.get_by_role("alert")).to_have_text(
+        "Your token was refused (revoked, or not valid here). Paste another one."
+    )
+    assert await page.evaluate("sessionStorage.getItem('lumbung.token')") is None
+    await context.close()
+
+
+async def test_the_page_is_used_with_the_keyboard_and_every_control_is_labelled(
+    browser: Browser, server: LumbungServer
+) -> None:
+    console = Console()
+    context, page = await open_page(browser, server, console)
+    # Sign in without the mouse: the token field has the focus, Tab reaches the button.
+    await expect(page.get_by_label("Admin token")).to_be_focused()
+    await page.keyboard.insert_text(token())
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("button", name="Sign in")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Backup Management")).to_be_visible()
+
+    # A dialog opens from the keyboard, holds the focus, and Escape closes it.
+    await page.get_by_role("button", name="Clear System Cache").focus()
+    await page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Cache options")
+    await expect(dialog).to_be_visible()
+    assert await dialog.evaluate("d => d.contains(document.activeElement)")
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_be_hidden()
+
+    await page.get_by_role("button", name="Create Backup Now").click()
+    await expect(page.get_by_role("dialog", name="Backup options")).to_be_visible()
+    unlabelled = await page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea')]
+              .filter((c) => c.labels.length === 0 && !c.getAttribute('aria-label'))
+              .map((c) => c.outerHTML)"""
+    )
+    assert unlabelled == []
+    await page.keyboard.press("Escape")
+    await context.close()
+    assert console.errors == []
+
+
+async def test_a_phone_sees_the_page_without_scrolling_sideways(
+    browser: Browser, server: LumbungServer
+) -> None:
+    await completed_backup(server, backupType="PARTIAL")
+    console = Console()
+    context, page = await open_page(browser, server, console, width=390)
+    await sign_in(page)
+    await expect(page.locator("table.history tbody tr").first).to_contain_text("partial")
+    await expect(page.locator("#system dl")).to_contain_text("MariaDB")
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390
+    await context.close()
+    assert console.errors == []

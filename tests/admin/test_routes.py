@@ -5,6 +5,7 @@ with the API's own error codes."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -75,7 +76,10 @@ async def test_the_page_can_be_switched_off(tmp_path: Path) -> None:
         assert refused.status_code == 401
 
 
-async def test_an_admin_downloads_the_backup_file_as_it_lies_on_disk(sqlite_api: Api) -> None:
+async def test_an_admin_downloads_the_backup_file_as_it_lies_on_disk(
+    sqlite_api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="lumbung.audit")
     backup = await backup_and_wait(sqlite_api, backupType="FULL")
     assert backup["status"] == "COMPLETED"
     on_disk = (sqlite_api.settings.backup_dir / backup["filename"]).read_bytes()
@@ -91,6 +95,10 @@ async def test_an_admin_downloads_the_backup_file_as_it_lies_on_disk(sqlite_api:
     assert int(response.headers["content-length"]) == len(on_disk)
     assert response.headers["x-backup-sha256"] == hashlib.sha256(on_disk).hexdigest()
     assert backup["checksum"] == hashlib.sha256(on_disk).hexdigest()
+    # One audit line: who took which backup, never the token.
+    [record] = [r for r in caplog.records if getattr(r, "event", None) == "backup.download"]
+    assert record.name == "lumbung.audit"
+    assert (record.sub, record.backup_id, record.bytes) == ("1", backup["id"], len(on_disk))  # type: ignore[attr-defined]
 
 
 async def test_a_download_is_refused_without_an_admin_token(sqlite_api: Api) -> None:
