@@ -6,8 +6,17 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Request,
+    WebSocket,
+    expect,
+)
 
 from tests.support.lumbung import LumbungServer, post
 from tests.support.tokens import token
@@ -46,19 +55,32 @@ class HeldDump:
 
 
 class Console:
-    """Errors the page logs (a module that failed, a CSP violation): a test ends with none.
+    """Errors the page logs (a module that failed, a CSP violation), and any request for
+    somewhere other than the server (the page works offline): a test ends with none.
     Chromium also logs each 401 the API answers; the page handles those (back to sign-in)."""
 
-    def __init__(self) -> None:
+    def __init__(self, server: LumbungServer) -> None:
         self.errors: list[str] = []
+        self.origin = urlsplit(server.base).netloc
 
     def watch(self, page: Page) -> None:
         def on_console(message: ConsoleMessage) -> None:
             if message.type == "error" and "status of 401" not in message.text:
                 self.errors.append(message.text)
 
+        def on_request(request: Request) -> None:
+            where = urlsplit(request.url)
+            if where.scheme in ("http", "https", "ws", "wss") and where.netloc != self.origin:
+                self.errors.append(f"a request elsewhere: {request.url}")
+
+        def on_socket(socket: WebSocket) -> None:
+            if urlsplit(socket.url).netloc != self.origin:
+                self.errors.append(f"a socket elsewhere: {socket.url}")
+
         page.on("console", on_console)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("request", on_request)
+        page.on("websocket", on_socket)
 
 
 async def open_page(

@@ -29,7 +29,7 @@ from tests.support.tokens import token
 async def test_an_admin_signs_in_and_sees_every_section(
     browser: Browser, server: LumbungServer
 ) -> None:
-    console = Console()
+    console = Console(server)
     context, page = await open_page(browser, server, console)
     await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     await screenshot(page, "body", "signin")
@@ -55,7 +55,7 @@ async def test_an_admin_signs_in_and_sees_every_section(
 async def test_a_selective_backup_is_followed_to_100_percent(
     browser: Browser, server: LumbungServer
 ) -> None:
-    console = Console()
+    console = Console(server)
     context, page = await open_page(browser, server, console)
     await sign_in(page)
     # Every value the bars take, in order, as the page sets them.
@@ -102,7 +102,7 @@ async def test_a_restore_needs_the_file_name_typed_and_then_runs_to_its_end(
     browser: Browser, server: LumbungServer
 ) -> None:
     backup = await completed_backup(server)
-    console = Console()
+    console = Console(server)
     context, page = await open_page(browser, server, console)
     await sign_in(page)
     await page.get_by_role("button", name=f"Restore {backup['filename']}", exact=True).click()
@@ -136,7 +136,7 @@ async def test_a_cache_clear_runs_dry_then_for_real(
 ) -> None:
     client = Redis.from_url(redis_server.url)
     await client.mset({"cache:report:1": "a", "cache:report:2": "b", "cache:other": "c"})
-    console = Console()
+    console = Console(server)
     context, page = await open_page(browser, server, console)
     await sign_in(page)
 
@@ -174,7 +174,7 @@ async def test_a_cache_clear_runs_dry_then_for_real(
 
 
 async def test_system_information_changes_live(browser: Browser, server: LumbungServer) -> None:
-    console = Console()
+    console = Console(server)
     context, page = await open_page(browser, server, console)
     await sign_in(page)
     backups = page.locator("#system dt", has_text="Backups").locator(
@@ -192,7 +192,7 @@ async def test_system_information_changes_live(browser: Browser, server: Lumbung
 async def test_an_expired_token_brings_the_sign_in_back_with_the_reason(
     browser: Browser, server: LumbungServer
 ) -> None:
-    console = Console()
+    console = Console(server)
     context, page = await open_page(browser, server, console)
     await sign_in(page, token(ttl=timedelta(seconds=8)))
     # The server closes the subscriptions' socket when the token expires (4401).
@@ -208,7 +208,7 @@ async def test_an_expired_token_brings_the_sign_in_back_with_the_reason(
 async def test_a_second_browser_sees_the_job_the_first_started(
     browser: Browser, server: LumbungServer, held_dump: HeldDump
 ) -> None:
-    console = Console()
+    console = Console(server)
     first, first_page = await open_page(browser, server, console)
     second, second_page = await open_page(browser, server, console, width=390)
     await sign_in(first_page)
