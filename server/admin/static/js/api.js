@@ -36,15 +36,15 @@ export class Api {
     return `Bearer ${this.token}`;
   }
 
+  /** Why an HTTP 401/403 signed the page out, in words. */
   refused(response) {
-    const challenge = response.headers.get("WWW-Authenticate") || "";
-    const reason = EXPIRED.test(challenge)
-      ? "Your token has expired. Paste a new one to go on."
-      : "Your token was refused (revoked, or not valid here). Paste another one.";
     if (response.status === 403) {
       return "This token does not carry the admin role. Paste an admin's token.";
     }
-    return reason;
+    const challenge = response.headers.get("WWW-Authenticate") || "";
+    return EXPIRED.test(challenge)
+      ? "Your token has expired. Paste a new one to go on."
+      : "Your token was refused (revoked, or not valid here). Paste another one.";
   }
 
   /** Run a query or mutation; its data, or an ApiError with the server's code and words. */

@@ -31,6 +31,8 @@ export function modal({ title, body, submitLabel, onSubmit, danger = false }) {
       submit.disabled = false;
     }
   });
+  // An answer about what was typed before goes once the admin types again.
+  form.addEventListener("input", () => fill(error));
   dialog.addEventListener("close", () => dialog.remove());
   document.body.append(dialog);
   dialog.showModal();

@@ -86,6 +86,7 @@ export function when(iso) {
 
 export function seconds(value) {
   if (value === null || value === undefined) return "–";
+  if (Number(value) < 1) return "under 1 s";
   const total = Math.round(Number(value));
   if (total < 60) return `${total} s`;
   const minutes = Math.floor(total / 60);
