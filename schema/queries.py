@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import strawberry
@@ -19,6 +20,7 @@ from schema.notifications import (
 from schema.offsite import OffsiteTarget, RemoteBackup
 from schema.permissions import IsAdmin
 from schema.prefetch import backups_page
+from schema.scalars import BigInt
 from schema.schedules import ScheduleQuery
 from schema.system import Me, SystemInfo, Table
 from schema.types import (
@@ -50,7 +52,10 @@ LimitArg = Annotated[int, strawberry.argument(description=f"Items per page, 1 to
 class Query(ScheduleQuery):
     @strawberry.field(
         permission_classes=ADMIN,
-        description="Backups, newest first, optionally filtered by type and status.",
+        description=(
+            "Backups, newest first, optionally filtered by type, status, last drill, creator, "
+            "date and size."
+        ),
     )
     async def backups(
         self,
@@ -69,14 +74,43 @@ class Query(ScheduleQuery):
                 description="Only backups whose newest restore drill ended so (or NEVER drilled)."
             ),
         ] = None,
+        created_by: Annotated[
+            int | None, strawberry.argument(description="Only backups made by this user id.")
+        ] = None,
+        created_from: Annotated[
+            datetime | None,
+            strawberry.argument(description="Only backups started at or after this time."),
+        ] = None,
+        created_until: Annotated[
+            datetime | None,
+            strawberry.argument(description="Only backups started before this time."),
+        ] = None,
+        min_size: Annotated[
+            BigInt | None,
+            strawberry.argument(
+                description="Only backups whose file has at least this many bytes."
+            ),
+        ] = None,
+        max_size: Annotated[
+            BigInt | None,
+            strawberry.argument(description="Only backups whose file has at most this many bytes."),
+        ] = None,
     ) -> BackupPage:
         request = PageRequest(page=page, limit=limit)
+        where = history.BackupFilter(
+            backup_type=backup_type,
+            status=status,
+            created_by=created_by,
+            created_from=created_from,
+            created_until=created_until,
+            min_size=min_size,
+            max_size=max_size,
+        )
         async with info.context.resources.sessions() as session:
             result = await history.list_backups(
                 session,
                 request,
-                backup_type=backup_type,
-                status=status,
+                where=where,
                 narrow=None
                 if last_drill is None
                 else lambda query: filter_by_last_drill(query, last_drill),

@@ -267,3 +267,36 @@ async def test_a_phone_sees_the_page_without_scrolling_sideways(
     assert width <= 390
     await context.close()
     assert console.errors == []
+
+
+async def test_the_history_is_filtered_by_creator_date_and_size(
+    browser: Browser, server: LumbungServer
+) -> None:
+    backup = await completed_backup(server, backupType="PARTIAL")
+    console = Console(server)
+    context, page = await open_page(browser, server, console)
+    await sign_in(page)
+    history = page.locator("table.history tbody")
+    pager = page.locator("#backups .pager-text")
+    await expect(history).to_contain_text(backup["filename"])
+
+    async def narrowed(label: str, value: str, *, shows: bool) -> None:
+        await page.get_by_label(label).fill(value)
+        await page.get_by_label(label).dispatch_event("change")
+        if shows:
+            await expect(history).to_contain_text(backup["filename"])
+        else:
+            await expect(history).to_have_text("No backup matches.")
+            await expect(pager).to_contain_text("0 backups")
+        await page.get_by_label(label).fill("")
+        await page.get_by_label(label).dispatch_event("change")
+        await expect(history).to_contain_text(backup["filename"])
+
+    await narrowed("Created by (user id)", "1", shows=True)
+    await narrowed("Created by (user id)", "99", shows=False)
+    await narrowed("Min size (MB)", "1000", shows=False)
+    await narrowed("Max size (MB)", "1000", shows=True)
+    await narrowed("From date", "2999-01-01", shows=False)
+    await narrowed("To date", "2000-01-01", shows=False)
+    await context.close()
+    assert console.errors == []

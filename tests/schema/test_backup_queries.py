@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, event
 
 from server.db import demo
+from server.db.models import Backup
 from tests.support.app import Api
 from tests.support.factories import EPOCH, add_backups, add_restore_logs
 
@@ -83,6 +84,51 @@ async def test_backups_filter_by_type_and_status(api: Api) -> None:
     assert {item["backupType"] for item in partial["items"]} == {"PARTIAL"}
     assert {item["status"] for item in partial["items"]} == {"FAILED"}
     assert failed_full["total"] == 0
+
+
+FILTERED = """
+query ($by: Int, $from: DateTime, $until: DateTime, $min: BigInt, $max: BigInt) {
+  backups(createdBy: $by, createdFrom: $from, createdUntil: $until, minSize: $min, maxSize: $max,
+          limit: 100) {
+    total items { id }
+  }
+}
+"""
+
+
+async def test_backups_filter_by_creator_date_and_size(api: Api) -> None:
+    # Six backups a minute apart from EPOCH, made by users 1, 2, 3, 1, 2, 3, sized 1 MB + n.
+    ids = await add_backups(api.resources, 6, file_size=0)
+    async with api.resources.sessions() as session:
+        for n, backup_id in enumerate(ids):
+            row = await session.get(Backup, backup_id)
+            assert row is not None
+            row.file_size = 1_000_000 + n * 1000
+        await session.commit()
+
+    async def found(**variables: Any) -> list[int]:
+        data = (await api.query(FILTERED, variables))["backups"]
+        assert data["total"] == len(data["items"])
+        return sorted(item["id"] for item in data["items"])
+
+    assert await found(by=1) == [ids[0], ids[3]]
+    # From included, until excluded; an offset is honoured, no offset is UTC.
+    start = EPOCH + timedelta(minutes=1)
+    until = EPOCH + timedelta(minutes=3)
+    assert await found(**{"from": start.isoformat(), "until": until.isoformat()}) == ids[1:3]
+    assert await found(**{"from": "2024-01-15T10:32:00"}) == ids[2:]
+    assert await found(**{"until": "2024-01-15T12:31:00+02:00"}) == ids[:1]
+    assert await found(min=1_002_000, max=1_004_000) == ids[2:5]
+    assert await found(by=2, min=1_002_000) == [ids[4]]
+    assert await found() == ids
+
+    for variables in (
+        {"min": 5, "max": 4},
+        {"from": until.isoformat(), "until": start.isoformat()},
+    ):
+        error = await api.error(FILTERED, variables)
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+        assert "no backup could match" in error["message"]
 
 
 async def test_sizes_beyond_two_gib_are_exact(api: Api) -> None:

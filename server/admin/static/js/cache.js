@@ -54,8 +54,11 @@ export class Caches {
   }
 
   async load() {
+    this.loads = (this.loads || 0) + 1;
+    const ticket = this.loads; // only the newest answer is drawn (see history.js)
     try {
       const { cacheLogs } = await this.api.query(LOGS, { page: this.page });
+      if (ticket !== this.loads) return;
       fill(this.error);
       fill(
         this.rows,

@@ -5,8 +5,10 @@ import { el, field, fill, select, when } from "./dom.js";
 import { showError } from "./errors.js";
 import { openDelete, openRestore } from "./restore.js";
 
-const BACKUPS = `query ($page: Int!, $limit: Int!, $status: JobStatus, $type: BackupType, $drill: LastDrill) {
-  backups(page: $page, limit: $limit, status: $status, backupType: $type, lastDrill: $drill) {
+const BACKUPS = `query ($page: Int!, $limit: Int!, $status: JobStatus, $type: BackupType, $drill: LastDrill,
+                  $by: Int, $from: DateTime, $until: DateTime, $min: BigInt, $max: BigInt) {
+  backups(page: $page, limit: $limit, status: $status, backupType: $type, lastDrill: $drill,
+          createdBy: $by, createdFrom: $from, createdUntil: $until, minSize: $min, maxSize: $max) {
     total page pageCount
     items {
       id filename backupType status fileSize fileSizeHuman createdAt createdBy origin
@@ -18,6 +20,16 @@ const BACKUPS = `query ($page: Int!, $limit: Int!, $status: JobStatus, $type: Ba
 }`;
 const VERIFY = `mutation ($id: Int!) { verifyBackup(id: $id) { status problems sectionsChecked } }`;
 const DRILL = `mutation ($id: Int!) { testRestore(backupId: $id) { message drill { id } } }`;
+
+function nextDay(value) {
+  const day = new Date(`${value}T00:00`);
+  day.setDate(day.getDate() + 1);
+  return day;
+}
+
+function megabytes(value) {
+  return value === "" ? null : Math.round(Number(value) * 1024 * 1024);
+}
 
 const ORIGIN = { MANUAL: "", SAFETY: " (safety)", SCHEDULED: " (scheduled)" };
 
@@ -35,7 +47,13 @@ export class History {
     this.type = select([["", "Any type"], ["FULL", "Full"], ["PARTIAL", "Partial"], ["SELECTIVE", "Selective"]]);
     this.drill = select([["", "Any drill"], ["PASSED", "Drill passed"], ["FAILED", "Drill failed"], ["NEVER", "Never drilled"]]);
     this.limit = select([["10", "10"], ["25", "25"], ["50", "50"]]);
-    for (const control of [this.status, this.type, this.drill, this.limit]) {
+    this.creator = el("input", { type: "number", min: "0", inputmode: "numeric" });
+    this.from = el("input", { type: "date" });
+    this.until = el("input", { type: "date" });
+    this.minSize = el("input", { type: "number", min: "0", step: "any" });
+    this.maxSize = el("input", { type: "number", min: "0", step: "any" });
+    const controls = [this.status, this.type, this.drill, this.limit, this.creator, this.from, this.until, this.minSize, this.maxSize];
+    for (const control of controls) {
       control.addEventListener("change", () => {
         this.page = 1;
         this.load();
@@ -50,7 +68,19 @@ export class History {
       "section",
       { class: "panel", "aria-labelledby": "history-title" },
       el("h3", { id: "history-title" }, "Backup History"),
-      el("div", { class: "filters" }, field("Status", this.status), field("Type", this.type), field("Last drill", this.drill), field("Per page", this.limit)),
+      el(
+        "div",
+        { class: "filters" },
+        field("Status", this.status),
+        field("Type", this.type),
+        field("Last drill", this.drill),
+        field("Created by (user id)", this.creator),
+        field("From date", this.from),
+        field("To date", this.until),
+        field("Min size (MB)", this.minSize),
+        field("Max size (MB)", this.maxSize),
+        field("Per page", this.limit),
+      ),
       this.error,
       el(
         "div",
@@ -72,6 +102,10 @@ export class History {
   }
 
   async load() {
+    // Answers can come back out of order (a filter changed while a redraw was on its way):
+    // only the newest request's answer is drawn.
+    this.loads = (this.loads || 0) + 1;
+    const ticket = this.loads;
     let data;
     try {
       data = await this.api.query(BACKUPS, {
@@ -80,11 +114,18 @@ export class History {
         status: this.status.value || null,
         type: this.type.value || null,
         drill: this.drill.value || null,
+        by: this.creator.value === "" ? null : Number(this.creator.value),
+        // Days in the browser's time zone: from its first moment to the next day's first.
+        from: this.from.value ? new Date(`${this.from.value}T00:00`).toISOString() : null,
+        until: this.until.value ? nextDay(this.until.value).toISOString() : null,
+        min: megabytes(this.minSize.value),
+        max: megabytes(this.maxSize.value),
       });
     } catch (error) {
-      showError(this.error, error);
+      if (ticket === this.loads) showError(this.error, error);
       return;
     }
+    if (ticket !== this.loads) return;
     fill(this.error);
     const { items, total, page, pageCount } = data.backups;
     fill(this.rows, items.length ? items.map((backup) => this.row(backup)) : el("tr", {}, el("td", { colspan: "9" }, "No backup matches.")));

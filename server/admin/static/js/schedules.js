@@ -29,8 +29,11 @@ export class Schedules {
   }
 
   async load() {
+    this.loads = (this.loads || 0) + 1;
+    const ticket = this.loads; // only the newest answer is drawn (see history.js)
     try {
       const { schedules } = await this.api.query(SCHEDULES);
+      if (ticket !== this.loads) return;
       fill(this.error);
       const backups = schedules.filter((schedule) => schedule.action === "BACKUP");
       fill(
