@@ -194,7 +194,7 @@ async def test_an_expired_token_brings_the_sign_in_back_with_the_reason(
 ) -> None:
     console = Console(server)
     context, page = await open_page(browser, server, console)
-    await sign_in(page, token(ttl=timedelta(seconds=8)))
+    await sign_in(page, token(ttl=timedelta(seconds=15)))
     # The server closes the subscriptions' socket when the token expires (4401).
     await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     await expect(page.get_by_role("alert")).to_have_text(
