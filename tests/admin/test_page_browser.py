@@ -21,7 +21,7 @@ from tests.admin.page import (
     screenshot,
     sign_in,
 )
-from tests.support.lumbung import LumbungServer
+from tests.support.lumbung import LumbungServer, post
 from tests.support.redis import RedisServer
 from tests.support.tokens import token
 
@@ -127,6 +127,17 @@ async def test_a_restore_needs_the_file_name_typed_and_then_runs_to_its_end(
     await expect(job.locator(".percent")).to_have_text("100%")
     # Its safety backup is in the history, marked as such.
     await expect(page.locator("table.history")).to_contain_text("(safety)")
+    # What was asked for is what ran: the tables left ticked, with a safety backup.
+    logs = await post(
+        server,
+        "query ($id: Int!) { restoreLogs(backupId: $id) "
+        "{ items { status tables safetyBackupId } } }",
+        {"id": backup["id"]},
+    )
+    [log] = logs["restoreLogs"]["items"]
+    assert log["status"] == "COMPLETED"
+    assert sorted(log["tables"]) == ["Permission", "Role", "User"]
+    assert log["safetyBackupId"] is not None
     await context.close()
     assert console.errors == []
 
