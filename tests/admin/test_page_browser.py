@@ -47,6 +47,13 @@ async def test_an_admin_signs_in_and_sees_every_section(
         "[sessionStorage.getItem('lumbung.token') !== null, localStorage.length]"
     )
     assert stored == [True, 0]
+    # A reload keeps the session; another tab starts at the sign-in.
+    await page.reload()
+    await expect(page.get_by_role("heading", name="Backup Management")).to_be_visible()
+    other = await context.new_page()
+    console.watch(other)
+    await other.goto(f"{server.base}/admin/")
+    await expect(other.get_by_role("heading", name="Sign in")).to_be_visible()
     await screenshot(page, "#system", "system")
     await context.close()
     assert console.errors == []

@@ -5,6 +5,7 @@ import { Api } from "./api.js";
 import { Caches } from "./cache.js";
 import { openCreateBackup } from "./create-backup.js";
 import { el, fill, when } from "./dom.js";
+import { describe, SignedOut } from "./errors.js";
 import { History } from "./history.js";
 import { Progress } from "./progress.js";
 import { Schedules } from "./schedules.js";
@@ -28,8 +29,10 @@ async function open(token) {
   let me;
   try {
     ({ me } = await api.query("{ me { subject expiresAt user { name } } }"));
-  } catch {
-    return; // api.js has already sent the page back to sign-in (or the server is down)
+  } catch (error) {
+    // A refused token has already sent the page back to sign-in; anything else says why here.
+    if (!(error instanceof SignedOut)) signIn(describe(error).join(" "));
+    return;
   }
   session = new Session(api, me);
 }
