@@ -62,7 +62,9 @@ def plan_restore(
 def restore_bytes(plan: RestorePlan) -> int:
     """The SQL bytes a restore feeds to the database (its progress total)."""
     return sum(
-        s.sql_bytes for s in plan.manifest.sections if s.kind != "table" or s.table in plan.tables
+        s.sql_bytes
+        for s in plan.manifest.sections
+        if s.kind not in ("table", "rows") or s.table in plan.tables
     )
 
 
@@ -77,7 +79,7 @@ def restore_sections(
         s
         for s in sorted(manifest.sections, key=lambda s: s.offset)
         if s.kind in ("header", "footer")
-        or (s.kind == "table" and s.table in wanted)
+        or (s.kind in ("table", "rows") and s.table in wanted)
         or (everything and s.kind in objects)
     ]
 

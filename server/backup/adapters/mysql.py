@@ -306,7 +306,9 @@ class MySQLAdapter:
                     # The dump lists its tables only after opening its snapshot.
                     snapshot.dump_has_snapshot()
 
-            splitter = DumpSplitter(sections, on_section)
+            splitter = DumpSplitter(
+                sections, on_section, chunk_bytes=self._settings.backup_chunk_mib << 20
+            )
             watcher = kill_on_cancel(process, cancel)
             try:
                 stdout = cast(io.BufferedReader, process.stdout)
