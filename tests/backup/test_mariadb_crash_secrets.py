@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.backup.conftest import fill_bulk
-from tests.backup.faults import wait_for_child
+from tests.backup.faults import wait_for_child, wait_for_loading_client
 from tests.backup.helpers import BACKUP, CREATE, RESTORE
 from tests.support.lumbung import LumbungServer, post, start_server
 from tests.support.mariadb import MariaDBServer
@@ -77,7 +77,7 @@ async def test_a_server_killed_mid_job_leaves_no_password_on_disk(
                 RESTORE,
                 {"id": backup["id"], "confirm": backup["filename"], "safety": False},
             )
-            tool = await wait_for_child("mariadb", timeout=60)
+            tool = await wait_for_loading_client(min_bytes=1)
         assert tool.is_running()
         server.process.kill()
         server.process.wait()

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tests.backup.conftest import checksums, fill_bulk
-from tests.backup.faults import wait_for_child, wait_for_phase
+from tests.backup.faults import wait_for_loading_client, wait_for_phase
 from tests.backup.helpers import (
     BACKUP,
     CREATE,
@@ -178,7 +178,7 @@ async def test_a_restore_whose_client_is_killed_leaves_no_view_it_created(
         data = await api.query(RESTORE, {"id": backup["id"], "confirm": backup["filename"]})
         log_id = data["restoreBackup"]["restoreLog"]["id"]
         await wait_for_phase(api, f"restore:{log_id}", "restoring", min_bytes=1 << 20)
-        (await wait_for_child("mariadb")).kill()
+        (await wait_for_loading_client()).kill()
 
         async def done() -> dict[str, Any] | None:
             items = (await api.query(RESTORE_LOGS, {"id": backup["id"]}))["restoreLogs"]["items"]
@@ -218,7 +218,7 @@ async def test_a_restore_cut_off_by_the_servers_death_leaves_no_view_it_created(
         await _run(engine, ["DROP VIEW `A_view`", *LIVE_TRIGGER])
         before, rows = await schema_state(engine), await checksums(engine)
         await post(server, RESTORE, {"id": backup_id, "confirm": backup["filename"]})
-        client = await wait_for_child("mariadb", timeout=60)
+        client = await wait_for_loading_client()
 
         async def loading_bulk() -> bool | None:
             # The client is inside `Bulk`'s rows (so the view's stand-in exists already).
