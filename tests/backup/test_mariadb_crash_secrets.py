@@ -30,6 +30,8 @@ def _env(database: str, tmp_path: Path) -> dict[str, str]:
         "TMPDIR": str(tmp_path / "tmp"),
         # zstd's slowest level keeps the dump running long enough to be killed in the act.
         "LUMBUNG_ZSTD_LEVEL": "19",
+        # A restore through one `mariadb` client, to be killed while it reads its options.
+        "LUMBUNG_RESTORE_CONNECTIONS": "1",
     }
 
 

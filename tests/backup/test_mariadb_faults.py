@@ -199,6 +199,9 @@ async def test_a_server_killed_mid_restore_has_it_rolled_back_at_its_next_start(
         "LUMBUNG_BACKUP_DIR": str(tmp_path / "backups"),
         "LUMBUNG_DEMO_DATA": "true",
         "LUMBUNG_LOG_FORMAT": "text",
+        # One `mariadb` client, to kill the server while it loads (test_mariadb_parallel_restore
+        # kills one during a parallel load).
+        "LUMBUNG_RESTORE_CONNECTIONS": "1",
     }
 
     async def logs(server: LumbungServer, backup_id: int) -> list[dict[str, Any]]:
@@ -261,7 +264,7 @@ async def test_a_server_killed_mid_restore_has_it_rolled_back_at_its_next_start(
 async def test_a_killed_restore_client_is_named_as_killed_and_rolled_back(
     database: str, tmp_path: Path
 ) -> None:
-    async with open_api(make_settings(database, tmp_path)) as api:
+    async with open_api(make_settings(database, tmp_path, restore_connections=1)) as api:
         await fill_bulk(api.resources.engine, 80_000)
         backup = await backup_and_wait(api, backupType="FULL")
         async with api.resources.engine.begin() as connection:

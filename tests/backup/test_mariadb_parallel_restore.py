@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.events.event import ProgressEvent
 from tests.backup.conftest import checksums, fill_bulk
-from tests.backup.faults import reseal, wait_for_loading_client, wait_for_phase
+from tests.backup.faults import reseal, wait_for_phase
 from tests.backup.helpers import RESTORE, RESTORE_LOGS, backup_and_wait, restore_and_wait
 from tests.backup.schema_state import schema_state
 from tests.support.app import Api, make_settings, open_api
@@ -189,14 +189,21 @@ async def test_a_chunk_the_database_refuses_fails_the_restore_and_it_is_rolled_b
         )
         log = await restore_and_wait(api, backup)
         assert log["status"] == "FAILED"
-        assert log["errorMessage"].startswith("Restore failed: mariadb failed (exit status 1)")
+        assert log["errorMessage"].startswith("Restore failed: Loading the rows failed: ERROR 1146")
         assert "no_such_table" in log["errorMessage"]
         assert "rolled back from safety backup" in log["errorMessage"]
         assert await schema_state(api.resources.engine) == before
         assert await checksums(api.resources.engine) == rows
 
 
-async def test_a_client_killed_mid_load_fails_the_restore_and_it_is_rolled_back(
+async def _loading(api: Api, table: str) -> list[int]:
+    """The connections running an INSERT into `table` now."""
+    async with api.resources.engine.connect() as connection:
+        rows = (await connection.execute(text("SHOW FULL PROCESSLIST"))).all()
+    return [int(row[0]) for row in rows if str(row[7]).startswith(f"INSERT INTO `{table}`")]
+
+
+async def test_a_connection_killed_mid_load_fails_the_restore_and_it_is_rolled_back(
     database: str, tmp_path: Path
 ) -> None:
     async with open_api(_settings(database, tmp_path)) as api:
@@ -204,13 +211,20 @@ async def test_a_client_killed_mid_load_fails_the_restore_and_it_is_rolled_back(
         data = await api.query(RESTORE, {"id": backup["id"], "confirm": backup["filename"]})
         log_id = data["restoreBackup"]["restoreLog"]["id"]
         await wait_for_phase(api, f"restore:{log_id}", "restoring", min_bytes=4 << 20)
-        (await wait_for_loading_client(4 << 20)).kill()
+
+        async def loading() -> list[int] | None:
+            return await _loading(api, "Bulk") or None
+
+        victim = (await wait_until(loading, timeout=60, interval=0.01))[0]
+        async with api.resources.engine.connect() as connection:
+            await connection.execute(text(f"KILL {victim}"))
         log = await _wait_for_end(api, backup, log_id)
         assert log["status"] == "FAILED"
-        assert log["errorMessage"].startswith("Restore failed: mariadb failed (killed by signal 9)")
+        assert log["errorMessage"].startswith("Restore failed: Loading the rows failed: ERROR")
         assert "rolled back from safety backup" in log["errorMessage"]
         assert await schema_state(api.resources.engine) == before
         assert await checksums(api.resources.engine) == rows
+        assert await _loading(api, "Bulk") == [], "a connection of the failed load runs on"
 
 
 async def test_a_cancelled_parallel_restore_stops_every_connection_and_rolls_back(
@@ -221,7 +235,6 @@ async def test_a_cancelled_parallel_restore_stops_every_connection_and_rolls_bac
         data = await api.query(RESTORE, {"id": backup["id"], "confirm": backup["filename"]})
         log_id = data["restoreBackup"]["restoreLog"]["id"]
         await wait_for_phase(api, f"restore:{log_id}", "restoring", min_bytes=4 << 20)
-        await wait_for_loading_client(4 << 20)
         api.resources.jobs.cancel(f"restore:{log_id}")
         log = await _wait_for_end(api, backup, log_id)
         assert log["status"] == "FAILED"

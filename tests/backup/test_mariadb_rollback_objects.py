@@ -168,7 +168,7 @@ LIVE_TRIGGER = ["CREATE TRIGGER `A_trg` BEFORE INSERT ON `Bulk` FOR EACH ROW SET
 async def test_a_restore_whose_client_is_killed_leaves_no_view_it_created(
     database: str, tmp_path: Path
 ) -> None:
-    async with open_api(make_settings(database, tmp_path)) as api:
+    async with open_api(make_settings(database, tmp_path, restore_connections=1)) as api:
         engine = api.resources.engine
         await fill_bulk(engine, 80_000)
         await _run(engine, PLACEHOLDER_VIEW)
@@ -201,6 +201,7 @@ async def test_a_restore_cut_off_by_the_servers_death_leaves_no_view_it_created(
         "LUMBUNG_DATA_DIR": str(tmp_path / "data"),
         "LUMBUNG_BACKUP_DIR": str(tmp_path / "backups"),
         "LUMBUNG_LOG_FORMAT": "text",
+        "LUMBUNG_RESTORE_CONNECTIONS": "1",  # the `mariadb` client loads `Bulk`: see below
     }
     engine = create_async_engine(database)
     server = start_server(tmp_path, env)

@@ -375,6 +375,7 @@ class MySQLAdapter:
         if connections > 1 and script.reader is not None and script.include_data:
             with client_options(self._address) as options:
                 ParallelLoad(
+                    self._address,
                     client_arguments(self._settings.client_command, options.path),
                     options.pass_fds,
                     into or self.database,

@@ -20,11 +20,12 @@ _KEYS = b"/*!40000 ALTER TABLE "
 _UNLOCK = b"UNLOCK TABLES;"
 
 
-def _line_at(data: bytes, needle: bytes) -> int:
-    """Offset of the first line of `data` that starts with `needle`, or -1."""
-    if data.startswith(needle):
-        return 0
-    found = data.find(b"\n" + needle)
+def _line_at(data: bytes, needle: bytes, start: int, end: int) -> int:
+    """Offset of the first line of data[start:end] (which starts a line) that starts with
+    `needle`, or -1."""
+    if data.startswith(needle, start, end):
+        return start
+    found = data.find(b"\n" + needle, start, end)
     return found if found < 0 else found + 1
 
 
@@ -32,46 +33,72 @@ class _Parts:
     def __init__(self, start: str) -> None:
         self.part = start
 
-    def lines(self, data: bytes) -> Iterator[tuple[str, bytes]]:
-        """(part, SQL) for whole lines `data`, noting where the part changes."""
-        while data:
+    def lines(self, data: bytes, start: int, end: int) -> Iterator[tuple[str, memoryview]]:
+        """(part, SQL) for the whole lines data[start:end], noting where the part changes;
+        the SQL is a view of `data`, not a copy."""
+        view = memoryview(data)
+        while start < end:
             if self.part == STRUCTURE:
-                at = _line_at(data, _LOCK)
+                at = _line_at(data, _LOCK, start, end)
                 if at < 0:
-                    yield self.part, data
+                    yield self.part, view[start:end]
                     return
-                if at:
-                    yield self.part, data[:at]
-                data = data[data.index(b"\n", at) + 1 :]
+                if at > start:
+                    yield self.part, view[start:at]
+                start = data.index(b"\n", at, end) + 1
                 self.part = ROWS
             elif self.part == ROWS:
-                ends = [at for at in (_line_at(data, _KEYS), _line_at(data, _UNLOCK)) if at >= 0]
+                ends = [
+                    at
+                    for at in (
+                        _line_at(data, _KEYS, start, end),
+                        _line_at(data, _UNLOCK, start, end),
+                    )
+                    if at >= 0
+                ]
                 if not ends:
-                    yield self.part, data
+                    yield self.part, view[start:end]
                     return
                 at = min(ends)
-                if at:
-                    yield self.part, data[:at]
-                if data.startswith(_UNLOCK, at):
+                if at > start:
+                    yield self.part, view[start:at]
+                if data.startswith(_UNLOCK, at, end):
                     self.part = AFTER
-                data = data[data.index(b"\n", at) + 1 :]
+                start = data.index(b"\n", at, end) + 1
             else:
-                yield self.part, data
+                yield self.part, view[start:end]
                 return
 
 
-def table_parts(pieces: Iterator[bytes], start: str = STRUCTURE) -> Iterator[tuple[str, bytes]]:
+def table_parts(
+    pieces: Iterator[bytes], start: str = STRUCTURE
+) -> Iterator[tuple[str, memoryview]]:
     """(part, SQL) for the SQL of a table's section, in order, in pieces of whole lines; a
-    chunk section (of rows only, and perhaps the table's last lines) starts in ROWS."""
+    chunk section (of rows only, and perhaps the table's last lines) starts in ROWS. Only a
+    line split across two pieces is joined: the rest is handed on without a copy."""
     parts = _Parts(start)
-    carry = b""
+    carry: list[bytes] = []
     for piece in pieces:
-        data = carry + piece if carry else piece
-        cut = data.rfind(b"\n") + 1
-        carry = data[cut:]
-        yield from parts.lines(data[:cut])
+        begin = 0
+        if carry:
+            first = piece.find(b"\n") + 1
+            if first == 0:
+                carry.append(piece)
+                continue
+            line = b"".join([*carry, piece[:first]])
+            carry = []
+            yield from parts.lines(line, 0, len(line))
+            begin = first
+        cut = piece.rfind(b"\n", begin) + 1
+        if cut > begin:
+            yield from parts.lines(piece, begin, cut)
+        else:
+            cut = begin
+        if cut < len(piece):
+            carry.append(piece[cut:])
     if carry:
-        yield from parts.lines(carry + b"\n")
+        line = b"".join([*carry, b"\n"])
+        yield from parts.lines(line, 0, len(line))
 
 
 def structure_of(pieces: Iterator[bytes]) -> bytes:
@@ -80,5 +107,5 @@ def structure_of(pieces: Iterator[bytes]) -> bytes:
     for part, sql in table_parts(pieces):
         if part != STRUCTURE:
             break
-        out.append(sql)
+        out.append(bytes(sql))
     return b"".join(out)
