@@ -4,7 +4,8 @@ on the same ~1 GB database (bench/bigdb.py), in the same run.
 Made once, before the timed runs: Lumbung's FULL backup (its own backup job, chunked), the
 native file (`mariadb-dump`, with the server's own dump arguments, `| zstd -3`) and
 mydumper's dump (`mydumper -t N -r 100000`, its own format). Then per run, in an order that
-rotates with the run's number, each restore after `sync` on a settled machine:
+rotates with the run's number, each restore after `sync` on a settled machine (quiet, or
+15 s at most):
 
     native    zstd -dc native.sql.zst | mariadb <Lumbung's client flags> DB
     Lumbung   the restore job (safety backup off, as `safetyBackup: false`), in this process,
@@ -73,10 +74,15 @@ MYLOADER_TARGET = 1.0
 GB = 10**9
 
 
+SETTLE_SECONDS = 15.0
+
+
 def settle() -> None:
-    """Dirty pages written and a moment of quiet before each timed restore."""
-    subprocess.run(["sync"], check=True)
-    time.sleep(2.0)
+    """Dirty pages written, then until the machine is quiet (at most SETTLE_SECONDS: the
+    database's background work after the last restore, not another's bill)."""
+    from bench.backup_restore import settle as settle_machine
+
+    settle_machine(SETTLE_SECONDS)
 
 
 class Usage:

@@ -9,23 +9,34 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from server.events.event import ProgressEvent
 from tests.backup.conftest import checksums, fill_bulk
 from tests.backup.faults import reseal, wait_for_phase
-from tests.backup.helpers import RESTORE, RESTORE_LOGS, backup_and_wait, restore_and_wait
+from tests.backup.helpers import (
+    BACKUP,
+    CREATE,
+    RESTORE,
+    RESTORE_LOGS,
+    backup_and_wait,
+    restore_and_wait,
+)
 from tests.backup.schema_state import schema_state
 from tests.support.app import Api, make_settings, open_api
+from tests.support.lumbung import post, start_server
+from tests.support.tokens import JWT_SECRET
 from tests.support.waiting import wait_until
 
-# Every kind of key and table option that a deferred index could lose or reorder.
+# Every kind of key and table option that a deferred index could lose or reorder; a latin1
+# column (its rows are sent as utf8mb4, converted by the server) and 4-byte text (sent as bytes).
 SCHEMA = [
     """CREATE TABLE `Author` (
         id INT NOT NULL AUTO_INCREMENT,
         email VARCHAR(120) NOT NULL,
         name VARCHAR(80) NOT NULL COMMENT 'shown name',
         country CHAR(2) NOT NULL,
+        city VARCHAR(40) CHARACTER SET latin1 NOT NULL DEFAULT 'Köln',
         PRIMARY KEY (id),
         UNIQUE KEY Author_email (email),
         KEY Author_name (name(20)) COMMENT 'prefix',
@@ -50,7 +61,7 @@ SCHEMA = [
     "INSERT INTO `Author` (email, name, country) SELECT CONCAT('a', seq, '@x.id'), "
     "CONCAT('Author ', seq), IF(seq % 2, 'ID', 'NL') FROM seq_1_to_300",
     "INSERT INTO `Post` (authorId, editorId, title, body, score, createdAt) "
-    "SELECT 9000 + seq % 300, IF(seq % 3, NULL, 9000 + seq % 7), CONCAT('Judul ', seq), "
+    "SELECT 9000 + seq % 300, IF(seq % 3, NULL, 9000 + seq % 7), CONCAT('Judul ', seq, ' 😀é'), "
     "REPEAT(CONCAT(MD5(seq), ' kata '), 30), seq % 1000 / 7, "
     "TIMESTAMP'2024-01-01 00:00:00' + INTERVAL seq MINUTE FROM seq_1_to_6000",
     "CREATE TRIGGER `Post_score` BEFORE INSERT ON `Post` FOR EACH ROW "
@@ -242,3 +253,71 @@ async def test_a_cancelled_parallel_restore_stops_every_connection_and_rolls_bac
         assert "rolled back from safety backup" in log["errorMessage"]
         assert await schema_state(api.resources.engine) == before
         assert await checksums(api.resources.engine) == rows
+
+
+async def test_a_server_killed_mid_parallel_load_is_rolled_back_at_its_next_start(
+    database: str, tmp_path: Path
+) -> None:
+    """`lumbung serve` SIGKILLed while its connections load rows: they die with it, none
+    goes on writing, and the next start puts everything back from the safety backup."""
+    env = {
+        "LUMBUNG_DATABASE_URL": database,
+        "LUMBUNG_JWT_SECRET": JWT_SECRET,
+        "LUMBUNG_DATA_DIR": str(tmp_path / "data"),
+        "LUMBUNG_BACKUP_DIR": str(tmp_path / "backups"),
+        "LUMBUNG_LOG_FORMAT": "text",
+        "LUMBUNG_BACKUP_CHUNK_MIB": "1",
+        "LUMBUNG_RESTORE_CONNECTIONS": "3",
+    }
+    engine = create_async_engine(database)
+    first = start_server(tmp_path, env)
+    try:
+        await _run(engine, SCHEMA)
+        await fill_bulk(engine, 40_000)
+        created = await post(first, CREATE, {"input": {"backupType": "FULL"}})
+        backup_id = created["createBackup"]["backup"]["id"]
+
+        async def backup_done() -> dict[str, Any] | None:
+            item: dict[str, Any] = (await post(first, BACKUP, {"id": backup_id}))["backup"]
+            return None if item["status"] == "IN_PROGRESS" else item
+
+        backup = await wait_until(backup_done)
+        assert backup["status"] == "COMPLETED", backup["errorMessage"]
+        await _run(engine, ["UPDATE `Bulk` SET payload = 'live' WHERE id <= 99"])
+        before, rows = await schema_state(engine), await checksums(engine)
+        await post(first, RESTORE, {"id": backup_id, "confirm": backup["filename"]})
+
+        async def loading() -> list[int] | None:
+            async with engine.connect() as connection:
+                found = (await connection.execute(text("SHOW FULL PROCESSLIST"))).all()
+            ids = [int(r[0]) for r in found if str(r[7]).startswith("INSERT INTO `Bulk`")]
+            return ids or None
+
+        await wait_until(loading, timeout=60, interval=0.01)
+        first.process.kill()
+        first.process.wait()
+
+        async def quiet() -> bool | None:
+            return True if await loading() is None else None
+
+        await wait_until(quiet, timeout=30, what="the dead server's connections to end")
+        second = start_server(tmp_path, env)
+        try:
+
+            async def rolled_back() -> dict[str, Any] | None:
+                logs = (await post(second, RESTORE_LOGS, {"id": backup_id}))["restoreLogs"]
+                safety_id = logs["items"][0]["safetyBackupId"]
+                items = (await post(second, RESTORE_LOGS, {"id": safety_id}))["restoreLogs"][
+                    "items"
+                ]
+                return items[0] if items and items[0]["status"] != "IN_PROGRESS" else None
+
+            rollback = await wait_until(rolled_back)
+            assert rollback["status"] == "COMPLETED", rollback["errorMessage"]
+            assert await schema_state(engine) == before
+            assert await checksums(engine) == rows
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+        await engine.dispose()
