@@ -13,11 +13,32 @@ one search each per piece, at C speed.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 STRUCTURE, ROWS, AFTER = "structure", "rows", "after"
 _LOCK = b"LOCK TABLES "
 _KEYS = b"/*!40000 ALTER TABLE "
 _UNLOCK = b"UNLOCK TABLES;"
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """data[start:end], without copying it: a reader searches `data` within the bounds (bytes
+    has `find`, a memoryview has not) and hands `view()` on."""
+
+    data: bytes
+    start: int
+    end: int
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+    def view(self) -> memoryview:
+        return memoryview(self.data)[self.start : self.end]
+
+    def __bytes__(self) -> bytes:
+        return self.data[self.start : self.end]
 
 
 def _line_at(data: bytes, needle: bytes, start: int, end: int) -> int:
@@ -33,18 +54,17 @@ class _Parts:
     def __init__(self, start: str) -> None:
         self.part = start
 
-    def lines(self, data: bytes, start: int, end: int) -> Iterator[tuple[str, memoryview]]:
+    def lines(self, data: bytes, start: int, end: int) -> Iterator[tuple[str, Span]]:
         """(part, SQL) for the whole lines data[start:end], noting where the part changes;
-        the SQL is a view of `data`, not a copy."""
-        view = memoryview(data)
+        the SQL is a span of `data`, not a copy."""
         while start < end:
             if self.part == STRUCTURE:
                 at = _line_at(data, _LOCK, start, end)
                 if at < 0:
-                    yield self.part, view[start:end]
+                    yield self.part, Span(data, start, end)
                     return
                 if at > start:
-                    yield self.part, view[start:at]
+                    yield self.part, Span(data, start, at)
                 start = data.index(b"\n", at, end) + 1
                 self.part = ROWS
             elif self.part == ROWS:
@@ -57,22 +77,20 @@ class _Parts:
                     if at >= 0
                 ]
                 if not ends:
-                    yield self.part, view[start:end]
+                    yield self.part, Span(data, start, end)
                     return
                 at = min(ends)
                 if at > start:
-                    yield self.part, view[start:at]
+                    yield self.part, Span(data, start, at)
                 if data.startswith(_UNLOCK, at, end):
                     self.part = AFTER
                 start = data.index(b"\n", at, end) + 1
             else:
-                yield self.part, view[start:end]
+                yield self.part, Span(data, start, end)
                 return
 
 
-def table_parts(
-    pieces: Iterator[bytes], start: str = STRUCTURE
-) -> Iterator[tuple[str, memoryview]]:
+def table_parts(pieces: Iterator[bytes], start: str = STRUCTURE) -> Iterator[tuple[str, Span]]:
     """(part, SQL) for the SQL of a table's section, in order, in pieces of whole lines; a
     chunk section (of rows only, and perhaps the table's last lines) starts in ROWS. Only a
     line split across two pieces is joined: the rest is handed on without a copy."""
