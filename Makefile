@@ -75,6 +75,7 @@ bench: $(VENV)/.installed servers
 	$(BIN)/python -m bench.graphql_vs_bare
 	$(BIN)/python -m bench.cache_clear
 	$(BIN)/python -m bench.backup_restore
+	$(BIN)/python -m bench.parallel_restore
 	$(BIN)/python -m bench.subscribers
 	$(BIN)/python -m bench.drill_evidence
 	$(BIN)/python -m bench.offsite_encryption
@@ -84,6 +85,7 @@ bench-quick: $(VENV)/.installed servers
 	$(BIN)/python -m bench.graphql_vs_bare --quick
 	$(BIN)/python -m bench.cache_clear --quick
 	$(BIN)/python -m bench.backup_restore --quick
+	$(BIN)/python -m bench.parallel_restore --quick
 	$(BIN)/python -m bench.subscribers --quick
 	$(BIN)/python -m bench.drill_evidence --quick
 	$(BIN)/python -m bench.offsite_encryption --quick

@@ -120,7 +120,15 @@ class Settings(BaseSettings):
     zstd_level: int = Field(3, ge=1, le=19, validation_alias=_alias("ZSTD_LEVEL"))
     # Compression threads; 0 compresses in the pipeline's own thread.
     zstd_threads: int = Field(2, ge=0, le=64, validation_alias=_alias("ZSTD_THREADS"))
+    # A large table's rows are cut into chunk sections of about this much SQL (MiB), which a
+    # restore loads over several connections at once.
+    backup_chunk_mib: int = Field(64, ge=1, le=4096, validation_alias=_alias("BACKUP_CHUNK_MIB"))
     safety_backup: bool = Field(True, validation_alias=_alias("SAFETY_BACKUP"))
+    # Connections a MariaDB/MySQL restore loads over (1: one, as the native client does);
+    # unset: one per core, at least 2 and at most 4.
+    restore_connections: int | None = Field(
+        None, ge=1, le=64, validation_alias=_alias("RESTORE_CONNECTIONS")
+    )
     dump_command: str | None = Field(None, validation_alias=_alias("DUMP_COMMAND"))
     client_command: str | None = Field(None, validation_alias=_alias("CLIENT_COMMAND"))
     # Per-table checksums measured by the database in the dump's own snapshot, which a restore

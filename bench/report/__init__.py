@@ -19,6 +19,7 @@ from bench.report import (
     drill_evidence,
     graphql_vs_bare,
     offsite_encryption,
+    parallel_restore,
     subscribers,
 )
 
@@ -37,6 +38,7 @@ ORDER = (
     "graphql_vs_bare",
     "cache_clear",
     "backup_restore",
+    "parallel_restore",
     "subscribers",
     "subscribers-2-workers",
     "drill_evidence",
@@ -46,6 +48,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "graphql_vs_bare": graphql_vs_bare.render,
     "cache_clear": cache_clear.render,
     "backup_restore": backup_restore.render,
+    "parallel_restore": parallel_restore.render,
     "subscribers": subscribers.render,
     "drill_evidence": drill_evidence.render,
     "offsite_encryption": offsite_encryption.render,

@@ -17,7 +17,7 @@ FORMAT = "lumbung-backup/1"
 
 @dataclass
 class Section:
-    kind: str  # header | table | views | events | routines | footer
+    kind: str  # header | table | rows | view | events | routines
     table: str | None
     offset: int = 0
     length: int = 0
@@ -27,6 +27,10 @@ class Section:
     # The accounts its views, triggers, routines or events are defined by (`user`@`host`, as
     # the dump writes them); None in manifests written before Lumbung recorded them.
     definers: list[str] | None = None
+    # A `rows` section is a chunk of a large table's rows (its `table` section holds the
+    # structure and the first rows): whole INSERT statements, numbered from 1 in file order.
+    # Its `rows` are its own; a `table` section's `rows` count the whole table.
+    chunk: int | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -38,6 +42,7 @@ class Section:
             "sqlBytes": self.sql_bytes,
             "rows": self.rows,
             "definers": self.definers,
+            **({} if self.chunk is None else {"chunk": self.chunk}),
         }
 
     @classmethod
@@ -51,6 +56,7 @@ class Section:
             sql_bytes=int(value.get("sqlBytes", 0)),  # type: ignore[call-overload]
             rows=None if value.get("rows") is None else int(value["rows"]),  # type: ignore[call-overload]
             definers=None if value.get("definers") is None else [str(d) for d in value["definers"]],  # type: ignore[attr-defined]
+            chunk=None if value.get("chunk") is None else int(value["chunk"]),  # type: ignore[call-overload]
         )
 
 
@@ -108,7 +114,15 @@ class Manifest:
         return self.size if self.encryption is None else self.encryption.plaintext_size
 
     def table_sections(self) -> dict[str, Section]:
+        """Each table's first section (its structure and first rows), by table name."""
         return {s.table: s for s in self.sections if s.kind == "table" and s.table is not None}
+
+    def sections_of(self, table: str) -> list[Section]:
+        """All of a table's sections, in file order: its `table` section and its chunks."""
+        return sorted(
+            (s for s in self.sections if s.kind in ("table", "rows") and s.table == table),
+            key=lambda s: s.offset,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -80,8 +80,8 @@ def _readable_manifests(folder: BackupFolder, names: list[str]) -> list[Manifest
 
 
 def _last_sizes(manifests: list[Manifest], plan: DumpPlan) -> dict[str, int]:
-    """Each planned table's section length in the newest manifest that dumped it the same
-    way (schema and data as the plan asks), newest first."""
+    """Each planned table's length (its sections' together) in the newest manifest that
+    dumped it the same way (schema and data as the plan asks), newest first."""
     wanted = set(plan.tables)
     sizes: dict[str, int] = {}
     for manifest in manifests:
@@ -90,9 +90,9 @@ def _last_sizes(manifests: list[Manifest], plan: DumpPlan) -> dict[str, int]:
             plan.include_data,
         ):
             continue
-        for table, section in manifest.table_sections().items():
+        for table in manifest.table_sections():
             if table in wanted and table not in sizes:
-                sizes[table] = section.length
+                sizes[table] = sum(s.length for s in manifest.sections_of(table))
     return sizes
 
 

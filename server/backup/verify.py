@@ -153,7 +153,13 @@ def _check_sections(
             digest.update(chunk)
             remaining -= len(chunk)
         position += section.length - remaining
-        label = f"table {section.table}" if section.kind == "table" else section.kind
+        label = (
+            f"table {section.table}"
+            if section.kind == "table"
+            else f"table {section.table}, rows chunk {section.chunk}"
+            if section.kind == "rows"
+            else section.kind
+        )
         if remaining:
             problems.append(f"{label}: the file ends {remaining} bytes early (truncated)")
             break

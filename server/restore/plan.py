@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from server.backup.adapters.base import DatabaseAdapter, RestoreScript, SchemaObject
+from server.backup.adapters.base import (
+    DatabaseAdapter,
+    RestoreScript,
+    SchemaObject,
+    SectionReader,
+)
 from server.backup.files import BackupFolder
 from server.backup.manifest import Manifest, Section
 from server.backup.plan import CATALOG_TABLES, shown_names
@@ -62,7 +68,9 @@ def plan_restore(
 def restore_bytes(plan: RestorePlan) -> int:
     """The SQL bytes a restore feeds to the database (its progress total)."""
     return sum(
-        s.sql_bytes for s in plan.manifest.sections if s.kind != "table" or s.table in plan.tables
+        s.sql_bytes
+        for s in plan.manifest.sections
+        if s.kind not in ("table", "rows") or s.table in plan.tables
     )
 
 
@@ -77,7 +85,7 @@ def restore_sections(
         s
         for s in sorted(manifest.sections, key=lambda s: s.offset)
         if s.kind in ("header", "footer")
-        or (s.kind == "table" and s.table in wanted)
+        or (s.kind in ("table", "rows") and s.table in wanted)
         or (everything and s.kind in objects)
     ]
 
@@ -128,7 +136,8 @@ def restore_script(
     one-table restore reads that table's part of the file, not all of it."""
     sections = restore_sections(manifest, tables, everything, events=events)
 
-    def chunks() -> Iterator[tuple[str | None, bytes]]:
+    @contextmanager
+    def reader() -> Iterator[SectionReader]:
         with folder.open_backup(filename) as raw:
             handle = raw
             if manifest.encryption is not None:
@@ -139,15 +148,25 @@ def restore_script(
                     what=f"backup {filename}",
                     recipients=manifest.encryption.recipients,
                 ).reader
+            yield lambda section: read_section(handle, section, manifest.compression)
+
+    def chunks() -> Iterator[tuple[str | None, bytes]]:
+        with reader() as read:
             for section in sections:
                 if section.kind == "table" and section.table and not manifest.include_schema:
                     # A data-only backup replaces the rows: empty the table first.
                     yield section.table, adapter.empty_table_statement(section.table)
-                for chunk in read_section(handle, section, manifest.compression):
+                for chunk in read(section):
                     yield section.table, chunk
 
     return RestoreScript(
-        chunks=chunks, tables=tables, full=everything, data_only=not manifest.include_schema
+        chunks=chunks,
+        tables=tables,
+        full=everything,
+        data_only=not manifest.include_schema,
+        sections=sections,
+        reader=reader,
+        include_data=manifest.include_data,
     )
 
 

@@ -45,6 +45,31 @@ async def wait_for_child(name: str, timeout: float = 30) -> psutil.Process:
     return await wait_until(found, timeout, interval=0.01, what=f"a {name} process")
 
 
+async def wait_for_loading_client(min_bytes: int = 1 << 20, timeout: float = 60) -> psutil.Process:
+    """A `mariadb` client of ours that is loading rows: running, and past `min_bytes` of its
+    input. A restore runs several clients, one after another and at once (the first only
+    creates the tables, and is gone in a moment): this is one still at work."""
+
+    def loaded(process: psutil.Process) -> bool:
+        try:
+            return process.is_running() and process.io_counters().read_chars >= min_bytes
+        except psutil.Error:
+            return False
+
+    async def found() -> psutil.Process | None:
+        clients = [p for p in psutil.Process().children(recursive=True) if _named(p, "mariadb")]
+        return next((p for p in clients if loaded(p)), None)
+
+    return await wait_until(found, timeout, interval=0.01, what="a mariadb client loading rows")
+
+
+def _named(process: psutil.Process, name: str) -> bool:
+    try:
+        return process.name() == name or Path(process.exe()).name == name
+    except psutil.Error:
+        return False
+
+
 async def wait_for_no_child(name: str, timeout: float = 30) -> None:
     """Until no child process of ours is called `name` (e.g. a tool has died of its lost
     connection)."""
@@ -80,11 +105,17 @@ async def rewrite_section(api: Api, backup: dict[str, Any], table: str, sql_suff
 
 
 async def reseal(
-    api: Api, backup: dict[str, Any], table: str, change: Callable[[bytes], bytes]
+    api: Api,
+    backup: dict[str, Any],
+    table: str,
+    change: Callable[[bytes], bytes],
+    *,
+    chunk: int | None = None,
 ) -> None:
     """Change one table's SQL in a backup file and re-seal it as if the dump tool had written
     it so (a buggy tool, a wrong character set): every section's checksum, the file's, the
-    manifest's size and the catalog's checksum agree with the new bytes."""
+    manifest's size and the catalog's checksum agree with the new bytes. With `chunk`, that
+    chunk section of the table's rows changes instead."""
     folder = api.settings.backup_dir
     path = folder / backup["filename"]
     manifest_path = folder / (backup["filename"] + ".manifest.json")
@@ -93,7 +124,8 @@ async def reseal(
     out = bytearray()
     for section in sorted(manifest["sections"], key=lambda s: s["offset"]):
         frame = data[section["offset"] : section["offset"] + section["length"]]
-        if section["kind"] == "table" and section["table"] == table:
+        kind = "table" if chunk is None else "rows"
+        if (section["kind"], section["table"], section.get("chunk")) == (kind, table, chunk):
             sql = change(zstandard.ZstdDecompressor().decompressobj().decompress(frame))
             frame = zstandard.ZstdCompressor().compress(sql)
         section["offset"], section["length"] = len(out), len(frame)

@@ -294,3 +294,47 @@ def test_definers_and_unreadable_routines_are_noted_per_section(
     ]
     assert splitter.unreadable == ["FUNCTION `secret``fn`"]
     assert splitter.rows == {"T": 2}
+
+
+@pytest.mark.parametrize("feed_size", [997, 1 << 16, 0])
+def test_a_large_tables_rows_are_cut_into_chunks_of_whole_statements(
+    tmp_path: Path, feed_size: int
+) -> None:
+    """Past `chunk_bytes` a table's rows go on in a new `rows` section, always from an INSERT
+    line: each chunk holds whole statements, the rows of the chunks add up to the table's, and
+    the file is still the dump itself, byte for byte. (The cut is looked for once per piece
+    fed, so pieces here are smaller than the chunks; the dump tool's are 1 MiB.)"""
+    dump = _rows_dump()
+    chunks = (
+        dump.splitlines(keepends=True)
+        if not feed_size
+        else [dump[i : i + feed_size] for i in range(0, len(dump), feed_size)]
+    )
+    path = tmp_path / "dump.sql"
+    with path.open("w+b") as out:
+        writer = BackupPipeline(out, "zstd")
+        splitter = DumpSplitter(writer.framer, chunk_bytes=100_000)
+        for chunk in chunks:
+            splitter.feed(chunk)
+        assert splitter.finish()
+        writer.close()
+        sql = {id(s): b"".join(read_section(out, s, "zstd")) for s in writer.sections}
+    sections = writer.sections
+    assert b"".join(sql[id(s)] for s in sections) == dump
+    long_chunks = [s for s in sections if s.kind == "rows" and s.table == "Long"]
+    assert len(long_chunks) >= 2  # ~0.75 MB of rows, in INSERTs of ~130 kB, cut past 100 kB
+    assert [s.chunk for s in long_chunks] == list(range(1, len(long_chunks) + 1))
+    assert not [s for s in sections if s.kind == "rows" and s.table in ("Empty",)]
+    for table, total in splitter.rows.items():
+        mine = [s for s in sections if s.kind == "rows" and s.table == table]
+        first = next(s for s in sections if s.kind == "table" and s.table == table)
+        first_rows = _rows_in(sql[id(first)])
+        assert first_rows + sum(s.rows or 0 for s in mine) == total
+        for section in mine:
+            assert sql[id(section)].startswith(b"INSERT INTO `%s` VALUES\n" % table.encode())
+            assert section.rows == _rows_in(sql[id(section)])
+
+
+def _rows_in(sql: bytes) -> int:
+    """Row lines before the end of a table's rows (a trigger's body may follow them)."""
+    return sql.split(b"\nUNLOCK TABLES;\n")[0].count(b"\n(")

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.backup.conftest import fill_bulk
-from tests.backup.faults import wait_for_child
+from tests.backup.faults import wait_for_child, wait_for_loading_client
 from tests.backup.helpers import BACKUP, CREATE, RESTORE
 from tests.support.lumbung import LumbungServer, post, start_server
 from tests.support.mariadb import MariaDBServer
@@ -30,6 +30,8 @@ def _env(database: str, tmp_path: Path) -> dict[str, str]:
         "TMPDIR": str(tmp_path / "tmp"),
         # zstd's slowest level keeps the dump running long enough to be killed in the act.
         "LUMBUNG_ZSTD_LEVEL": "19",
+        # A restore through one `mariadb` client, to be killed while it reads its options.
+        "LUMBUNG_RESTORE_CONNECTIONS": "1",
     }
 
 
@@ -77,7 +79,7 @@ async def test_a_server_killed_mid_job_leaves_no_password_on_disk(
                 RESTORE,
                 {"id": backup["id"], "confirm": backup["filename"], "safety": False},
             )
-            tool = await wait_for_child("mariadb", timeout=60)
+            tool = await wait_for_loading_client(min_bytes=1)
         assert tool.is_running()
         server.process.kill()
         server.process.wait()

@@ -18,8 +18,8 @@ from tests.backup.conftest import checksums, fill_bulk
 from tests.backup.faults import (
     flip_bit,
     rewrite_section,
-    wait_for_bytes_read,
     wait_for_child,
+    wait_for_loading_client,
     wait_for_no_child,
     wait_for_phase,
 )
@@ -199,6 +199,9 @@ async def test_a_server_killed_mid_restore_has_it_rolled_back_at_its_next_start(
         "LUMBUNG_BACKUP_DIR": str(tmp_path / "backups"),
         "LUMBUNG_DEMO_DATA": "true",
         "LUMBUNG_LOG_FORMAT": "text",
+        # One `mariadb` client, to kill the server while it loads (test_mariadb_parallel_restore
+        # kills one during a parallel load).
+        "LUMBUNG_RESTORE_CONNECTIONS": "1",
     }
 
     async def logs(server: LumbungServer, backup_id: int) -> list[dict[str, Any]]:
@@ -225,8 +228,7 @@ async def test_a_server_killed_mid_restore_has_it_rolled_back_at_its_next_start(
         before = await checksums(engine)
 
         await post(first, RESTORE, {"id": backup_id, "confirm": backup["filename"]})
-        client = await wait_for_child("mariadb", timeout=60)
-        await wait_for_bytes_read(client, 1 << 20)  # it is writing the tables now
+        client = await wait_for_loading_client()  # it is writing the tables now
         assert (await logs(first, backup_id))[0]["status"] == "IN_PROGRESS"
         first.process.kill()
         first.process.wait()
@@ -262,7 +264,7 @@ async def test_a_server_killed_mid_restore_has_it_rolled_back_at_its_next_start(
 async def test_a_killed_restore_client_is_named_as_killed_and_rolled_back(
     database: str, tmp_path: Path
 ) -> None:
-    async with open_api(make_settings(database, tmp_path)) as api:
+    async with open_api(make_settings(database, tmp_path, restore_connections=1)) as api:
         await fill_bulk(api.resources.engine, 80_000)
         backup = await backup_and_wait(api, backupType="FULL")
         async with api.resources.engine.begin() as connection:
@@ -271,7 +273,7 @@ async def test_a_killed_restore_client_is_named_as_killed_and_rolled_back(
         data = await api.query(RESTORE, {"id": backup["id"], "confirm": backup["filename"]})
         log_id = data["restoreBackup"]["restoreLog"]["id"]
         await wait_for_phase(api, f"restore:{log_id}", "restoring")
-        (await wait_for_child("mariadb")).kill()
+        (await wait_for_loading_client()).kill()
 
         async def done() -> dict[str, Any] | None:
             items = (await api.query(RESTORE_LOGS, {"id": backup["id"]}))["restoreLogs"]["items"]

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tests.backup.conftest import checksums, fill_bulk
-from tests.backup.faults import wait_for_child, wait_for_phase
+from tests.backup.faults import wait_for_loading_client, wait_for_phase
 from tests.backup.helpers import (
     BACKUP,
     CREATE,
@@ -168,7 +168,7 @@ LIVE_TRIGGER = ["CREATE TRIGGER `A_trg` BEFORE INSERT ON `Bulk` FOR EACH ROW SET
 async def test_a_restore_whose_client_is_killed_leaves_no_view_it_created(
     database: str, tmp_path: Path
 ) -> None:
-    async with open_api(make_settings(database, tmp_path)) as api:
+    async with open_api(make_settings(database, tmp_path, restore_connections=1)) as api:
         engine = api.resources.engine
         await fill_bulk(engine, 80_000)
         await _run(engine, PLACEHOLDER_VIEW)
@@ -178,7 +178,7 @@ async def test_a_restore_whose_client_is_killed_leaves_no_view_it_created(
         data = await api.query(RESTORE, {"id": backup["id"], "confirm": backup["filename"]})
         log_id = data["restoreBackup"]["restoreLog"]["id"]
         await wait_for_phase(api, f"restore:{log_id}", "restoring", min_bytes=1 << 20)
-        (await wait_for_child("mariadb")).kill()
+        (await wait_for_loading_client()).kill()
 
         async def done() -> dict[str, Any] | None:
             items = (await api.query(RESTORE_LOGS, {"id": backup["id"]}))["restoreLogs"]["items"]
@@ -201,6 +201,7 @@ async def test_a_restore_cut_off_by_the_servers_death_leaves_no_view_it_created(
         "LUMBUNG_DATA_DIR": str(tmp_path / "data"),
         "LUMBUNG_BACKUP_DIR": str(tmp_path / "backups"),
         "LUMBUNG_LOG_FORMAT": "text",
+        "LUMBUNG_RESTORE_CONNECTIONS": "1",  # the `mariadb` client loads `Bulk`: see below
     }
     engine = create_async_engine(database)
     server = start_server(tmp_path, env)
@@ -218,7 +219,7 @@ async def test_a_restore_cut_off_by_the_servers_death_leaves_no_view_it_created(
         await _run(engine, ["DROP VIEW `A_view`", *LIVE_TRIGGER])
         before, rows = await schema_state(engine), await checksums(engine)
         await post(server, RESTORE, {"id": backup_id, "confirm": backup["filename"]})
-        client = await wait_for_child("mariadb", timeout=60)
+        client = await wait_for_loading_client()
 
         async def loading_bulk() -> bool | None:
             # The client is inside `Bulk`'s rows (so the view's stand-in exists already).

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from server.backup.evidence import Evidence
+from server.backup.manifest import Section
 from server.backup.stages import SectionSink
 
 
@@ -60,14 +61,23 @@ class SchemaObject:
         return cls(str(kind), str(name), rest[0] if rest else None)
 
 
+# Reads one section's SQL, decompressed, in pieces.
+SectionReader = Callable[[Section], Iterator[bytes]]
+
+
 @dataclass(frozen=True)
 class RestoreScript:
-    """What a restore feeds to the database: SQL in chunks, with the table each chunk is for."""
+    """What a restore feeds to the database: SQL in chunks, with the table each chunk is for.
+    An adapter that loads over several connections reads the same `sections` itself, each
+    connection through a `reader()` of its own."""
 
     chunks: Callable[[], Iterator[tuple[str | None, bytes]]]
     tables: list[str]
     full: bool
     data_only: bool = False
+    sections: list[Section] = field(default_factory=list)  # the chosen ones, in file order
+    reader: Callable[[], AbstractContextManager[SectionReader]] | None = None
+    include_data: bool = True
 
 
 class DatabaseAdapter(Protocol):

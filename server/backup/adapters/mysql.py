@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import re
 import subprocess
 import tempfile
@@ -29,6 +30,7 @@ from server.backup.adapters.base import (
     Tool,
 )
 from server.backup.adapters.credentials import ServerAddress, child_environment, client_options
+from server.backup.adapters.mysql_parallel import ParallelLoad
 from server.backup.adapters.mysql_tools import (
     block_buffered,
     chunks,
@@ -46,6 +48,14 @@ from server.backup.splitter import DumpSplitter
 from server.backup.stages import SectionSink
 from server.errors import Conflict, ToolFailed
 from server.settings import Settings
+
+
+def restore_connections(settings: Settings) -> int:
+    """How many connections a restore loads over: the setting, else one per core, at least two
+    (the database's own threads work while ours feed it) and at most four."""
+    if settings.restore_connections is not None:
+        return settings.restore_connections
+    return min(4, max(2, os.cpu_count() or 2))
 
 
 def _quote(name: str) -> str:
@@ -306,7 +316,9 @@ class MySQLAdapter:
                     # The dump lists its tables only after opening its snapshot.
                     snapshot.dump_has_snapshot()
 
-            splitter = DumpSplitter(sections, on_section)
+            splitter = DumpSplitter(
+                sections, on_section, chunk_bytes=self._settings.backup_chunk_mib << 20
+            )
             watcher = kill_on_cancel(process, cancel)
             try:
                 stdout = cast(io.BufferedReader, process.stdout)
@@ -359,6 +371,21 @@ class MySQLAdapter:
         *,
         into: str | None = None,
     ) -> None:
+        connections = restore_connections(self._settings)
+        if connections > 1 and script.reader is not None and script.include_data:
+            with client_options(self._address) as options:
+                ParallelLoad(
+                    self._address,
+                    client_arguments(self._settings.client_command, options.path),
+                    options.pass_fds,
+                    into or self.database,
+                    script,
+                    progress,
+                    cancel,
+                    connections=connections,
+                    empty_table=self.empty_table_statement,
+                ).run()
+            return
         with client_options(self._address) as options, tempfile.TemporaryFile() as stderr:
             arguments = client_arguments(self._settings.client_command, options.path)
             process = subprocess.Popen(  # noqa: S603 - no shell, no user input in argv

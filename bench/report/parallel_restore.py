@@ -1,0 +1,62 @@
+"""The section of bench/parallel_restore.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.report.facts import fact_lines
+
+TITLE = "## Parallel restore: Lumbung vs `zstd -dc | mariadb` vs `myloader`"
+
+
+def _ratio(comparison: dict[str, Any], target: float) -> str:
+    low, high = comparison["interval"]
+    met = "met" if comparison["ratio"] <= target else "not met"
+    return f"{comparison['ratio']:.2f}x ({low:.2f}-{high:.2f}; target <= {target:.2f}x: {met})"
+
+
+def render(data: dict[str, Any]) -> str:
+    medians, cpu, n = data["medians"], data["cpu_per_gb"], data["connections"]
+    commands = data["commands"]
+    lines = [
+        TITLE,
+        "",
+        "The same database restored three ways in one run, in a rotating order, each restore "
+        "after `sync` on a settled machine; Lumbung's restore job without its safety backup, "
+        f"over {n} connections, from its own chunked FULL backup.",
+        "",
+        *fact_lines(data),
+        f"- Data: bench/bigdb.py with {data['rows']:,} messages, {data['sql_bytes'] / 1e9:.2f} "
+        f"GB of SQL (Lumbung's file: {data['lumbung_file_bytes'] / 1e6:.0f} MB, "
+        f"{data['chunks']} chunk sections); {data['runs']} runs (medians; 95% intervals by "
+        "paired bootstrap over the runs).",
+        f"- Native: `{commands['native']}`",
+        f"- myloader: `{commands['myloader']}` on `{commands['mydumper']}`'s dump",
+        "- CHECKSUM TABLE unchanged by each side's restore: "
+        + ("yes" if data["checksums_ok"] else "no"),
+        "",
+        "| restore | median | Lumbung vs it | client-side CPU s/GB | mariadbd CPU s/GB |",
+        "|---|---:|---:|---:|---:|",
+        f"| native `zstd -dc \\| mariadb` | {medians['native']:.2f} s | "
+        f"{_ratio(data['vs_native'], data['targets']['native'])} | "
+        f"{cpu['native']['client']:.2f} | {cpu['native']['mariadbd']:.2f} |",
+        f"| `myloader -t {n}` | {medians['myloader']:.2f} s | "
+        f"{_ratio(data['vs_myloader'], data['targets']['myloader'])} | "
+        f"{cpu['myloader']['client']:.2f} | {cpu['myloader']['mariadbd']:.2f} |",
+        f"| Lumbung, {n} connections | {medians['Lumbung']:.2f} s | | "
+        f"{cpu['Lumbung']['client']:.2f} | {cpu['Lumbung']['mariadbd']:.2f} |",
+        "",
+        "| run | order | native s | Lumbung s | myloader s |",
+        "|---:|---|---:|---:|---:|",
+        *(
+            f"| {r['run']} | {', '.join(r['order'])} | {r['native']:.2f} | {r['Lumbung']:.2f} "
+            f"| {r['myloader']:.2f} |"
+            for r in data["per_run"]
+        ),
+        "",
+        "Client-side CPU is the tools' (zstd and mariadb; myloader; Lumbung's `mariadb` "
+        "clients) plus, for Lumbung, its own Python process (reading, decompressing, feeding). "
+        f"Lumbung's RSS during its restore: {data['rss_mb']['idle']:.0f} MB idle, "
+        f"{data['rss_mb']['peak']:.0f} MB at its peak (medians).",
+    ]
+    return "\n".join(lines) + "\n"
