@@ -69,7 +69,8 @@ schema: $(VENV)/.installed
 graphiql:
 	./scripts/fetch-graphiql
 
-## Every benchmark, each beside its reference tool (needs wrk: apt-get install wrk). ~45 min.
+## Every benchmark, each beside its reference tool (needs wrk and mydumper: apt-get install wrk
+## mydumper). ~55 min.
 ## Each writes bench/results/<name>.json and renders bench/RESULTS.md (see bench/README.md).
 bench: $(VENV)/.installed servers
 	$(BIN)/python -m bench.graphql_vs_bare

@@ -54,8 +54,9 @@ def render(data: dict[str, Any]) -> str:
             for r in data["per_run"]
         ),
         "",
-        "Client-side CPU is the tools' (zstd and mariadb; myloader; Lumbung's `mariadb` "
-        "clients) plus, for Lumbung, its own Python process (reading, decompressing, feeding). "
+        "Client-side CPU: the tools' (zstd and mariadb; myloader) and, for Lumbung, its own "
+        "Python process (verifying, reading, decompressing, sending the rows over its own "
+        "connections) with its `mariadb` clients (structure, triggers, routines). "
         f"Lumbung's RSS during its restore: {data['rss_mb']['idle']:.0f} MB idle, "
         f"{data['rss_mb']['peak']:.0f} MB at its peak (medians).",
     ]

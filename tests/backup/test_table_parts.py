@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from server.backup.adapters.mysql_parallel import header_statements, utf8mb4_only
 from server.backup.adapters.mysql_parts import ROWS, structure_of, table_parts
 
 TABLE = b"""--
@@ -56,3 +57,23 @@ def test_a_chunk_section_starts_in_the_rows() -> None:
         "rows": b"INSERT INTO `f` VALUES\n(3,'/*!40000 ALTER TABLE');\n",
         "after": AFTER,
     }
+
+
+def test_the_dump_header_is_run_statement_by_statement() -> None:
+    header = (
+        b"-- MariaDB dump 10.19\n--\n-- Host: x\n\n/*!40101 SET NAMES utf8mb4 */;\n"
+        b"/*!40014 SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0 */;\n\n"
+    )
+    assert header_statements(header) == [
+        b"/*!40101 SET NAMES utf8mb4 */",
+        b"/*!40014 SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0 */",
+    ]
+
+
+def test_rows_go_as_bytes_only_when_every_text_column_is_utf8mb4() -> None:
+    table = b"/*!40101 SET character_set_client = utf8mb4 */;\nCREATE TABLE `t` (\n%s\n) %s;"
+    utf8 = b"ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci"
+    assert utf8mb4_only(table % (b"  `a` text", utf8))
+    assert utf8mb4_only(table % (b"  `a` text CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", utf8))
+    assert not utf8mb4_only(table % (b"  `a` text CHARACTER SET latin1", utf8))
+    assert not utf8mb4_only(table % (b"  `a` text", b"ENGINE=InnoDB DEFAULT CHARSET=utf8mb3"))
