@@ -7,7 +7,7 @@ LOCK   := requirements.lock
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
 
-.PHONY: run test check lint schema bench bench-quick clean servers lock upgrade add graphiql
+.PHONY: run test check lint schema bench bench-quick clean servers lock upgrade add graphiql screenshots
 
 # The venv holds exactly what requirements.lock pins (hashes checked): when the lock changes it
 # is made again from scratch, so nothing from an older lock stays behind. The project itself
@@ -36,6 +36,10 @@ test: $(VENV)/.installed servers
 
 servers:
 	./scripts/ensure-servers
+
+## Redraw README's screenshots of the admin page (docs/screenshots/) with the browser tests.
+screenshots: $(VENV)/.installed servers
+	LUMBUNG_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/admin/test_page_browser.py
 
 ## Format check, lint, types, then the tests. CI runs this (.ci/run).
 check: lint test

@@ -2,7 +2,8 @@
 Playwright), against a real `lumbung serve` on the private MariaDB and Redis: what an admin
 sees and does, waited for by what shows on the page, never by a sleep.
 
-Each section's screenshot is saved in docs/screenshots/ by this run (README shows them).
+Each section's screenshot is taken by this run; `make screenshots` saves them in docs/screenshots/
+(README shows them).
 """
 
 from __future__ import annotations
