@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Annotated
 
 import strawberry
 from strawberry.permission import BasePermission
 
 from schema.context import Info
-from schema.enums import BackupType, Compression
+from schema.enums import BackupType, Compression, VerifyStatus
 from schema.permissions import IsAdmin
 from schema.types import Backup, RestoreLog
 from server.backup.delete import delete_backup
@@ -70,13 +69,6 @@ class RestoreBackupPayload:
     restore_log: RestoreLog = strawberry.field(
         description="The restore, IN_PROGRESS: follow it with `restoreProgress` or `restoreLogs`."
     )
-
-
-@strawberry.enum(description="The outcome of checking a backup file against its manifest.")
-class VerifyStatus(enum.Enum):
-    OK = strawberry.enum_value("ok", description="The file and every section match the manifest.")
-    CORRUPT = strawberry.enum_value("corrupt", description="Something differs: see `problems`.")
-    MISSING = strawberry.enum_value("missing", description="The file or its manifest is gone.")
 
 
 @strawberry.type(description="The result of re-reading a backup file.")

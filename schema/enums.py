@@ -24,6 +24,7 @@ from server.db.enums import RunStatus as RunStatus
 from server.db.enums import RunTrigger as RunTrigger
 from server.db.enums import ScheduleAction as ScheduleAction
 from server.db.enums import ScheduleFrequency as ScheduleFrequency
+from server.db.enums import VerifyStatus as VerifyStatus
 from server.db.enums import Weekday as Weekday
 from server.drill.history import LastDrill as LastDrill
 from server.rotation.policy import Reason as RetentionReason
@@ -254,4 +255,11 @@ ErrorCode = strawberry.enum(
         "damaged; INSUFFICIENT_STORAGE: not enough free disk; BACKEND_UNAVAILABLE: the "
         "database or Redis is unreachable; INTERNAL: a bug (logged server-side)."
     ),
+)
+_describe(
+    VerifyStatus,
+    "The outcome of checking a backup file against its manifest.",
+    OK="The file and every section match the manifest.",
+    CORRUPT="Something differs: see `problems`.",
+    MISSING="The file or its manifest is gone.",
 )

@@ -20,6 +20,7 @@ from schema.enums import (
     Compression,
     DrillStatus,
     JobStatus,
+    VerifyStatus,
 )
 from schema.scalars import BigInt
 from server.db import models
@@ -223,6 +224,13 @@ class Backup:
     pinned: bool = strawberry.field(
         description="Pinned by an admin: rotation keeps it, deleteBackup refuses it."
     )
+    verified_at: datetime | None = strawberry.field(
+        description="When its file was last re-read against its manifest (`verifyBackup` "
+        "without `target`, or `lumbung verify`); null if never."
+    )
+    verify_status: VerifyStatus | None = strawberry.field(
+        description="What that last check found (`verifiedAt`); null if never checked."
+    )
 
     @classmethod
     def of(cls, row: models.Backup) -> Backup:
@@ -250,6 +258,8 @@ class Backup:
             recipients=list(row.recipients or []),
             schedule_id=row.schedule_id,
             pinned=row.pinned,
+            verified_at=row.verified_at,
+            verify_status=row.verify_status,
         )
 
     @strawberry.field(description="Its copies on the offsite targets, one per target.")

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server.backup.files import BackupFolder
 from server.backup.history import get_backup
 from server.backup.manifest import Manifest, Section, read_manifest
-from server.db.enums import JobStatus
-from server.db.models import Backup
+from server.db.enums import JobStatus, VerifyStatus
+from server.db.models import Backup, utcnow
 from server.encryption.age import MalformedFile
 from server.encryption.keyring import Encryption, Keyring
 from server.errors import BadUserInput, ChecksumMismatch, Conflict, NotFound
@@ -216,4 +216,18 @@ async def verify_backup(
         backup.checksum,
         None if keys is None else (lambda manifest: keys),
     )
-    return backup, result
+    return await _remember(sessions, backup.id, result), result
+
+
+async def _remember(
+    sessions: async_sessionmaker[AsyncSession], backup_id: int, result: Verification
+) -> Backup:
+    """Keep what the check found on the backup's row (`verifiedAt`, `verifyStatus`), so that
+    the history shows it to everyone, after any restart: the backup as it is now."""
+    async with sessions.begin() as session:
+        backup = await get_backup(session, backup_id)
+        backup.verified_at = utcnow()
+        backup.verify_status = VerifyStatus(result.status)
+        await session.flush()
+        await session.refresh(backup)  # as stored: MariaDB keeps milliseconds
+    return backup

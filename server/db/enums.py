@@ -26,6 +26,14 @@ class JobStatus(enum.Enum):
         return self is not JobStatus.IN_PROGRESS
 
 
+class VerifyStatus(enum.Enum):
+    """What re-reading a backup file against its manifest found."""
+
+    OK = "ok"
+    CORRUPT = "corrupt"
+    MISSING = "missing"
+
+
 class Compression(enum.Enum):
     ZSTD = "zstd"
     GZIP = "gzip"

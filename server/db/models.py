@@ -49,6 +49,7 @@ from server.db.enums import (
     RunTrigger,
     ScheduleAction,
     ScheduleFrequency,
+    VerifyStatus,
 )
 
 # The schedule tables carry Lumbung's name: `Schedule` is a common model name in applications,
@@ -167,6 +168,12 @@ class Backup(Base):
     encrypted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("0"))
     recipients: Mapped[list[str]] = mapped_column(
         JSON, default=list, server_default=EMPTY_JSON_LIST
+    )
+    # The last time its file was re-read against its manifest (verifyBackup, `lumbung verify`),
+    # and what that found: null until then.
+    verified_at: Mapped[datetime | None] = mapped_column("verifiedAt", UTCDateTime)
+    verify_status: Mapped[VerifyStatus | None] = mapped_column(
+        "verifyStatus", stored_as_value(VerifyStatus, 16)
     )
 
 

@@ -78,7 +78,7 @@ async def test_a_damaged_file_is_said_to_be_damaged(
 
     await row.get_by_role("button", name="Verify", exact=False).click()
     await expect(row.get_by_role("status")).to_contain_text("The file is damaged or gone: CORRUPT")
-    await expect(row.locator("td").nth(6)).to_have_text("corrupt")
+    await expect(row.locator("td").nth(6)).to_contain_text("corrupt")
 
     await page.get_by_role("button", name=f"Restore {backup['filename']}", exact=True).click()
     dialog = page.get_by_role("dialog", name=f"Restore {backup['filename']}")
@@ -87,6 +87,12 @@ async def test_a_damaged_file_is_said_to_be_damaged(
     await expect(dialog.get_by_role("alert")).to_contain_text(
         "The backup file is damaged: its bytes do not match its checksum."
     )
+    # The server keeps what the check found: another admin's browser sees it too.
+    other, other_page = await open_page(browser, server, console)
+    await sign_in(other_page)
+    other_row = other_page.locator("tr", has_text=backup["filename"])
+    await expect(other_row.locator("td").nth(6)).to_contain_text("corrupt")
+    await other.close()
     await context.close()
     assert console.errors == []
 

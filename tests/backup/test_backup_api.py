@@ -151,6 +151,31 @@ async def test_verify_reports_ok_corrupt_and_missing(api: Api) -> None:
     assert missing["status"] == "MISSING"
 
 
+LAST_CHECK = """query ($id: Int!) { backup(id: $id) { verifiedAt verifyStatus }
+  backups { items { id verifyStatus } } }"""
+VERIFY_KEPT = """mutation ($id: Int!) {
+  verifyBackup(id: $id) { status backup { verifiedAt verifyStatus } } }"""
+
+
+async def test_the_last_verification_is_kept_on_the_backup(api: Api) -> None:
+    backup = await backup_and_wait(api, backupType="PARTIAL")
+    never = await api.query(LAST_CHECK, {"id": backup["id"]})
+    assert never["backup"] == {"verifiedAt": None, "verifyStatus": None}
+
+    ok = (await api.query(VERIFY_KEPT, {"id": backup["id"]}))["verifyBackup"]
+    assert ok["status"] == "OK" and ok["backup"]["verifyStatus"] == "OK"
+    kept = await api.query(LAST_CHECK, {"id": backup["id"]})
+    assert kept["backup"] == ok["backup"] and kept["backup"]["verifiedAt"]
+    assert {"id": backup["id"], "verifyStatus": "OK"} in kept["backups"]["items"]
+
+    path = api.settings.backup_dir / backup["filename"]
+    flip_bit(path, path.stat().st_size // 2)
+    await api.query(VERIFY_KEPT, {"id": backup["id"]})
+    damaged = (await api.query(LAST_CHECK, {"id": backup["id"]}))["backup"]
+    assert damaged["verifyStatus"] == "CORRUPT"
+    assert damaged["verifiedAt"] >= kept["backup"]["verifiedAt"]
+
+
 async def test_delete_needs_confirmation_and_removes_file_manifest_and_row(api: Api) -> None:
     backup = await backup_and_wait(api, backupType="PARTIAL")
     error = await api.error(DELETE, {"id": backup["id"], "confirm": "nope"})

@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from server.db.migrate import MIGRATIONS_DIR, VERSION_TABLE, migrate, pending_revisions
+from server.db.models import Base
 
 
 async def _columns(engine: AsyncEngine, table: str) -> set[str]:
@@ -115,3 +118,23 @@ async def test_processes_that_start_at_once_migrate_one_after_the_other(database
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_the_migrations_build_what_the_models_describe(database_url: str) -> None:
+    """A column added to a model and forgotten in a migration (or the reverse) shows here, as
+    Alembic's autogenerate would write it, and not on the first deployment."""
+    engine = create_async_engine(database_url)
+    try:
+        await migrate(engine)
+        async with engine.connect() as connection:
+            differences = await connection.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+            )
+    finally:
+        await engine.dispose()
+    ours = [
+        difference
+        for difference in differences
+        if not (difference[0] == "remove_table" and difference[1].name == VERSION_TABLE)
+    ]
+    assert ours == []

@@ -12,7 +12,7 @@ const BACKUPS = `query ($page: Int!, $limit: Int!, $status: JobStatus, $type: Ba
     total page pageCount
     items {
       id filename backupType status fileSize fileSizeHuman createdAt createdBy origin
-      description errorMessage tables encrypted pinned durationSeconds
+      description errorMessage tables encrypted pinned durationSeconds verifiedAt verifyStatus
       creator { name email }
       lastDrill { status restoresIn }
     }
@@ -39,7 +39,6 @@ export class History {
     this.progress = progress;
     this.notice = notice;
     this.page = 1;
-    this.verified = new Map(); // backup id -> words, for this session
     // backup id -> what its row says (an action's outcome); kept here so that it survives the
     // history being drawn again (a job ending elsewhere redraws it at any moment).
     this.notes = new Map();
@@ -141,6 +140,10 @@ export class History {
     const creator = backup.creator ? backup.creator.name || backup.creator.email || `#${backup.createdBy}` : `#${backup.createdBy}`;
     const drill = backup.lastDrill ? `${backup.lastDrill.status}${backup.lastDrill.restoresIn ? ` (${backup.lastDrill.restoresIn})` : ""}` : "never";
     const completed = backup.status === "COMPLETED";
+    // What the last check found, kept by the server: the same for every admin, after a reload.
+    const verified = backup.verifyStatus
+      ? el("span", {}, backup.verifyStatus === "OK" ? "OK" : backup.verifyStatus.toLowerCase(), el("small", { class: "muted" }, when(backup.verifiedAt)))
+      : "–";
     const action = (label, handler, enabled = completed) =>
       el("button", { type: "button", class: "small", disabled: !enabled, "aria-label": `${label} ${backup.filename}`, onclick: handler }, label);
     return el(
@@ -152,7 +155,7 @@ export class History {
       el("td", {}, completed ? backup.fileSizeHuman : "–"),
       el("td", {}, creator),
       el("td", {}, when(backup.createdAt)),
-      el("td", {}, this.verified.get(backup.id) || "–"),
+      el("td", {}, verified),
       el("td", {}, drill),
       el(
         "td",
@@ -185,7 +188,6 @@ export class History {
     try {
       const { verifyBackup } = await this.api.query(VERIFY, { id: backup.id });
       const ok = verifyBackup.status === "OK";
-      this.verified.set(backup.id, ok ? "OK" : verifyBackup.status.toLowerCase());
       this.note(
         backup,
         ok
