@@ -72,7 +72,9 @@ class PageHeaders:
 
 def admin_routes(settings: Settings) -> list[BaseRoute]:
     """GET /backups/{id}/file always (it is part of the API); the page when LUMBUNG_ADMIN_PAGE."""
-    routes: list[BaseRoute] = [Route("/backups/{backup_id:int}/file", download_backup)]
+    routes: list[BaseRoute] = [
+        Route("/backups/{backup_id:int}/file", download_backup, methods=["GET", "HEAD", "POST"])
+    ]
     if settings.admin_page:
         page = StaticFiles(directory=STATIC_DIR, html=True)
         routes.append(Mount(PAGE_PATH, app=PageHeaders(page), name="admin"))

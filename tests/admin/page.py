@@ -69,6 +69,7 @@ class Console:
 
     def __init__(self, server: LumbungServer) -> None:
         self.errors: list[str] = []
+        self.requests: list[str] = []  # every URL the page asked for
         self.origin = urlsplit(server.base).netloc
 
     def watch(self, page: Page) -> None:
@@ -77,6 +78,7 @@ class Console:
                 self.errors.append(message.text)
 
         def on_request(request: Request) -> None:
+            self.requests.append(request.url)
             where = urlsplit(request.url)
             if where.scheme in ("http", "https", "ws", "wss") and where.netloc != self.origin:
                 self.errors.append(f"a request elsewhere: {request.url}")

@@ -109,12 +109,31 @@ async def test_download_hands_over_the_file_as_it_lies_on_disk(
         await page.get_by_role("button", name=f"Download {backup['filename']}").click()
     download = await started.value
     assert download.suggested_filename == backup["filename"]
+    # Saved from the server's response as it streamed (not from a blob the page had to fill
+    # in memory first).
+    assert download.url == f"{server.base}/backups/{backup['id']}/file"
     saved = Path(await download.path())
     assert hashlib.sha256(saved.read_bytes()).digest() == hashlib.sha256(on_disk).digest()
     row = page.locator("tr", has_text=backup["filename"])
-    await expect(row.get_by_role("status")).to_have_text("Downloaded.")
+    await expect(row.get_by_role("status")).to_contain_text("Your browser is saving the file")
+    # The browser saved it from the response itself: the token never went into a URL.
+    assert not [url for url in console.requests if "token" in url]
     await context.close()
     assert console.errors == []
+
+
+async def test_a_download_refused_says_why_on_the_page(
+    browser: Browser, server: LumbungServer
+) -> None:
+    backup = await completed_backup(server, backupType="PARTIAL")
+    backup_file(server, backup["filename"]).unlink()
+    console = Console(server)
+    context, page = await open_page(browser, server, console)
+    await sign_in(page)
+    await page.get_by_role("button", name=f"Download {backup['filename']}").click()
+    row = page.locator("tr", has_text=backup["filename"])
+    await expect(row.get_by_role("status")).to_contain_text("missing from the backup folder")
+    await context.close()
 
 
 async def test_a_delete_needs_the_file_name_typed(browser: Browser, server: LumbungServer) -> None:

@@ -1,6 +1,6 @@
 """/admin serves the page under a strict Content-Security-Policy (or nothing, when switched
-off), and GET /backups/{id}/file hands an admin the backup's bytes and refuses everyone else
-with the API's own error codes."""
+off), and GET /backups/{id}/file (HEAD, and POST with the token in a form) hands an admin the
+backup's bytes and refuses everyone else with the API's own error codes."""
 
 from __future__ import annotations
 
@@ -138,3 +138,47 @@ async def test_a_download_of_what_has_no_file_says_why(sqlite_api: Api) -> None:
     assert gone.status_code == 404
     assert gone.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert "missing from the backup folder" in gone.json()["errors"][0]["message"]
+
+
+async def test_head_says_size_and_checksum_without_the_file(
+    sqlite_api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="lumbung.audit")
+    backup = await backup_and_wait(sqlite_api, backupType="FULL")
+    on_disk = (sqlite_api.settings.backup_dir / backup["filename"]).read_bytes()
+    path = f"/backups/{backup['id']}/file"
+    response = await sqlite_api.client.head(
+        path, headers={"Authorization": f"Bearer {sqlite_api.token()}"}
+    )
+    assert response.status_code == 200
+    assert response.content == b""
+    assert int(response.headers["content-length"]) == len(on_disk)
+    assert response.headers["x-backup-sha256"] == hashlib.sha256(on_disk).hexdigest()
+    # Nothing was handed over, so nothing is audited as a download.
+    assert not [r for r in caplog.records if getattr(r, "event", None) == "backup.download"]
+    assert (await sqlite_api.client.head(path)).status_code == 401
+
+
+async def test_a_browser_form_posts_the_token_and_gets_the_file(sqlite_api: Api) -> None:
+    backup = await backup_and_wait(sqlite_api, backupType="FULL")
+    on_disk = (sqlite_api.settings.backup_dir / backup["filename"]).read_bytes()
+    path = f"/backups/{backup['id']}/file"
+
+    response = await sqlite_api.client.post(path, data={"token": sqlite_api.token()})
+    assert response.status_code == 200
+    assert response.content == on_disk
+    assert response.headers["content-disposition"] == f'attachment; filename="{backup["filename"]}"'
+
+    refusals = [
+        ({"data": {}}, 401, "UNAUTHENTICATED"),
+        ({"data": {"other": "1"}}, 401, "UNAUTHENTICATED"),
+        ({"data": {"token": "not-a-token"}}, 401, "UNAUTHENTICATED"),
+        ({"data": {"token": sqlite_api.token(roles=["viewer"])}}, 403, "FORBIDDEN"),
+        ({"json": {"token": sqlite_api.token()}}, 400, "BAD_USER_INPUT"),
+        ({"data": {"token": "x" * 20_000}}, 400, "BAD_USER_INPUT"),
+    ]
+    for request, status, code in refusals:
+        refused = await sqlite_api.client.post(path, **request)  # type: ignore[arg-type]
+        assert refused.status_code == status, (request, refused.text[:200])
+        assert refused.json()["errors"][0]["extensions"]["code"] == code
+        assert backup["filename"] not in refused.text

@@ -74,30 +74,75 @@ export class Api {
     return body.data;
   }
 
-  /** Fetch a backup's file with the token, and hand it to the browser as a download. */
-  async download(backup) {
-    const response = await fetch(`/backups/${backup.id}/file`, {
-      headers: { Authorization: this.authorization() },
-      cache: "no-store",
+  /**
+   * Have the browser save a backup's file: a form, posted with the token into a hidden frame,
+   * so the browser streams the file to disk as it comes (a fetch would hold all of it in
+   * memory). A download never loads the frame; a refusal does, as JSON, in the API's words.
+   * Resolves once the browser has had a few seconds to take the file without a refusal;
+   * rejects with a refusal that comes before; `lateRefusal(error)` hears one that comes after
+   * (a server slow to answer). The frame stays until then: removing it would cancel a
+   * response still on its way.
+   */
+  download(backup, lateRefusal) {
+    if (this.closed) return Promise.reject(new SignedOut("signed out"));
+    const name = `download-${backup.id}-${Date.now()}`;
+    const frame = document.createElement("iframe");
+    frame.name = name;
+    frame.hidden = true;
+    frame.title = `Download of ${backup.filename}`;
+    document.body.append(frame);
+    const form = document.createElement("form");
+    form.method = "POST";
+    form.action = `/backups/${backup.id}/file`;
+    form.target = name;
+    form.hidden = true;
+    const field = document.createElement("input");
+    field.type = "hidden";
+    field.name = "token";
+    field.value = this.token;
+    form.append(field);
+    document.body.append(form);
+    let settled = false;
+    const cleanup = setTimeout(() => frame.remove(), 600_000);
+    return new Promise((resolve, reject) => {
+      const loaded = () => {
+        // Some browsers load the empty frame itself first: that is not the answer.
+        if (frame.contentWindow && frame.contentWindow.location.href === "about:blank") return;
+        frame.removeEventListener("load", loaded);
+        clearTimeout(cleanup);
+        const error = this.refusal(frame.contentDocument ? frame.contentDocument.body.textContent : "");
+        frame.remove();
+        if (settled) lateRefusal(error);
+        else reject(error);
+        settled = true;
+      };
+      frame.addEventListener("load", loaded);
+      form.submit();
+      form.remove();
+      setTimeout(() => {
+        if (!settled) resolve(true);
+        settled = true;
+      }, 3000);
     });
-    if (response.status === 401 || response.status === 403) {
-      const reason = this.refused(response);
+  }
+
+  /** The error a refused download's JSON body says (signing the page out for a bad token). */
+  refusal(text) {
+    let first = {};
+    try {
+      first = (JSON.parse(text).errors || [])[0] || {};
+    } catch {
+      first = { message: "The server did not hand over the file." };
+    }
+    const code = first.extensions && first.extensions.code;
+    if (code === "UNAUTHENTICATED" || code === "FORBIDDEN") {
+      const reason = code === "FORBIDDEN"
+        ? "This token does not carry the admin role. Paste an admin's token."
+        : "Your token was refused (expired, revoked, or not valid here). Paste another one.";
       this.signOut(reason);
-      throw new SignedOut(reason);
+      return new SignedOut(reason);
     }
-    if (!response.ok) {
-      const body = await response.json().catch(() => ({}));
-      const first = (body.errors || [])[0] || {};
-      throw new ApiError(first.extensions && first.extensions.code, first.message || "");
-    }
-    const url = URL.createObjectURL(await response.blob());
-    const link = document.createElement("a");
-    link.href = url;
-    link.download = backup.filename;
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    return new ApiError(code, first.message || "");
   }
 
   /**

@@ -201,10 +201,10 @@ export class History {
   }
 
   async download(backup) {
-    this.note(backup, "Downloading…");
+    this.note(backup, "Asking for the file…");
     try {
-      await this.api.download(backup);
-      this.note(backup, "Downloaded.");
+      await this.api.download(backup, (error) => this.note(backup, "", error));
+      this.note(backup, "Your browser is saving the file (its downloads show the progress).");
     } catch (error) {
       this.note(backup, "", error);
     }
