@@ -7,7 +7,6 @@ shape with a 401/403 status. Only the GraphiQL page itself (static HTML) opens w
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -35,10 +34,9 @@ from server.errors import (
     BadUserInput,
     ErrorCode,
     Forbidden,
-    LumbungError,
-    TokenExpired,
     Unauthenticated,
 )
+from server.http_errors import error_response
 from server.resources import Resources
 
 # BACKEND_UNAVAILABLE: the revocation list cannot be read, so no token can be trusted.
@@ -49,28 +47,10 @@ STATUS_BY_CODE = {
 }
 
 
-# RFC 6750 §3.1, for an expired token only: every other refusal keeps the bare challenge, so
-# a caller learns nothing about why its token failed.
-EXPIRED_CHALLENGE = 'Bearer error="invalid_token", error_description="The access token expired"'
 SUBSCRIPTION_OVER_HTTP = (
     "Subscriptions run over the websocket: open ws(s)://<host>/graphql with the "
     "graphql-transport-ws protocol and send this operation there."
 )
-
-
-def error_response(error: LumbungError, status: int) -> Response:
-    body = {
-        "data": None,
-        "errors": [{"message": error.message, "extensions": {"code": error.code.value}}],
-    }
-    headers = {}
-    if isinstance(error, TokenExpired):
-        headers["WWW-Authenticate"] = EXPIRED_CHALLENGE
-    elif error.code is ErrorCode.UNAUTHENTICATED:
-        headers["WWW-Authenticate"] = "Bearer"
-    return Response(
-        json.dumps(body), status_code=status, media_type="application/json", headers=headers
-    )
 
 
 log = logging.getLogger("lumbung.audit")

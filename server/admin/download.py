@@ -14,7 +14,6 @@ would hold the whole file in memory. The token stays out of the URL, so out of a
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -34,9 +33,9 @@ from server.errors import (
     ErrorCode,
     LumbungError,
     NotFound,
-    TokenExpired,
     public_error,
 )
+from server.http_errors import error_response
 from server.resources import Resources
 
 log = logging.getLogger("lumbung.audit")
@@ -53,26 +52,10 @@ STATUS_BY_CODE = {
     ErrorCode.CONFLICT: 409,
     ErrorCode.BACKEND_UNAVAILABLE: 503,
 }
-EXPIRED_CHALLENGE = 'Bearer error="invalid_token", error_description="The access token expired"'
 
 
 def refusal(error: LumbungError) -> Response:
-    """GraphQL's error shape, so a client reads one kind of error whichever endpoint it calls."""
-    body = {
-        "data": None,
-        "errors": [{"message": error.message, "extensions": {"code": error.code.value}}],
-    }
-    headers = {}
-    if isinstance(error, TokenExpired):
-        headers["WWW-Authenticate"] = EXPIRED_CHALLENGE
-    elif error.code is ErrorCode.UNAUTHENTICATED:
-        headers["WWW-Authenticate"] = "Bearer"
-    return Response(
-        json.dumps(body),
-        status_code=STATUS_BY_CODE.get(error.code, 500),
-        media_type="application/json",
-        headers=headers,
-    )
+    return error_response(error, STATUS_BY_CODE.get(error.code, 500))
 
 
 async def _chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
