@@ -34,6 +34,9 @@ def render(data: dict[str, Any]) -> str:
         f"- myloader: `{commands['myloader']}` on `{commands['mydumper']}`'s dump",
         "- CHECKSUM TABLE unchanged by each side's restore: "
         + ("yes" if data["checksums_ok"] else "no"),
+        "- myloader deadlocked its own threads and was run again (its time from the run that "
+        "finished) in runs: "
+        + (", ".join(str(r) for r in data.get("myloader_retried_in_runs", [])) or "none"),
         "",
         "| restore | median | Lumbung vs it | client-side CPU s/GB | mariadbd CPU s/GB |",
         "|---|---:|---:|---:|---:|",

@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -38,17 +39,30 @@ class Verification:
 
 class _HashingReader:
     """The backup file read front to back once, every byte hashed as it is handed out: the
-    whole file's SHA-256 and its sections' (through decryption, when encrypted) in one pass."""
+    whole file's SHA-256 and its sections' (through decryption, when encrypted) in one pass.
 
-    def __init__(self, handle: BinaryIO) -> None:
+    The whole file's hash runs on a thread of its own (`hasher`), beside the sections' on the
+    reading thread: hashlib lets go of the GIL, so the two hashes take the time of one on two
+    cores (a restore waits for this before it starts: 0.25 s per 430 MB here)."""
+
+    def __init__(self, handle: BinaryIO, hasher: ThreadPoolExecutor) -> None:
         self._handle = handle
-        self.digest = hashlib.sha256()
+        self._digest = hashlib.sha256()
+        self._hasher = hasher
+        self._hashing: Future[None] | None = None
         self.position = 0
 
     def _took(self, data: bytes) -> bytes:
-        self.digest.update(data)
+        if self._hashing is not None:
+            self._hashing.result()
+        self._hashing = self._hasher.submit(self._digest.update, data)
         self.position += len(data)
         return data
+
+    def hexdigest(self) -> str:
+        if self._hashing is not None:
+            self._hashing.result()
+        return self._digest.hexdigest()
 
     def read(self, size: int = -1, /) -> bytes:
         return self._took(self._handle.read(size))
@@ -88,8 +102,8 @@ def verify_file(
         return Verification("missing", [exc.message], manifest=manifest)
 
     problems: list[str] = []
-    with handle:
-        raw = _HashingReader(handle)
+    with handle, ThreadPoolExecutor(1, thread_name_prefix="lumbung-verify") as hasher:
+        raw = _HashingReader(handle, hasher)
         plain: _HashingReader | BinaryIO = raw
         unopened = manifest.encryption is not None and open_keys is None and sealed
         if manifest.encryption is not None and not unopened:
@@ -119,7 +133,7 @@ def verify_file(
                 )
         while raw.read(CHUNK):
             pass
-    sha256 = raw.digest.hexdigest()
+        sha256 = raw.hexdigest()
     if manifest.encryption is not None and raw.position != manifest.size:
         problems.append(f"size is {raw.position} bytes, the manifest says {manifest.size}")
     if sha256 != manifest.sha256:

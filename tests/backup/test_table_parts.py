@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.backup.adapters.mysql_parallel import header_statements, utf8mb4_only
+from server.backup.adapters.mysql_parallel import _Direct, header_statements, utf8mb4_only
 from server.backup.adapters.mysql_parts import ROWS, structure_of, table_parts
 
 TABLE = b"""--
@@ -77,3 +77,50 @@ def test_rows_go_as_bytes_only_when_every_text_column_is_utf8mb4() -> None:
     assert utf8mb4_only(table % (b"  `a` text CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", utf8))
     assert not utf8mb4_only(table % (b"  `a` text CHARACTER SET latin1", utf8))
     assert not utf8mb4_only(table % (b"  `a` text", b"ENGINE=InnoDB DEFAULT CHARSET=utf8mb3"))
+
+
+def test_a_section_that_is_not_the_tables_last_is_rows_to_its_end() -> None:
+    # The rows of a table cut into chunk sections end in its last section only: the others
+    # are not searched for the closing lines, and the first one still loses its lock and
+    # DISABLE KEYS lines (however the pieces fall).
+    first = TABLE[: TABLE.index(b"INSERT INTO `f` VALUES\n(3")]
+    for size in (1, 7, 4096):
+        pieces = [first[i : i + size] for i in range(0, len(first), size)]
+        assert _joined_not_last(pieces, "structure") == {
+            "structure": STRUCTURE,
+            "rows": ROW_SQL[: ROW_SQL.index(b"INSERT INTO `f` VALUES\n(3")],
+        }
+    middle = b"INSERT INTO `f` VALUES\n(4,'UNLOCK TABLES;');\n"
+    assert _joined_not_last([middle], ROWS) == {"rows": middle}
+
+
+def _joined_not_last(pieces: list[bytes], start: str) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for part, sql in table_parts(iter(pieces), start, last=False):
+        out[part] = out.get(part, b"") + bytes(sql)
+    return out
+
+
+class _Recorder(_Direct):
+    """A connection's statement cutting, without the connection: what it would send."""
+
+    def __init__(self) -> None:  # no connection
+        self._pending = []
+        self.sent: list[bytes] = []
+
+    def _send(self, parts: list[memoryview]) -> None:
+        self.sent.append(b"".join(parts))
+
+
+@pytest.mark.parametrize("size", [1, 3, 25, 64, 4096])
+def test_rows_are_sent_one_whole_insert_at_a_time_however_the_pieces_fall(size: int) -> None:
+    pieces = [TABLE[i : i + size] for i in range(0, len(TABLE), size)]
+    connection = _Recorder()
+    for part, sql in table_parts(iter(pieces)):
+        if part == ROWS:
+            connection.write_rows(sql)
+    connection._send_pending()  # what commit() sends first
+    assert connection.sent == [
+        b"INSERT INTO `f` VALUES\n(1,'UNLOCK TABLES;\\nLOCK TABLES x'),\n(2,NULL)",
+        b"INSERT INTO `f` VALUES\n(3,'/*!40000 ALTER TABLE')",
+    ]

@@ -51,8 +51,10 @@ def _line_at(data: bytes, needle: bytes, start: int, end: int) -> int:
 
 
 class _Parts:
-    def __init__(self, start: str) -> None:
+    def __init__(self, start: str, *, last: bool) -> None:
         self.part = start
+        self.last = last
+        self.after_lock = False  # the line after LOCK TABLES may be DISABLE KEYS
 
     def lines(self, data: bytes, start: int, end: int) -> Iterator[tuple[str, Span]]:
         """(part, SQL) for the whole lines data[start:end], noting where the part changes;
@@ -67,6 +69,17 @@ class _Parts:
                     yield self.part, Span(data, start, at)
                 start = data.index(b"\n", at, end) + 1
                 self.part = ROWS
+                self.after_lock = True
+            elif self.part == ROWS and self.after_lock:
+                self.after_lock = False
+                if data.startswith(_KEYS, start, end):
+                    start = data.index(b"\n", start, end) + 1
+            elif self.part == ROWS and not self.last:
+                # Not the table's last section: its rows go on in the next one, and the
+                # lines that end them (ENABLE KEYS, UNLOCK TABLES) cannot be here. Not
+                # searching for them saves two passes over the rows (0.4 CPU s per GB).
+                yield self.part, Span(data, start, end)
+                return
             elif self.part == ROWS:
                 ends = [
                     at
@@ -90,11 +103,14 @@ class _Parts:
                 return
 
 
-def table_parts(pieces: Iterator[bytes], start: str = STRUCTURE) -> Iterator[tuple[str, Span]]:
+def table_parts(
+    pieces: Iterator[bytes], start: str = STRUCTURE, *, last: bool = True
+) -> Iterator[tuple[str, Span]]:
     """(part, SQL) for the SQL of a table's section, in order, in pieces of whole lines; a
-    chunk section (of rows only, and perhaps the table's last lines) starts in ROWS. Only a
-    line split across two pieces is joined: the rest is handed on without a copy."""
-    parts = _Parts(start)
+    chunk section (of rows only, and perhaps the table's last lines) starts in ROWS. `last`:
+    this is the table's last section (the only one its rows can end in). Only a line split
+    across two pieces is joined: the rest is handed on without a copy."""
+    parts = _Parts(start, last=last)
     carry: list[bytes] = []
     for piece in pieces:
         begin = 0
