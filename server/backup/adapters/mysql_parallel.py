@@ -150,13 +150,7 @@ class _Direct:
         """Run every statement that ends in `data` (any SQL); keep the start of one that
         does not."""
         text = bytes(data)
-        view, start = memoryview(text), 0
-        while (stop := text.find(_STATEMENT_END, start)) >= 0:
-            self._send([*self._pending, view[start:stop]])
-            self._pending = []
-            start = stop + len(_STATEMENT_END)
-        if start < len(text):
-            self._pending.append(view[start:])
+        self._cut(text, 0, len(text), _STATEMENT_END)
 
     def write_rows(self, span: Span) -> None:
         """Like write(), for a table's rows: INSERT statements, and nothing else (see
@@ -165,11 +159,15 @@ class _Direct:
         needle long enough for the search to skip ahead (a two-byte `;\n` costs ~0.8 CPU
         seconds per GB, a third of our side's work); a statement at a span's end waits to
         be sent until the next span starts another, or the section ends (commit)."""
-        data, start, end = span.data, span.start, span.end
-        view = memoryview(data)
-        if self._pending and data.startswith(_INSERT, start, end):
+        if self._pending and span.data.startswith(_INSERT, span.start, span.end):
             self._send_pending()
-        while (stop := data.find(_NEXT_INSERT, start, end)) >= 0:
+        self._cut(span.data, span.start, span.end, _NEXT_INSERT)
+
+    def _cut(self, data: bytes, start: int, end: int, needle: bytes) -> None:
+        """Send each statement of data[start:end] that ends where `needle` is found (the
+        statement's `;\n` starts it); hold the rest back."""
+        view = memoryview(data)
+        while (stop := data.find(needle, start, end)) >= 0:
             self._send([*self._pending, view[start:stop]])
             self._pending = []
             start = stop + len(_STATEMENT_END)
