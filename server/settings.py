@@ -129,6 +129,12 @@ class Settings(BaseSettings):
     restore_connections: int | None = Field(
         None, ge=1, le=64, validation_alias=_alias("RESTORE_CONNECTIONS")
     )
+    # Connections that dump the largest table in key ranges beside the dump of the rest, in
+    # one consistent snapshot (1: one dump, as mariadb-dump alone makes it); unset: 1 below 4
+    # cores, else half the cores, at most 4.
+    backup_connections: int | None = Field(
+        None, ge=1, le=64, validation_alias=_alias("BACKUP_CONNECTIONS")
+    )
     dump_command: str | None = Field(None, validation_alias=_alias("DUMP_COMMAND"))
     client_command: str | None = Field(None, validation_alias=_alias("CLIENT_COMMAND"))
     # Per-table checksums measured by the database in the dump's own snapshot, which a restore

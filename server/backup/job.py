@@ -376,6 +376,7 @@ class BackupJobs:
             encryption=EncryptionInfo(list(row.recipients), encryptor[0].plaintext_size)
             if encryptor
             else None,
+            dump=None if dumped.mode is None else dumped.mode.to_json(),
         )
         await asyncio.to_thread(write_manifest, self._folder.manifest_path(row.filename), manifest)
         return Written(

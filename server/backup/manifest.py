@@ -107,6 +107,10 @@ class Manifest:
     # Measured by the database in the dump's snapshot (evidence.py); None before Lumbung did.
     evidence: Evidence | None = None
     encryption: EncryptionInfo | None = None
+    # How the dump was made: {"mode": "single" | "global-read-lock" | "lock-tables",
+    # "connections": N, "table": the one dumped in ranges, "reason": why not in parallel};
+    # None for SQLite and in manifests written before Lumbung recorded it.
+    dump: dict[str, object] | None = None
 
     @property
     def plaintext_size(self) -> int:
@@ -146,6 +150,7 @@ class Manifest:
             "sections": [section.to_json() for section in self.sections],
             "evidence": None if self.evidence is None else self.evidence.to_json(),
             "encryption": None if self.encryption is None else self.encryption.to_json(),
+            **({} if self.dump is None else {"dump": self.dump}),
         }
 
     @classmethod
@@ -173,6 +178,7 @@ class Manifest:
             encryption=None
             if value.get("encryption") is None
             else EncryptionInfo.from_json(value["encryption"]),
+            dump=None if value.get("dump") is None else dict(value["dump"]),
         )
 
 

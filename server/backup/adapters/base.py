@@ -32,11 +32,18 @@ class Tool:
     version: str
 
 
+class DumpModeInfo(Protocol):
+    def to_json(self) -> dict[str, object]: ...
+
+
 @dataclass(frozen=True)
 class DumpResult:
     tool: Tool
     rows: dict[str, int]  # the exact row count of every dumped table
     evidence: Evidence | None  # None when the adapter was not asked for it
+    # How the dump was made (connections, the lock that made their snapshots one), as the
+    # manifest records it; None for an adapter with one way only.
+    mode: DumpModeInfo | None = None
 
 
 class Progress(Protocol):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import logging
 import os
 import re
 import subprocess
@@ -13,9 +14,11 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, cast
 
+import pymysql
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,6 +34,18 @@ from server.backup.adapters.base import (
 )
 from server.backup.adapters.credentials import ServerAddress, child_environment, client_options
 from server.backup.adapters.mysql_parallel import ParallelLoad
+from server.backup.adapters.mysql_parallel_dump import (
+    AFTER_TABLES,
+    ConsistencyLock,
+    DumpMode,
+    RangeDump,
+    SplitDump,
+    SplitTable,
+    StreamCut,
+    backup_connections,
+    choose_table,
+    release_when_open,
+)
 from server.backup.adapters.mysql_tools import (
     block_buffered,
     chunks,
@@ -48,6 +63,8 @@ from server.backup.splitter import DumpSplitter
 from server.backup.stages import SectionSink
 from server.errors import Conflict, ToolFailed
 from server.settings import Settings
+
+log = logging.getLogger("lumbung.backup")
 
 
 def restore_connections(settings: Settings) -> int:
@@ -279,15 +296,50 @@ class MySQLAdapter:
                 snapshot.abandon()
             raise
         if snapshot is not None:
-            return DumpResult(result.tool, result.rows, snapshot.finish())
+            return replace(result, evidence=snapshot.finish())
         if evidence:
             # Nothing to checksum (schema only): the definitions still count.
-            return DumpResult(
-                result.tool,
-                result.rows,
-                self.measure(self.database, plan.tables, data=False, objects=plan.full),
+            return replace(
+                result,
+                evidence=self.measure(self.database, plan.tables, data=False, objects=plan.full),
             )
         return result
+
+    def _split_table(self, plan: DumpPlan) -> tuple[SplitTable | None, DumpMode]:
+        """The table to dump in ranges over several connections, if any (see
+        mysql_parallel_dump.py)."""
+        connections = backup_connections(self._settings.backup_connections)
+        if connections < 2 or not plan.include_data or not plan.tables:
+            return None, DumpMode()
+        minimum = 2 * (self._settings.backup_chunk_mib << 20)
+        try:
+            table = choose_table(self._address, plan.tables, connections, minimum)
+        except pymysql.Error as exc:
+            return None, DumpMode(reason=f"the tables could not be sized (error {exc.args[0]})")
+        if table is None:
+            return None, DumpMode(
+                reason=f"no table with a one-column integer primary key holds "
+                f"{minimum >> 20} MiB or more"
+            )
+        if not plan.full and plan.tables == [table.name]:
+            return None, DumpMode(reason="a backup of one table is dumped by one connection")
+        return table, DumpMode()
+
+    def _range_arguments(
+        self, plan: DumpPlan, table: str, where: str, options: str, *, first: bool
+    ) -> list[str]:
+        """A range's mariadb-dump: the first one writes the table's structure and triggers
+        too (when the plan takes the schema), the others only rows."""
+        one = DumpPlan(
+            full=False,
+            tables=[table],
+            exclude=[],
+            include_schema=plan.include_schema and first,
+            include_data=True,
+        )
+        arguments = self._dump_arguments(one, options)
+        end = arguments.index("--")
+        return [*arguments[:end], f"--where={where}", *arguments[end:]]
 
     def _dump(
         self,
@@ -297,6 +349,22 @@ class MySQLAdapter:
         cancel: threading.Event,
         snapshot: mysql_evidence.SnapshotEvidence | None,
     ) -> DumpResult:
+        split_table, mode = self._split_table(plan)
+        lock: ConsistencyLock | None = None
+        if split_table is not None:
+            lock = ConsistencyLock(self._address, plan.tables)
+            if lock.acquire() is None:
+                log.warning(
+                    "backup dumped by one connection",
+                    extra={"event": "backup.single_connection", "reason": lock.reason},
+                )
+                split_table, mode, lock = None, DumpMode(reason=lock.reason), None
+            else:
+                tables = [t for t in plan.tables if t != split_table.name]
+                mode = DumpMode(str(lock.mode), len(split_table.ranges) + 1, split_table.name)
+                plan = replace(plan, tables=tables, exclude=[*plan.exclude, split_table.name])
+        split: SplitDump | None = None
+        dump_open = threading.Event()  # the main dump's snapshot is open
         # The tool's stderr goes to a file without a name (O_TMPFILE): nothing to leave behind.
         with client_options(self._address) as options, tempfile.TemporaryFile() as stderr:
             arguments = self._dump_arguments(plan, options.path)
@@ -312,31 +380,68 @@ class MySQLAdapter:
 
             def on_section(kind: str, table: str | None) -> None:
                 current[0] = table if kind == "table" else None
+                # The dump lists its tables only after opening its snapshot.
+                dump_open.set()
                 if snapshot is not None:
-                    # The dump lists its tables only after opening its snapshot.
                     snapshot.dump_has_snapshot()
 
             splitter = DumpSplitter(
                 sections, on_section, chunk_bytes=self._settings.backup_chunk_mib << 20
             )
             watcher = kill_on_cancel(process, cancel)
+            cut = StreamCut(AFTER_TABLES) if split_table is not None else None
             try:
+                if split_table is not None and lock is not None:
+                    split = SplitDump(split_table)
+                    for index, where in enumerate(split_table.ranges):
+                        range_arguments = self._range_arguments(
+                            plan, split_table.name, where, options.path, first=index == 0
+                        )
+                        split.ranges.append(
+                            RangeDump(
+                                range_arguments,
+                                options.pass_fds,
+                                self._settings.backup_dir,
+                                split_table.name,
+                                cancel,
+                            )
+                        )
+                    release_when_open(lock, [dump_open, *(r.snapshot for r in split.ranges)])
                 stdout = cast(io.BufferedReader, process.stdout)
                 widen_pipe(stdout.fileno())
                 for chunk in chunks(stdout):
-                    splitter.feed(chunk)
+                    before, after = (chunk, None) if cut is None else cut.feed(chunk)
+                    splitter.feed(before)
+                    if after is not None and split is not None:
+                        # The other tables are done: the split table goes here, whole.
+                        current[0] = split.table.name
+                        for piece in split.stream():
+                            splitter.feed(piece)
+                            progress(sql_bytes=splitter.bytes_in, table=current[0])
+                        splitter.feed(after)
                     progress(sql_bytes=splitter.bytes_in, table=current[0])
+                dump_open.set()
+                if cut is not None:
+                    splitter.feed(cut.rest())
                 returncode = process.wait()
             except BaseException:
                 process.kill()
                 process.wait()
                 raise
             finally:
+                dump_open.set()
                 watcher.set()
                 if process.stdout is not None:
                     process.stdout.close()
+                if split is not None:
+                    split.stop()
+                    split.close()
+                if lock is not None:
+                    lock.release()
             completed = splitter.finish()
             errors = stderr_tail(stderr)
+            if cut is not None and not cut.found and returncode == 0:
+                completed = False
         tool_name = Path(arguments[0]).name
         # A routine the account may not read: MariaDB 10.11's tool stops with an error; others
         # write a comment instead of it and exit 0, and the backup would silently lack it.
@@ -360,7 +465,7 @@ class MySQLAdapter:
             )
         if errors and "error" in errors.lower():
             raise ToolFailed(f"{tool_name} reported: {errors}")
-        return DumpResult(Tool(tool_name, version_of(arguments[0])), splitter.rows, None)
+        return DumpResult(Tool(tool_name, version_of(arguments[0])), splitter.rows, None, mode)
 
     # --- restore -----------------------------------------------------------------------------
     def restore(
