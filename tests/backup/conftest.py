@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+import subprocess
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,19 @@ def database(mariadb: MariaDBServer, tmp_path: Path) -> Iterator[str]:
     url = mariadb.create_database(name)
     yield url
     mariadb.drop_database(name)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """A folder on a tmpfs of the given size (the tests run as root), unmounted after."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+
+    def mounted(size: str) -> Path:
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], check=True
+        )
+        return mount
+
+    yield mounted
+    subprocess.run(["umount", str(mount)], check=False)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,21 +89,6 @@ async def test_a_server_killed_mid_backup_fails_it_and_backups_work_after_restar
             assert (await backup_and_wait(api, backupType="PARTIAL"))["status"] == "COMPLETED"
     finally:
         server.cleanup()
-
-
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-
-    def mounted(size: str) -> Path:
-        subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], check=True
-        )
-        return mount
-
-    yield mounted
-    subprocess.run(["umount", str(mount)], check=False)
 
 
 async def test_a_backup_that_fills_the_disk_fails_cleanly(

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
@@ -16,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from server.backup.adapters.mysql_parallel_dump import StreamCut, key_ranges
 from tests.backup.conftest import build_rich_database, checksums, fill_bulk
-from tests.backup.helpers import backup_and_wait, restore_and_wait
+from tests.backup.faults import wait_for_child, wait_for_no_child, wait_for_phase
+from tests.backup.helpers import CREATE, backup_and_wait, restore_and_wait, wait_for_backup
 from tests.backup.test_mariadb_secrets_and_tools import _restore_with_standard_tools
 from tests.support.app import Api, make_settings, open_api
 from tests.support.mariadb import MariaDBServer
@@ -281,3 +284,56 @@ def test_the_stream_is_cut_at_the_first_needle_however_the_pieces_fall() -> None
         assert cut.found
         assert before == b"a\nb\n"
         assert after == b"--\n-- Dumping events for database 'x'\nrest\n/*!40103 SET TIME_ZONE"
+
+
+async def test_a_parallel_dump_whose_ranges_fill_the_disk_fails_cleanly(
+    database: str, tmp_path: Path, tiny_disk: Callable[[str], Path]
+) -> None:
+    """The ranges are spooled in the backup folder before they go into the file: a disk that
+    fills up there fails the backup with the reason and the way out, and leaves nothing. The
+    database holds only `Bulk`, so the main dump has no table of its own to write first."""
+    folder = tiny_disk("40m")
+    settings = make_settings(
+        database, tmp_path, backup_dir=folder, backup_connections=2, backup_chunk_mib=1
+    )
+    async with open_api(settings) as api:
+        await fill_bulk(api.resources.engine, 40_000, random=True)  # ~80 MB of hex SQL
+        async with api.resources.engine.begin() as connection:
+            await connection.execute(text("ANALYZE TABLE `Bulk`"))
+        backup = await backup_and_wait(api, backupType="FULL")
+        assert backup["status"] == "FAILED"
+        assert "disk filled up while the parallel dump" in backup["errorMessage"]
+        assert "LUMBUNG_BACKUP_CONNECTIONS=1" in backup["errorMessage"]
+        assert sorted(p.name for p in folder.iterdir()) == []
+        assert shutil.disk_usage(folder).used < 1 << 20  # the unnamed spools are gone too
+        await wait_for_no_child("mariadb-dump")
+
+
+async def test_a_cancelled_parallel_dump_stops_every_dump_and_leaves_nothing(
+    database: str, tmp_path: Path
+) -> None:
+    tool = tmp_path / "slow-range-dump"
+    tool.write_text(
+        "#!/bin/sh\n"
+        'for a in "$@"; do case "$a" in --where=*\\>=*) sleep 2;; esac; done\n'
+        'exec mariadb-dump "$@"\n'
+    )
+    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+    settings = make_settings(
+        database, tmp_path, backup_connections=3, backup_chunk_mib=1, dump_command=str(tool)
+    )
+    async with open_api(settings) as api:
+        await _prepare(api.resources.engine)
+        data = await api.query(CREATE, {"input": {"backupType": "FULL"}})
+        backup_id = data["createBackup"]["backup"]["id"]
+        await wait_for_phase(api, f"backup:{backup_id}", "dumping")
+        await wait_for_child("mariadb-dump")
+        api.resources.jobs.cancel(f"backup:{backup_id}")
+        backup = await wait_for_backup(api, backup_id)
+        assert backup["status"] == "FAILED"
+        assert "the job was cancelled" in backup["errorMessage"]
+        assert sorted(p.name for p in api.settings.backup_dir.iterdir()) == []
+        await wait_for_no_child("mariadb-dump")
+        # Writes go on: the lock was let go.
+        async with api.resources.engine.begin() as connection:
+            await connection.execute(text("UPDATE `Ledger` SET n = 5"))

@@ -413,7 +413,9 @@ class MySQLAdapter:
                     before, after = (chunk, None) if cut is None else cut.feed(chunk)
                     splitter.feed(before)
                     if after is not None and split is not None:
-                        # The other tables are done: the split table goes here, whole.
+                        # The other tables are done: the split table goes here, whole. (The
+                        # dump's output is past its header: its snapshot is open.)
+                        dump_open.set()
                         current[0] = split.table.name
                         for piece in split.stream():
                             splitter.feed(piece)

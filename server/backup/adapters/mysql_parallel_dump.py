@@ -292,6 +292,7 @@ class RangeDump:
         self.snapshot = threading.Event()  # set once its snapshot is known to be open
         self.size = 0
         self.error: BaseException | None = None
+        self._cancel = cancel
         self._watcher = kill_on_cancel(self.process, cancel)
         self._thread = threading.Thread(target=self._drain, name="lumbung-range-dump")
         self._thread.start()
@@ -323,6 +324,8 @@ class RangeDump:
         self._thread.join()
         returncode = self.process.wait()
         self._watcher.set()
+        if self._cancel.is_set():
+            raise ToolFailed(f"{self.name} was stopped: the job was cancelled.")
         if self.error is not None:
             raise self.error
         if returncode != 0:
