@@ -19,6 +19,7 @@ from bench.report import (
     drill_evidence,
     graphql_vs_bare,
     offsite_encryption,
+    parallel_dump,
     parallel_restore,
     subscribers,
 )
@@ -39,6 +40,7 @@ ORDER = (
     "cache_clear",
     "backup_restore",
     "parallel_restore",
+    "parallel_dump",
     "subscribers",
     "subscribers-2-workers",
     "drill_evidence",
@@ -49,6 +51,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "cache_clear": cache_clear.render,
     "backup_restore": backup_restore.render,
     "parallel_restore": parallel_restore.render,
+    "parallel_dump": parallel_dump.render,
     "subscribers": subscribers.render,
     "drill_evidence": drill_evidence.render,
     "offsite_encryption": offsite_encryption.render,
