@@ -74,13 +74,14 @@ graphiql:
 	./scripts/fetch-graphiql
 
 ## Every benchmark, each beside its reference tool (needs wrk and mydumper: apt-get install wrk
-## mydumper). ~55 min.
+## mydumper). ~65 min.
 ## Each writes bench/results/<name>.json and renders bench/RESULTS.md (see bench/README.md).
 bench: $(VENV)/.installed servers
 	$(BIN)/python -m bench.graphql_vs_bare
 	$(BIN)/python -m bench.cache_clear
 	$(BIN)/python -m bench.backup_restore
 	$(BIN)/python -m bench.parallel_restore
+	$(BIN)/python -m bench.parallel_dump
 	$(BIN)/python -m bench.subscribers
 	$(BIN)/python -m bench.drill_evidence
 	$(BIN)/python -m bench.offsite_encryption
@@ -91,6 +92,7 @@ bench-quick: $(VENV)/.installed servers
 	$(BIN)/python -m bench.cache_clear --quick
 	$(BIN)/python -m bench.backup_restore --quick
 	$(BIN)/python -m bench.parallel_restore --quick
+	$(BIN)/python -m bench.parallel_dump --quick
 	$(BIN)/python -m bench.subscribers --quick
 	$(BIN)/python -m bench.drill_evidence --quick
 	$(BIN)/python -m bench.offsite_encryption --quick
