@@ -292,12 +292,14 @@ async def test_a_parallel_dump_whose_ranges_fill_the_disk_fails_cleanly(
     """The ranges are spooled in the backup folder before they go into the file: a disk that
     fills up there fails the backup with the reason and the way out, and leaves nothing. The
     database holds only `Bulk`, so the main dump has no table of its own to write first."""
-    folder = tiny_disk("40m")
+    # Room for the table's data as the server counts it (~47 MB: the parallel dump goes
+    # ahead), not for its SQL, whose random bytes are written as hex (~83 MB).
+    folder = tiny_disk("72m")
     settings = make_settings(
         database, tmp_path, backup_dir=folder, backup_connections=2, backup_chunk_mib=1
     )
     async with open_api(settings) as api:
-        await fill_bulk(api.resources.engine, 40_000, random=True)  # ~80 MB of hex SQL
+        await fill_bulk(api.resources.engine, 40_000, random=True)
         async with api.resources.engine.begin() as connection:
             await connection.execute(text("ANALYZE TABLE `Bulk`"))
         backup = await backup_and_wait(api, backupType="FULL")
@@ -307,6 +309,31 @@ async def test_a_parallel_dump_whose_ranges_fill_the_disk_fails_cleanly(
         assert sorted(p.name for p in folder.iterdir()) == []
         assert shutil.disk_usage(folder).used < 1 << 20  # the unnamed spools are gone too
         await wait_for_no_child("mariadb-dump")
+
+
+async def test_a_disk_without_room_for_the_ranges_gets_one_dump_and_the_manifest_says_why(
+    database: str, tmp_path: Path, tiny_disk: Callable[[str], Path]
+) -> None:
+    # Room for the backup (its estimate: half the data, plus 16 MiB), not for the ranges of
+    # `Bulk` beside it (its data, ~14 MB, plus 16 MiB).
+    folder = tiny_disk("26m")
+    settings = make_settings(
+        database, tmp_path, backup_dir=folder, backup_connections=2, backup_chunk_mib=1
+    )
+    async with open_api(settings) as api:
+        await fill_bulk(api.resources.engine, 12_000)
+        async with api.resources.engine.begin() as connection:
+            await connection.execute(text("ANALYZE TABLE `Bulk`"))
+        before = await checksums(api.resources.engine)
+        backup = await backup_and_wait(api, backupType="FULL")
+        assert backup["status"] == "COMPLETED", backup["errorMessage"]
+        dump = _manifest(api, backup)["dump"]
+        assert dump["mode"] == "single"
+        assert "the backup folder's disk has" in dump["reason"]
+        assert "the ranges of Bulk need about" in dump["reason"]
+        restored = await restore_and_wait(api, backup, safety=False)
+        assert restored["status"] == "COMPLETED", restored["errorMessage"]
+        assert await checksums(api.resources.engine) == before
 
 
 async def test_a_cancelled_parallel_dump_stops_every_dump_and_leaves_nothing(

@@ -9,6 +9,7 @@ import io
 import logging
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -63,8 +64,12 @@ from server.backup.splitter import DumpSplitter
 from server.backup.stages import SectionSink
 from server.errors import Conflict, ToolFailed
 from server.settings import Settings
+from server.units import format_bytes
 
 log = logging.getLogger("lumbung.backup")
+
+# Room left over on the backup folder's disk beyond the spooled ranges, for the file itself.
+SPOOL_HEADROOM_BYTES = 16 << 20
 
 
 def restore_connections(settings: Settings) -> int:
@@ -323,6 +328,14 @@ class MySQLAdapter:
             )
         if not plan.full and plan.tables == [table.name]:
             return None, DumpMode(reason="a backup of one table is dumped by one connection")
+        # The ranges wait in the backup folder until the table's turn: about its data's size.
+        needed = table.data_bytes + SPOOL_HEADROOM_BYTES
+        free = shutil.disk_usage(self._settings.backup_dir).free
+        if free < needed:
+            return None, DumpMode(
+                reason=f"the backup folder's disk has {format_bytes(free)} free, and the "
+                f"ranges of {table.name} need about {format_bytes(needed)} there"
+            )
         return table, DumpMode()
 
     def _range_arguments(

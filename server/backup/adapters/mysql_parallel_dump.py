@@ -90,6 +90,7 @@ class SplitTable:
     name: str
     column: str
     ranges: list[str]
+    data_bytes: int = 0  # the server's estimate of its data (what its spooled SQL is near)
 
 
 @dataclass
@@ -132,7 +133,7 @@ def choose_table(
             wanted = set(tables)
             found = next(
                 (
-                    (str(name), str(column))
+                    (str(name), str(column), int(size or 0))
                     for name, size, column, kind, columns in cursor.fetchall()
                     if name in wanted
                     and int(columns) == 1
@@ -143,7 +144,7 @@ def choose_table(
             )
             if found is None:
                 return None
-            name, column = found
+            name, column, size = found
             table = f"{quote(address.database)}.{quote(name)}"
             cursor.execute(f"SELECT MIN({quote(column)}), MAX({quote(column)}) FROM {table}")  # noqa: S608 - quoted names
             low, high = cursor.fetchone()  # type: ignore[misc]
@@ -151,7 +152,8 @@ def choose_table(
         connection.close()
     if low is None:
         return None
-    return SplitTable(name, column, key_ranges(quote(column), int(low), int(high), connections))
+    ranges = key_ranges(quote(column), int(low), int(high), connections)
+    return SplitTable(name, column, ranges, size)
 
 
 def key_ranges(column: str, low: int, high: int, count: int) -> list[str]:
