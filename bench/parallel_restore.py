@@ -11,6 +11,8 @@ rotates with the run's number, each restore after `sync` on a settled machine (q
     Lumbung   the restore job (safety backup off, as `safetyBackup: false`), in this process,
               over LUMBUNG_RESTORE_CONNECTIONS = N connections
     myloader  myloader -t N -o -d <mydumper's dump> -B DB
+    myloader -c  the same on mydumper's compressed dump (`-c`, gzip), for reference: Lumbung
+              reads its compressed file, myloader its plain files
 
 Each restore overwrites the whole database. Per side: wall time, CPU seconds of the tools and
 of this process (Lumbung's Python side runs here), of mariadbd, per GB of the dump's SQL; the
@@ -67,7 +69,7 @@ from tests.support.mariadb import MariaDBServer
 
 NAME = "parallel_restore"
 DATABASE = "bench_parallel"
-SIDES = ("native", "Lumbung", "myloader")
+SIDES = ("native", "Lumbung", "myloader", "myloader -c")
 QUICK_ROWS = 20_000
 NATIVE_TARGET = 0.5  # Lumbung's restore time / the native pipeline's, at most
 MYLOADER_TARGET = 1.0
@@ -217,6 +219,10 @@ async def measure(rows: int, runs: int, connections: int) -> dict[str, Any]:
                 "-G", "-E", "-R", "-o", str(mydumper_dir),
             ]  # fmt: skip
             check(mydumper)
+            # The same dump compressed (`-c`: gzip in mydumper 0.10), as Lumbung's file is: for
+            # reference, what myloader takes when it too reads a compressed dump.
+            mydumper_gz = folder / "mydumper-c"
+            check([*mydumper[: mydumper.index("-o")], "-c", "-o", str(mydumper_gz)])
             manifest = (settings.backup_dir / f"{filename}.manifest.json").read_text()
             sections = json.loads(manifest)["sections"]
             sql_bytes = sum(int(s["sqlBytes"]) for s in sections)
@@ -226,11 +232,13 @@ async def measure(rows: int, runs: int, connections: int) -> dict[str, Any]:
                 "-d", str(mydumper_dir),
             ]  # fmt: skip
 
+            myloader_gz = [*myloader[: myloader.index("-d")], "-d", str(mydumper_gz)]
+
             def native() -> None:
                 pipe(["zstd", "-dc", "-q", str(native_file)], client)
 
-            def loader() -> None:
-                check(myloader)
+            def loader(command: list[str]) -> Callable[[], None]:
+                return lambda: check(command)
 
             times: dict[str, list[float]] = {side: [] for side in SIDES}
             cpu: dict[str, list[dict[str, float]]] = {side: [] for side in SIDES}
@@ -239,7 +247,7 @@ async def measure(rows: int, runs: int, connections: int) -> dict[str, Any]:
             verified: set[str] = set()
             myloader_retries: list[int] = []  # the runs in which myloader had to be retried
             for number in range(runs):
-                order = list(SIDES[number % 3 :] + SIDES[: number % 3])
+                order = list(SIDES[number % len(SIDES) :] + SIDES[: number % len(SIDES)])
                 for side in order:
                     settle()
                     usage = Usage(mariadbd)
@@ -254,7 +262,8 @@ async def measure(rows: int, runs: int, connections: int) -> dict[str, Any]:
                     else:
                         for attempt in range(1, MYLOADER_ATTEMPTS + 1):
                             try:
-                                seconds = await asyncio.to_thread(timed, loader)
+                                command = myloader if side == "myloader" else myloader_gz
+                                seconds = await asyncio.to_thread(timed, loader(command))
                                 break
                             except BenchmarkError as exc:
                                 # myloader 0.10 sometimes deadlocks its own threads: its
@@ -309,11 +318,15 @@ async def measure(rows: int, runs: int, connections: int) -> dict[str, Any]:
             "native": f"zstd -dc native.sql.zst | {native_shown}",
             "myloader": shlex.join(["myloader", "-t", str(connections), "-o", "-d", "DIR"]),
             "mydumper": shlex.join(["mydumper", "-t", str(connections), "-r", "100000"]),
+            "mydumper_compressed": shlex.join(
+                ["mydumper", "-t", str(connections), "-r", "100000", "-c"]
+            ),
         },
         "per_run": per_run,
         "medians": {side: round(median(values), 2) for side, values in times.items()},
         "vs_native": compare(times["native"], times["Lumbung"]).as_data(),
         "vs_myloader": compare(times["myloader"], times["Lumbung"]).as_data(),
+        "vs_myloader_compressed": compare(times["myloader -c"], times["Lumbung"]).as_data(),
         "targets": {"native": NATIVE_TARGET, "myloader": MYLOADER_TARGET},
         "cpu_per_gb": {
             side: {"client": per_gb(side, "client"), "mariadbd": per_gb(side, "mariadbd")}

@@ -9,8 +9,10 @@ from bench.report.facts import fact_lines
 TITLE = "## Parallel restore: Lumbung vs `zstd -dc | mariadb` vs `myloader`"
 
 
-def _ratio(comparison: dict[str, Any], target: float) -> str:
+def _ratio(comparison: dict[str, Any], target: float | None) -> str:
     low, high = comparison["interval"]
+    if target is None:
+        return f"{comparison['ratio']:.2f}x ({low:.2f}-{high:.2f})"
     met = "met" if comparison["ratio"] <= target else "not met"
     return f"{comparison['ratio']:.2f}x ({low:.2f}-{high:.2f}; target <= {target:.2f}x: {met})"
 
@@ -18,6 +20,7 @@ def _ratio(comparison: dict[str, Any], target: float) -> str:
 def render(data: dict[str, Any]) -> str:
     medians, cpu, n = data["medians"], data["cpu_per_gb"], data["connections"]
     commands = data["commands"]
+    sides = [s for s in ("native", "Lumbung", "myloader", "myloader -c") if s in medians]
     lines = [
         TITLE,
         "",
@@ -46,14 +49,24 @@ def render(data: dict[str, Any]) -> str:
         f"| `myloader -t {n}` | {medians['myloader']:.2f} s | "
         f"{_ratio(data['vs_myloader'], data['targets']['myloader'])} | "
         f"{cpu['myloader']['client']:.2f} | {cpu['myloader']['mariadbd']:.2f} |",
+        *(
+            [
+                f"| `myloader -t {n}` on the compressed dump (`-c`), for reference | "
+                f"{medians['myloader -c']:.2f} s | {_ratio(data['vs_myloader_compressed'], None)} "
+                f"| {cpu['myloader -c']['client']:.2f} | {cpu['myloader -c']['mariadbd']:.2f} |"
+            ]
+            if "myloader -c" in medians
+            else []
+        ),
         f"| Lumbung, {n} connections | {medians['Lumbung']:.2f} s | | "
         f"{cpu['Lumbung']['client']:.2f} | {cpu['Lumbung']['mariadbd']:.2f} |",
         "",
-        "| run | order | native s | Lumbung s | myloader s |",
-        "|---:|---|---:|---:|---:|",
+        "| run | order | " + " | ".join(f"{side} s" for side in sides) + " |",
+        "|---:|---|" + "---:|" * len(sides),
         *(
-            f"| {r['run']} | {', '.join(r['order'])} | {r['native']:.2f} | {r['Lumbung']:.2f} "
-            f"| {r['myloader']:.2f} |"
+            f"| {r['run']} | {', '.join(r['order'])} | "
+            + " | ".join(f"{r[side]:.2f}" for side in sides)
+            + " |"
             for r in data["per_run"]
         ),
         "",
