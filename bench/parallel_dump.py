@@ -35,8 +35,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from bench import bigdb
 from bench.harness import (
     BenchmarkError,
@@ -53,6 +51,7 @@ from bench.harness import (
 from bench.parallel_restore import (
     RssPeak,
     Usage,
+    big_database,
     check,
     lumbung_backup,
     lumbung_restore,
@@ -62,9 +61,6 @@ from bench.parallel_restore import (
     timed,
 )
 from server.auth.keys import resolve_token_keys
-from server.backup.adapters.base import DumpPlan
-from server.backup.adapters.mysql_tools import dump_arguments
-from server.db.migrate import LUMBUNG_TABLES
 from server.resources import Resources, open_resources
 from tests.support.binaries import ensure_binaries
 from tests.support.mariadb import MariaDBServer
@@ -85,16 +81,14 @@ async def measure(rows: int, runs: int, connections: int, chunk_mib: int) -> dic
     parallel = names[2]
     with MariaDBServer() as db, tempfile.TemporaryDirectory(prefix="lb-pdump-") as work:
         folder = Path(work)
-        url = db.create_database(DATABASE)
-        log(f"generating {rows:,} messages")
-        await asyncio.to_thread(bigdb.generate, db, DATABASE, url, rows, log)
-        expected = bigdb.checksums(db, DATABASE)
-        assert db.pid is not None
-        mariadbd = psutil.Process(db.pid)
-        options = db.write_client_option_file(folder / "client.cnf")
-        plan = DumpPlan(True, [], sorted(LUMBUNG_TABLES), True, True)
-        dump = dump_arguments(None, DATABASE, plan, str(options))
-        admin = [f"--socket={db.socket_path}", f"--user={db._admin}"]
+        big = await big_database(db, folder, DATABASE, rows)
+        url, expected, mariadbd, dump, admin = (
+            big.url,
+            big.expected,
+            big.mariadbd,
+            big.dump,
+            big.admin,
+        )
         # Fresh statistics: the parallel dump picks its table by the server's size estimate.
         db.root_sql(f"ANALYZE TABLE {', '.join(f'`{t}`' for t in bigdb.TABLES)};", DATABASE)
         one = settings_for(url, folder / "one", connections).model_copy(

@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -191,20 +192,47 @@ def settings_for(url: str, folder: Path, connections: int) -> Settings:
     )
 
 
+@dataclass(frozen=True)
+class BigDatabase:
+    """bench/bigdb.py's database in a private MariaDB, and what the tools need to reach it."""
+
+    url: str
+    expected: dict[str, int]  # CHECKSUM TABLE of each table
+    mariadbd: psutil.Process
+    options: Path  # a client option file (the admin's credentials)
+    dump: list[str]  # the server's own dump arguments for a FULL backup
+    admin: list[str]  # mydumper's and myloader's login: the admin, over the socket
+
+
+async def big_database(db: MariaDBServer, folder: Path, name: str, rows: int) -> BigDatabase:
+    url = db.create_database(name)
+    log(f"generating {rows:,} messages")
+    await asyncio.to_thread(bigdb.generate, db, name, url, rows, log)
+    assert db.pid is not None
+    options = db.write_client_option_file(folder / "client.cnf")
+    plan = DumpPlan(True, [], sorted(LUMBUNG_TABLES), True, True)
+    return BigDatabase(
+        url,
+        bigdb.checksums(db, name),
+        psutil.Process(db.pid),
+        options,
+        dump_arguments(None, name, plan, str(options)),
+        [f"--socket={db.socket_path}", f"--user={db._admin}"],
+    )
+
+
 async def measure(rows: int, runs: int, connections: int) -> dict[str, Any]:
     with MariaDBServer() as db, tempfile.TemporaryDirectory(prefix="lb-parallel-") as work:
         folder = Path(work)
-        url = db.create_database(DATABASE)
-        log(f"generating {rows:,} messages")
-        await asyncio.to_thread(bigdb.generate, db, DATABASE, url, rows, log)
-        expected = bigdb.checksums(db, DATABASE)
-        assert db.pid is not None
-        mariadbd = psutil.Process(db.pid)
-        options = db.write_client_option_file(folder / "client.cnf")
-        plan = DumpPlan(True, [], sorted(LUMBUNG_TABLES), True, True)
-        dump = dump_arguments(None, DATABASE, plan, str(options))
-        client = [*client_arguments(None, str(options)), DATABASE]
-        admin = [f"--socket={db.socket_path}", f"--user={db._admin}"]
+        big = await big_database(db, folder, DATABASE, rows)
+        url, expected, mariadbd, dump, admin = (
+            big.url,
+            big.expected,
+            big.mariadbd,
+            big.dump,
+            big.admin,
+        )
+        client = [*client_arguments(None, str(big.options)), DATABASE]
         native_file = folder / "native.sql.zst"
         mydumper_dir = folder / "mydumper"
         settings = settings_for(url, folder, connections)

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from server.backup.adapters.mysql_parallel_dump import StreamCut, key_ranges
+from server.settings import Settings
 from tests.backup.conftest import build_rich_database, checksums, fill_bulk
 from tests.backup.faults import wait_for_child, wait_for_no_child, wait_for_phase
 from tests.backup.helpers import CREATE, backup_and_wait, restore_and_wait, wait_for_backup
@@ -234,16 +235,8 @@ async def test_without_reload_the_snapshots_are_joined_by_lock_tables_and_withou
 async def test_a_range_dump_that_fails_fails_the_backup_and_leaves_nothing(
     database: str, mariadb: MariaDBServer, tmp_path: Path
 ) -> None:
-    tool = tmp_path / "dump-tool"
-    tool.write_text(
-        "#!/bin/sh\n"
-        'for a in "$@"; do case "$a" in --where=*\\>=*) '
-        'echo "range dump broke on purpose" >&2; exit 3;; esac; done\n'
-        'exec mariadb-dump "$@"\n'
-    )
-    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
-    settings = make_settings(
-        database, tmp_path, backup_connections=3, backup_chunk_mib=1, dump_command=str(tool)
+    settings = _with_range_tool(
+        database, tmp_path, 'echo "range dump broke on purpose" >&2; exit 3'
     )
     async with open_api(settings) as api:
         await _prepare(api.resources.engine)
@@ -256,6 +249,21 @@ async def test_a_range_dump_that_fails_fails_the_backup_and_leaves_nothing(
         # Writes go on: the lock was let go.
         async with api.resources.engine.begin() as connection:
             await connection.execute(text("UPDATE `Ledger` SET n = 5"))
+
+
+def _with_range_tool(database: str, tmp_path: Path, action: str) -> Settings:
+    """Settings for 3 connections whose dump tool runs `action` (shell) first in the dumps
+    of every range but the first, then mariadb-dump (unless `action` exits)."""
+    tool = tmp_path / "range-dump-tool"
+    tool.write_text(
+        "#!/bin/sh\n"
+        f'for a in "$@"; do case "$a" in --where=*\\>=*) {action};; esac; done\n'
+        'exec mariadb-dump "$@"\n'
+    )
+    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+    return make_settings(
+        database, tmp_path, backup_connections=3, backup_chunk_mib=1, dump_command=str(tool)
+    )
 
 
 def test_key_ranges_take_every_key_once() -> None:
@@ -339,16 +347,7 @@ async def test_a_disk_without_room_for_the_ranges_gets_one_dump_and_the_manifest
 async def test_a_cancelled_parallel_dump_stops_every_dump_and_leaves_nothing(
     database: str, tmp_path: Path
 ) -> None:
-    tool = tmp_path / "slow-range-dump"
-    tool.write_text(
-        "#!/bin/sh\n"
-        'for a in "$@"; do case "$a" in --where=*\\>=*) sleep 2;; esac; done\n'
-        'exec mariadb-dump "$@"\n'
-    )
-    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
-    settings = make_settings(
-        database, tmp_path, backup_connections=3, backup_chunk_mib=1, dump_command=str(tool)
-    )
+    settings = _with_range_tool(database, tmp_path, "sleep 2")
     async with open_api(settings) as api:
         await _prepare(api.resources.engine)
         data = await api.query(CREATE, {"input": {"backupType": "FULL"}})
