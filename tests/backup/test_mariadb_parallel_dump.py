@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from server.backup.adapters.base import DumpPlan
+from server.backup.adapters.mysql import MySQLAdapter
 from server.backup.adapters.mysql_parallel_dump import StreamCut, key_ranges
+from server.errors import BackendUnavailable
 from server.settings import Settings
 from tests.backup.conftest import build_rich_database, checksums, fill_bulk
 from tests.backup.faults import wait_for_child, wait_for_no_child, wait_for_phase
@@ -246,9 +250,30 @@ async def test_a_range_dump_that_fails_fails_the_backup_and_leaves_nothing(
         assert "range dump broke on purpose" in backup["errorMessage"]
         assert "exit status 3" in backup["errorMessage"]
         assert sorted(p.name for p in api.settings.backup_dir.iterdir()) == []
-        # Writes go on: the lock was let go.
-        async with api.resources.engine.begin() as connection:
-            await connection.execute(text("UPDATE `Ledger` SET n = 5"))
+        await _writes_go_on(api.resources.engine)
+
+
+async def _writes_go_on(engine: AsyncEngine) -> None:
+    """A write is taken at once: no lock of the dump's is left behind (it would wait)."""
+    async with engine.begin() as connection:
+        await connection.execute(text("SET SESSION lock_wait_timeout = 2"))
+        await connection.execute(text("UPDATE `Ledger` SET n = n + 1"))
+
+
+async def test_a_dump_that_cannot_start_lets_go_of_its_lock(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_tool(self: MySQLAdapter, plan: DumpPlan, options: str) -> list[str]:
+        raise BackendUnavailable("None of mariadb-dump, mysqldump is installed (a test).")
+
+    settings = make_settings(database, tmp_path, backup_connections=3, backup_chunk_mib=1)
+    async with open_api(settings) as api:
+        await _prepare(api.resources.engine)
+        monkeypatch.setattr(MySQLAdapter, "_dump_arguments", no_tool)
+        backup = await backup_and_wait(api, backupType="FULL")
+        assert backup["status"] == "FAILED"
+        assert "is installed (a test)" in backup["errorMessage"]
+        await _writes_go_on(api.resources.engine)
 
 
 def _with_range_tool(database: str, tmp_path: Path, action: str) -> Settings:
@@ -360,9 +385,7 @@ async def test_a_cancelled_parallel_dump_stops_every_dump_and_leaves_nothing(
         assert "the job was cancelled" in backup["errorMessage"]
         assert sorted(p.name for p in api.settings.backup_dir.iterdir()) == []
         await wait_for_no_child("mariadb-dump")
-        # Writes go on: the lock was let go.
-        async with api.resources.engine.begin() as connection:
-            await connection.execute(text("UPDATE `Ledger` SET n = 5"))
+        await _writes_go_on(api.resources.engine)
 
 
 async def test_a_selective_data_only_backup_is_dumped_in_parallel_and_restores(

@@ -376,6 +376,25 @@ class MySQLAdapter:
                 tables = [t for t in plan.tables if t != split_table.name]
                 mode = DumpMode(str(lock.mode), len(split_table.ranges) + 1, split_table.name)
                 plan = replace(plan, tables=tables, exclude=[*plan.exclude, split_table.name])
+        try:
+            return self._dump_with(
+                plan, sections, progress, cancel, snapshot, split_table, lock, mode
+            )
+        finally:
+            if lock is not None:
+                lock.release()  # however the dump ended (the tool missing, say): never held on
+
+    def _dump_with(
+        self,
+        plan: DumpPlan,
+        sections: SectionSink,
+        progress: Progress,
+        cancel: threading.Event,
+        snapshot: mysql_evidence.SnapshotEvidence | None,
+        split_table: SplitTable | None,
+        lock: ConsistencyLock | None,
+        mode: DumpMode,
+    ) -> DumpResult:
         split: SplitDump | None = None
         dump_open = threading.Event()  # the main dump's snapshot is open
         # The tool's stderr goes to a file without a name (O_TMPFILE): nothing to leave behind.
@@ -451,8 +470,6 @@ class MySQLAdapter:
                 if split is not None:
                     split.stop()
                     split.close()
-                if lock is not None:
-                    lock.release()
             completed = splitter.finish()
             errors = stderr_tail(stderr)
             if cut is not None and not cut.found and returncode == 0:
