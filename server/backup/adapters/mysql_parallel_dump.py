@@ -66,7 +66,8 @@ AFTER_TABLES = (
     b"\n--\n-- Final view structure for view ",
     b"\n/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;\n",
 )
-_FIRST_TABLE = (b"\n-- Table structure for table ", b"\n-- Dumping data for table ")
+# The first line of a table in a dump: its structure's comment, or its rows' (data only).
+_TABLE_START = (b"\n--\n-- Table structure for table ", b"\n--\n-- Dumping data for table ")
 _FOOTER = b"\n/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;\n"
 DISK_FULL = (
     "The backup folder's disk filled up while the parallel dump held the largest table's "
@@ -260,12 +261,17 @@ def _code(exc: pymysql.Error) -> int:
 
 @dataclass
 class _Marks:
-    """Offsets in a spooled range's output."""
+    """Offsets in a spooled range's output, noted as it streams in."""
 
+    start: int = -1  # the table's first line (its structure, or its rows' comment)
+    where: tuple[int, int] = (-1, -1)  # the `-- WHERE:` comment line
     rows: int = -1  # where its rows start: the line after DISABLE KEYS
     enable: int = -1  # the ENABLE KEYS line that ends them
     footer: int = -1  # the footer's first line
-    where: tuple[int, int] = (-1, -1)  # the `-- WHERE:` comment line
+
+
+# What each search keeps of one piece for the next: longer than any line searched for.
+_CARRY = 1024
 
 
 class RangeDump:
@@ -293,6 +299,9 @@ class RangeDump:
         self.name = Path(arguments[0]).name
         self.snapshot = threading.Event()  # set once its snapshot is known to be open
         self.size = 0
+        self.marks = _Marks()
+        self._disable = b"\n/*!40000 ALTER TABLE " + self._table + b" DISABLE KEYS */;\n"
+        self._enable = b"\n/*!40000 ALTER TABLE " + self._table + b" ENABLE KEYS */;\n"
         self.error: BaseException | None = None
         self._cancel = cancel
         self._watcher = kill_on_cancel(self.process, cancel)
@@ -302,14 +311,14 @@ class RangeDump:
     def _drain(self) -> None:
         stdout = cast(io.BufferedReader, self.process.stdout)
         widen_pipe(stdout.fileno())
-        tail = b""
+        carry = b""
         try:
             while piece := stdout.read(READ_SIZE):
-                if not self.snapshot.is_set() and any(m in tail + piece for m in _FIRST_TABLE):
-                    self.snapshot.set()
+                data = carry + piece
+                self._note(data, self.size - len(carry))
                 self.spool.write(piece)
                 self.size += len(piece)
-                tail = piece[-64:]
+                carry = data[-_CARRY:]
         except OSError as exc:
             self.process.kill()
             self.error = InsufficientStorage(DISK_FULL) if exc.errno == errno.ENOSPC else exc
@@ -320,6 +329,32 @@ class RangeDump:
             self.snapshot.set()
             with contextlib.suppress(OSError):
                 stdout.close()
+
+    def _note(self, data: bytes, base: int) -> None:
+        """Note the marks in `data`, which starts at offset `base` of the output: the first
+        of each (the rows hold no raw newline, so no row can look like one), and the last
+        footer line."""
+        marks = self.marks
+        if marks.rows < 0:  # the head: the table's start, the WHERE comment, DISABLE KEYS
+            hits = [at for n in _TABLE_START if (at := data.find(n)) >= 0]
+            if marks.start < 0 and hits:
+                marks.start = base + min(hits) + 1
+                self.snapshot.set()  # its output reached the table: its snapshot is open
+            at = data.find(b"\n-- WHERE:  ")
+            if marks.where[0] < 0 and at >= 0 and (end := data.find(b"\n", at + 1)) >= 0:
+                marks.where = (base + at + 1, base + end + 1)
+            if (at := data.find(self._disable)) >= 0:
+                marks.rows = base + at + len(self._disable)
+        at = (
+            -1
+            if marks.rows < 0 or marks.enable >= 0
+            else data.find(self._enable, max(marks.rows - 1 - base, 0))
+        )
+        if at >= 0:
+            marks.enable = base + at + 1
+        at = -1 if marks.enable < 0 else data.rfind(_FOOTER, max(marks.enable - base, 0))
+        if at >= 0:
+            marks.footer = base + at + 1
 
     def wait(self) -> None:
         """Wait for the dump to end; raises when it failed."""
@@ -338,37 +373,15 @@ class RangeDump:
             )
         self.spool.flush()
 
-    def marks(self) -> _Marks:
-        """Where its rows, their end and its footer are (read back from the spool)."""
-        marks = _Marks()
-        disable = b"\n/*!40000 ALTER TABLE " + self._table + b" DISABLE KEYS */;\n"
-        enable = b"\n/*!40000 ALTER TABLE " + self._table + b" ENABLE KEYS */;\n"
-        for offset, block in self.blocks(64):
-            if marks.rows < 0 and (at := block.find(disable)) >= 0:
-                marks.rows = offset + at + len(disable)
-            if marks.where[0] < 0 and (at := block.find(b"\n-- WHERE:  ")) >= 0:
-                end = block.find(b"\n", at + 1)
-                marks.where = (offset + at + 1, offset + end + 1)
-            if (at := block.rfind(enable)) >= 0:
-                marks.enable = offset + at + 1
-            if (at := block.rfind(_FOOTER)) >= 0:
-                marks.footer = offset + at + 1
-        if min(marks.rows, marks.enable, marks.footer) < 0 or marks.rows > marks.enable:
+    def checked_marks(self) -> _Marks:
+        """Its marks, once it has ended; raises when one is missing."""
+        marks = self.marks
+        if min(marks.start, marks.rows, marks.enable, marks.footer) < 0:
             raise ToolFailed(
                 f"{self.name} wrote a range of the largest table in a form Lumbung does not "
                 "know; set LUMBUNG_BACKUP_CONNECTIONS=1."
             )
         return marks
-
-    def blocks(self, overlap: int) -> Iterator[tuple[int, bytes]]:
-        """The spool in blocks that overlap by `overlap` bytes, with their offsets."""
-        self.spool.seek(0)
-        offset, carry = 0, b""
-        while piece := self.spool.read(READ_SIZE):
-            block = carry + piece
-            yield offset - len(carry), block
-            offset += len(piece)
-            carry = block[-overlap:]
 
     def read(self, start: int, end: int) -> Iterator[bytes]:
         """The spool's bytes [start, end) in pieces."""
@@ -402,18 +415,15 @@ class SplitDump:
     def stream(self) -> Iterator[bytes]:
         for dump in self.ranges:
             dump.wait()
-        first, marks = self.ranges[0], self.ranges[0].marks()
-        start = _find(
-            first, (b"\n--\n-- Table structure for table ", b"\n--\n-- Dumping data for table ")
-        )
+        first, marks = self.ranges[0], self.ranges[0].checked_marks()
         where_start, where_end = marks.where
         if where_start >= 0:
-            yield from first.read(start, where_start)
+            yield from first.read(marks.start, where_start)
             yield from first.read(where_end, marks.enable)
         else:
-            yield from first.read(start, marks.enable)
+            yield from first.read(marks.start, marks.enable)
         for dump in self.ranges[1:]:
-            other = dump.marks()
+            other = dump.checked_marks()
             yield from dump.read(other.rows, other.enable)
         yield from first.read(marks.enable, marks.footer)
 
@@ -424,14 +434,6 @@ class SplitDump:
     def close(self) -> None:
         for dump in self.ranges:
             dump.close()
-
-
-def _find(dump: RangeDump, needles: tuple[bytes, ...]) -> int:
-    """The offset of the line after the newline that the first of `needles` starts with."""
-    for offset, block in dump.blocks(max(len(n) for n in needles)):
-        if hits := [at for n in needles if (at := block.find(n)) >= 0]:
-            return offset + min(hits) + 1
-    raise ToolFailed("A range of the largest table was dumped without the table's structure.")
 
 
 class StreamCut:
