@@ -14,3 +14,17 @@ def fact_lines(data: dict[str, Any], *, machine_suffix: str = "") -> list[str]:
         f"- Source: {data['source']}",
         f"- Command: `{data['command']}`",
     ]
+
+
+def per_run_lines(sides: list[str], runs: list[dict[str, Any]]) -> list[str]:
+    """A table of each run's seconds per side, in the order the sides ran."""
+    return [
+        "| run | order | " + " | ".join(f"{side} s" for side in sides) + " |",
+        "|---:|---|" + "---:|" * len(sides),
+        *(
+            f"| {r['run']} | {', '.join(r['order'])} | "
+            + " | ".join(f"{r[side]:.2f}" for side in sides)
+            + " |"
+            for r in runs
+        ),
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report.facts import fact_lines
+from bench.report.facts import fact_lines, per_run_lines
 
 TITLE = "## Parallel dump: Lumbung by one and by N dumps vs `mariadb-dump | zstd` vs mydumper"
 
@@ -53,14 +53,7 @@ def render(data: dict[str, Any]) -> str:
         "",
         f"- {parallel} against Lumbung 1: {_ratio(data['parallel_vs_one'])}",
         "",
-        "| run | order | " + " | ".join(f"{side} s" for side in sides) + " |",
-        "|---:|---|" + "---:|" * len(sides),
-        *(
-            f"| {r['run']} | {', '.join(r['order'])} | "
-            + " | ".join(f"{r[side]:.2f}" for side in sides)
-            + " |"
-            for r in data["per_run"]
-        ),
+        *per_run_lines(sides, data["per_run"]),
         "",
         "Client-side CPU: the tools' (mariadb-dump and zstd; mydumper) and, for Lumbung, its "
         "own Python process (splitting, compressing, hashing, writing) with its dump tools. "

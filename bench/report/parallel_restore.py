@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.report.facts import fact_lines
+from bench.report.facts import fact_lines, per_run_lines
 
 TITLE = "## Parallel restore: Lumbung vs `zstd -dc | mariadb` vs `myloader`"
 
@@ -61,14 +61,7 @@ def render(data: dict[str, Any]) -> str:
         f"| Lumbung, {n} connections | {medians['Lumbung']:.2f} s | | "
         f"{cpu['Lumbung']['client']:.2f} | {cpu['Lumbung']['mariadbd']:.2f} |",
         "",
-        "| run | order | " + " | ".join(f"{side} s" for side in sides) + " |",
-        "|---:|---|" + "---:|" * len(sides),
-        *(
-            f"| {r['run']} | {', '.join(r['order'])} | "
-            + " | ".join(f"{r[side]:.2f}" for side in sides)
-            + " |"
-            for r in data["per_run"]
-        ),
+        *per_run_lines(sides, data["per_run"]),
         "",
         "Client-side CPU: the tools' (zstd and mariadb; myloader) and, for Lumbung, its own "
         "Python process (verifying, reading, decompressing, sending the rows over its own "
