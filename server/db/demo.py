@@ -20,6 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from server.db.migrate import setup_lock
+
 metadata = MetaData()
 
 role = Table(
@@ -123,6 +125,8 @@ def _seed(connection: Connection) -> bool:
 
 
 async def seed_demo_database(engine: AsyncEngine) -> bool:
-    """Create and fill the demo tables; returns False (touching nothing) if `User` exists."""
-    async with engine.begin() as connection:
+    """Create and fill the demo tables; returns False (touching nothing) if `User` exists.
+    Several processes may start at once (`--workers 2` on an empty database): one seeds while
+    the others wait for it, then find `User` there."""
+    async with setup_lock(engine), engine.begin() as connection:
         return await connection.run_sync(_seed)

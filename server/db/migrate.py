@@ -26,7 +26,8 @@ VERSION_TABLE = "lumbung_alembic_version"
 # Lumbung's own tables: never overwritten by a restore, left out of a FULL dump, marked
 # `isCatalog` by the `tables` query.
 LUMBUNG_TABLES = frozenset((*CATALOG_TABLES, VERSION_TABLE))
-# One process migrates at a time; the others wait this long for it.
+# One process sets the database up (migrates, seeds the demo tables) at a time; the others
+# wait this long for it.
 MIGRATION_LOCK = "lumbung:migrate"
 MIGRATION_LOCK_SECONDS = 120
 
@@ -51,14 +52,15 @@ async def migrate(engine: AsyncEngine) -> None:
     """Bring the catalog to the newest revision (idempotent). Several processes may start at
     once (`--workers 2` on an empty database): one migrates while the others wait for it, then
     find nothing left to do."""
-    async with _migration_lock(engine), engine.begin() as connection:
+    async with setup_lock(engine), engine.begin() as connection:
         await connection.run_sync(_upgrade)
 
 
 @asynccontextmanager
-async def _migration_lock(engine: AsyncEngine) -> AsyncIterator[None]:
-    """Held while migrating, across processes: MariaDB's GET_LOCK on a connection of its own
-    (it dies with the holder), or an flock beside a SQLite file."""
+async def setup_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Held while a process sets the database up (migrating, seeding the demo tables), across
+    processes: MariaDB's GET_LOCK on a connection of its own (it dies with the holder), or an
+    flock beside a SQLite file."""
     if engine.dialect.name == "sqlite":
         database = engine.url.database
         if not database or database == ":memory:":
@@ -77,7 +79,7 @@ async def _migration_lock(engine: AsyncEngine) -> AsyncIterator[None]:
         )
         if got != 1:
             raise ConfigurationError(
-                f"another process has been migrating the catalog for over "
+                f"another process has been setting the database up for over "
                 f"{MIGRATION_LOCK_SECONDS} s; let it finish, then start again"
             )
         try:
