@@ -27,6 +27,7 @@ import time
 
 import pymysql
 import pymysql.cursors
+from pymysql.constants import CLIENT
 
 from server.backup.adapters.credentials import ServerAddress
 from server.backup.evidence import Evidence, fingerprint, object_key
@@ -41,9 +42,13 @@ def quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def connect(address: ServerAddress, database: str | None = None) -> pymysql.Connection:
-    """A plain blocking connection (for worker threads), with the adapter's credentials."""
+def connect(
+    address: ServerAddress, database: str | None = None, *, multi_statements: bool = False
+) -> pymysql.Connection:
+    """A plain blocking connection (for worker threads), with the adapter's credentials;
+    `multi_statements`: one query may hold several statements."""
     return pymysql.connect(
+        client_flag=CLIENT.MULTI_STATEMENTS if multi_statements else 0,
         host=address.host,
         port=address.port,
         unix_socket=address.socket,
