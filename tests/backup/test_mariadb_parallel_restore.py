@@ -207,6 +207,29 @@ async def test_a_chunk_the_database_refuses_fails_the_restore_and_it_is_rolled_b
         assert await checksums(api.resources.engine) == rows
 
 
+async def test_a_table_whose_structure_the_database_refuses_fails_the_restore_and_it_is_rolled_back(
+    database: str, tmp_path: Path
+) -> None:
+    async with open_api(_settings(database, tmp_path)) as api:
+        backup, before, rows = await _big_backup(api)
+        await reseal(
+            api,
+            backup,
+            "Post",
+            lambda sql: sql.replace(
+                b"DROP TABLE IF EXISTS `Post`;\n",
+                b"DROP TABLE IF EXISTS `Post`;\nCREATE TABLE (;\n",
+            ),
+        )
+        log = await restore_and_wait(api, backup)
+        assert log["status"] == "FAILED"
+        assert log["errorMessage"].startswith("Restore failed: mariadb failed (exit status 1)")
+        assert "ERROR 1064" in log["errorMessage"]
+        assert "rolled back from safety backup" in log["errorMessage"]
+        assert await schema_state(api.resources.engine) == before
+        assert await checksums(api.resources.engine) == rows
+
+
 async def _loading(api: Api, table: str) -> list[int]:
     """The connections running an INSERT into `table` now."""
     async with api.resources.engine.connect() as connection:
