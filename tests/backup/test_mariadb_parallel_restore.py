@@ -4,7 +4,9 @@ were dumped, and every promise of a restore through one connection holds."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from tests.backup.helpers import (
 from tests.backup.schema_state import schema_state
 from tests.support.app import Api, make_settings, open_api
 from tests.support.lumbung import post, start_server
+from tests.support.mariadb import MariaDBServer
 from tests.support.tokens import JWT_SECRET
 from tests.support.waiting import wait_until
 
@@ -228,6 +231,47 @@ async def test_a_table_whose_structure_the_database_refuses_fails_the_restore_an
         assert "rolled back from safety backup" in log["errorMessage"]
         assert await schema_state(api.resources.engine) == before
         assert await checksums(api.resources.engine) == rows
+
+
+@contextlib.contextmanager
+def _server_packet_limit(mariadb: MariaDBServer, limit: int) -> Iterator[None]:
+    """The server's max_allowed_packet for connections opened meanwhile (the test server's
+    is 1 GiB)."""
+    before = mariadb.root_sql("SELECT @@GLOBAL.max_allowed_packet").strip()
+    mariadb.root_sql(f"SET GLOBAL max_allowed_packet = {limit}")
+    try:
+        yield
+    finally:
+        mariadb.root_sql(f"SET GLOBAL max_allowed_packet = {int(before)}")
+
+
+async def test_a_well_compressed_table_restores_under_the_default_packet_limit(
+    database: str, mariadb: MariaDBServer, tmp_path: Path
+) -> None:
+    """One read of a well-compressed file gives tens of MB of SQL at once: the queries its
+    rows go in stay under the server's max_allowed_packet (16 MiB, MariaDB's default)."""
+    settings = make_settings(database, tmp_path, restore_connections=2)
+    async with open_api(settings) as api:
+        engine = api.resources.engine
+        await _run(
+            engine,
+            [
+                "CREATE TABLE `Plain` (id INT PRIMARY KEY, v VARCHAR(2000) NOT NULL)",
+                "INSERT INTO `Plain` SELECT seq, REPEAT('x', 1900) FROM seq_1_to_20000",
+            ],
+        )
+        dumped = await checksums(engine)
+        backup = await backup_and_wait(api, backupType="FULL")
+        assert backup["status"] == "COMPLETED", backup["errorMessage"]
+        plain = [s for s in _manifest(api, backup)["sections"] if s["table"] == "Plain"]
+        assert sum(s["sqlBytes"] for s in plain) > 32 << 20  # two packets' worth of SQL
+        assert sum(s["length"] for s in plain) < 1 << 20  # read at once
+        await _run(engine, ["DELETE FROM `Plain` WHERE id % 2 = 0"])
+
+        with _server_packet_limit(mariadb, 16 << 20):
+            log = await restore_and_wait(api, backup, safety=False)
+        assert log["status"] == "COMPLETED", log["errorMessage"]
+        assert await checksums(engine) == dumped
 
 
 async def _loading(api: Api, table: str) -> list[int]:

@@ -104,8 +104,9 @@ def _joined_not_last(pieces: list[bytes], start: str) -> dict[str, bytes]:
 class _Recorder(_Direct):
     """A connection's statement cutting, without the connection: what it would send."""
 
-    def __init__(self) -> None:  # no connection
+    def __init__(self, query_cap: int = 1 << 20) -> None:  # no connection
         self._pending = []
+        self.query_cap = query_cap
         self.sent: list[bytes] = []
 
     def _send(self, parts: list[memoryview]) -> None:
@@ -130,3 +131,24 @@ def test_rows_are_sent_in_queries_of_whole_inserts_however_the_pieces_fall(size:
         assert connection.sent == [ROW_SQL]
     if size == 1:  # a piece a line: each statement goes as its last line comes
         assert len(connection.sent) == ROW_SQL.count(b";\n") == 2
+
+
+@pytest.mark.parametrize("size", [1, 25, 4096])
+@pytest.mark.parametrize("cap", [1, 60, 80])
+def test_a_query_holds_whole_inserts_up_to_the_cap_or_one_longer_alone(size: int, cap: int) -> None:
+    """The server refuses a query over its max_allowed_packet: a query holds as many whole
+    statements as fit in the cap, and a statement longer than the cap goes alone."""
+    pieces = [TABLE[i : i + size] for i in range(0, len(TABLE), size)]
+    connection = _Recorder(query_cap=cap)
+    for part, sql in table_parts(iter(pieces)):
+        if part == ROWS:
+            connection.write_rows(sql)
+    connection._send_pending()
+    assert b"".join(connection.sent) == ROW_SQL
+    for query in connection.sent:
+        assert query.startswith(b"INSERT INTO `f` VALUES\n"), query
+        assert query.endswith(b");\n"), query
+        assert len(query) <= cap or query.count(b";\n") == 1, (cap, query)
+    statements = ROW_SQL.count(b";\n")
+    if cap < min(len(s) for s in ROW_SQL.split(b";\n") if s):  # every statement is longer
+        assert len(connection.sent) == statements
