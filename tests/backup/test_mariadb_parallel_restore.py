@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -189,45 +190,45 @@ async def _wait_for_end(api: Api, backup: dict[str, Any], log_id: int) -> dict[s
     return await wait_until(done, timeout=120)
 
 
-async def test_a_chunk_the_database_refuses_fails_the_restore_and_it_is_rolled_back(
-    database: str, tmp_path: Path
-) -> None:
-    async with open_api(_settings(database, tmp_path)) as api:
-        backup, before, rows = await _big_backup(api)
-        await reseal(
-            api,
-            backup,
+def _refuse_the_table(sql: bytes) -> bytes:
+    return sql.replace(
+        b"DROP TABLE IF EXISTS `Post`;\n", b"DROP TABLE IF EXISTS `Post`;\nCREATE TABLE (;\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "change", "chunk", "message"),
+    [
+        (  # in a chunk's rows, loaded by a connection of Lumbung's own
             "Bulk",
             lambda sql: sql + b"INSERT INTO `no_such_table` VALUES (1);\n",
-            chunk=7,
-        )
-        log = await restore_and_wait(api, backup)
-        assert log["status"] == "FAILED"
-        assert log["errorMessage"].startswith("Restore failed: Loading the rows failed: ERROR 1146")
-        assert "no_such_table" in log["errorMessage"]
-        assert "rolled back from safety backup" in log["errorMessage"]
-        assert await schema_state(api.resources.engine) == before
-        assert await checksums(api.resources.engine) == rows
-
-
-async def test_a_table_whose_structure_the_database_refuses_fails_the_restore_and_it_is_rolled_back(
-    database: str, tmp_path: Path
+            7,
+            "Restore failed: Loading the rows failed: ERROR 1146",
+        ),
+        (  # in a table's structure, run by the `mariadb` client
+            "Post",
+            _refuse_the_table,
+            None,
+            "Restore failed: mariadb failed (exit status 1)",
+        ),
+    ],
+    ids=["chunk", "structure"],
+)
+async def test_a_statement_the_database_refuses_fails_the_restore_and_it_is_rolled_back(
+    table: str,
+    change: Callable[[bytes], bytes],
+    chunk: int | None,
+    message: str,
+    database: str,
+    tmp_path: Path,
 ) -> None:
     async with open_api(_settings(database, tmp_path)) as api:
         backup, before, rows = await _big_backup(api)
-        await reseal(
-            api,
-            backup,
-            "Post",
-            lambda sql: sql.replace(
-                b"DROP TABLE IF EXISTS `Post`;\n",
-                b"DROP TABLE IF EXISTS `Post`;\nCREATE TABLE (;\n",
-            ),
-        )
+        await reseal(api, backup, table, change, chunk=chunk)
         log = await restore_and_wait(api, backup)
         assert log["status"] == "FAILED"
-        assert log["errorMessage"].startswith("Restore failed: mariadb failed (exit status 1)")
-        assert "ERROR 1064" in log["errorMessage"]
+        assert log["errorMessage"].startswith(message), log["errorMessage"]
+        assert ("no_such_table" if chunk else "ERROR 1064") in log["errorMessage"]
         assert "rolled back from safety backup" in log["errorMessage"]
         assert await schema_state(api.resources.engine) == before
         assert await checksums(api.resources.engine) == rows
