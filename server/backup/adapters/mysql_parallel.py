@@ -15,11 +15,11 @@ connections of our own (PyMySQL): the `mariadb` client reads every byte of its i
 where statements end, which costs it about 10 CPU seconds per GB, more than all the rest of
 our side together, on a machine where the database needs every core. A statement of rows
 ends where a line ends with `;` (a value never holds a raw newline): the statements that end
-in a piece of the file go as one query of several statements, and each connection commits
-once per section it loads. Every connection starts with the dump's own header:
-`FOREIGN_KEY_CHECKS=0`, `UNIQUE_CHECKS=0`, the character set, the time zone and the SQL mode
-of the dump. A table lock is left out (mysql_parts.py), or the connections
-loading one table's chunks would wait for each other.
+in a piece of the file go as queries of several statements (at most 4 MiB each, under the
+server's max_allowed_packet), and each connection commits once per section it loads. Every
+connection starts with the dump's own header: `FOREIGN_KEY_CHECKS=0`, `UNIQUE_CHECKS=0`, the
+character set, the time zone and the SQL mode of the dump. A table lock is left out
+(mysql_parts.py), or the connections loading one table's chunks would wait for each other.
 
 A failure anywhere (a statement refused, a client or a connection killed, a damaged frame)
 stops every connection at once (a client is killed, a connection's statement with KILL), and
@@ -144,8 +144,8 @@ class _Direct:
         self.id = int(self.connection.thread_id())  # type: ignore[no-untyped-call]
         for statement in header:
             self.connection.query(statement)
-        self.connection.autocommit(False)
         self.query_cap = query_cap(self._server_packet_limit())
+        self.connection.autocommit(False)
         self._pending: list[memoryview] = []  # the start of a statement that a later span ends
         self._unanswered = False  # a statement was sent and its answer not read yet
         self._names = b"utf8mb4"
