@@ -34,6 +34,18 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+# A Redis database no other test writes to: see table_at_rest.
+QUIET_DB = 9
+
+
+@pytest.fixture
+async def quiet_redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
+    """A client on QUIET_DB, where only the one test that uses it has keys."""
+    client = Redis.from_url(redis_server.url, db=QUIET_DB)
+    yield client
+    await client.aclose()
+
+
 def cache_settings(
     tmp_path: Path, namespace: str, redis_url: str | None, **overrides: Any
 ) -> Settings:
@@ -73,13 +85,16 @@ async def keys_under(redis: Redis, prefix: str) -> set[str]:
     return found
 
 
-async def table_at_rest(redis: Redis) -> None:
-    """Until Redis has finished resizing its key table. While it resizes, SCAN may return a key
-    twice and a dry run overcounts (server/cache/redis_keys.py says so): an exact count wants a
-    table at rest, which a server shared by many tests' keys often is not right after a fill."""
+async def table_at_rest(redis: Redis, db: int = 0) -> None:
+    """Until Redis has finished resizing database `db`'s key table. While it resizes, SCAN may
+    return a key twice and a dry run overcounts (server/cache/redis_keys.py and docs/caches.md
+    say so): an exact count wants a table at rest. In database 0, shared by many tests, Redis
+    may start shrinking the table at any moment after other tests removed their keys, also
+    after this returned: an exact count belongs on QUIET_DB, whose table only grows, with the
+    one test's keys, and rests once they are in."""
 
     async def at_rest() -> bool | None:
-        stats = await redis.execute_command("DEBUG", "HTSTATS", "0")  # type: ignore[no-untyped-call]
+        stats = await redis.execute_command("DEBUG", "HTSTATS", str(db))  # type: ignore[no-untyped-call]
         text = stats.decode() if isinstance(stats, bytes) else str(stats)
         return None if "rehashing" in text else True
 

@@ -11,7 +11,14 @@ from server.cache.redis_keys import RedisKeyClearer
 from server.cache.request import build_request
 from server.cache.results import ItemStatus
 from server.db.enums import CacheType
-from tests.cache.conftest import cache_settings, keys_under, opened, put_keys, table_at_rest
+from tests.cache.conftest import (
+    QUIET_DB,
+    cache_settings,
+    keys_under,
+    opened,
+    put_keys,
+    table_at_rest,
+)
 from tests.support.redis import RedisServer
 
 
@@ -104,10 +111,11 @@ async def test_a_prefix_with_metacharacters_is_taken_literally(
     assert await keys_under(redis, namespace) == {f"{namespace}cache:1", f"{namespace}c[a]chex:1"}
 
 
-async def test_a_dry_run_counts_without_removing(redis: Redis, namespace: str) -> None:
+async def test_a_dry_run_counts_without_removing(quiet_redis: Redis, namespace: str) -> None:
+    redis = quiet_redis  # exact counts: a key table that no other test makes resize
     prefix = f"{namespace}cache:"
     await put_keys(redis, (f"{prefix}user:{n}" for n in range(2500)))
-    await table_at_rest(redis)
+    await table_at_rest(redis, QUIET_DB)
     clearer = RedisKeyClearer(redis, batch=100)
 
     everything = await clearer.clear(prefix, KeySelection(), dry_run=True)
