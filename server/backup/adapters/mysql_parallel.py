@@ -166,7 +166,14 @@ class _Direct:
         """Run every statement that ends in `data` (any SQL); keep the start of one that
         does not."""
         text = bytes(data)
-        self._cut(text, 0, len(text), _STATEMENT_END)
+        view = memoryview(text)
+        start = 0
+        while (stop := text.find(_STATEMENT_END, start)) >= 0:
+            self._send([*self._pending, view[start:stop]])
+            self._pending = []
+            start = stop + len(_STATEMENT_END)
+        if start < len(text):
+            self._pending.append(view[start:])
 
     def write_rows(self, span: Span) -> None:
         """Like write(), for a table's rows: INSERT statements and nothing else (see
@@ -195,17 +202,6 @@ class _Direct:
             self._send([*self._pending, view[start:stop]])
             self._pending = []
             start = stop
-
-    def _cut(self, data: bytes, start: int, end: int, needle: bytes) -> None:
-        """Send each statement of data[start:end] that ends where `needle` (`;\n`) is found;
-        hold the rest back."""
-        view = memoryview(data)
-        while (stop := data.find(needle, start, end)) >= 0:
-            self._send([*self._pending, view[start:stop]])
-            self._pending = []
-            start = stop + len(_STATEMENT_END)
-        if start < end:
-            self._pending.append(view[start:end])
 
     def _send_pending(self) -> None:
         """Send the statement held back (whole lines, its last ending with `;`), if any,
